@@ -1,0 +1,302 @@
+//! Capture files: pcap (micro/nanosecond, both byte orders, the "modified" variant), pcapng
+//! (several sections and interfaces, per-interface link type and timestamp resolution) and
+//! gzip-compressed pcap. Files are memory-mapped and packets are borrowed from the mapping.
+//!
+//! Invariant: nothing here allocates in proportion to a length field; every length is checked
+//! against the bytes actually present (pcap-parser's `take` does this), so a hostile record
+//! length yields a "truncated" outcome, never a large allocation.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use pcap_parser::pcapng::{self, Block};
+use pcap_parser::traits::PcapNGPacketBlock;
+use pcap_parser::build_ts_resolution;
+
+use super::Packet;
+use crate::time::Timestamp;
+
+/// Decompressed gzip input larger than this is refused.
+pub const MAX_GZIP_BYTES: u64 = 4 << 30;
+
+/// Why a capture file could not be read at all.
+#[derive(Debug)]
+pub enum CaptureError {
+    /// The OS refused to open or read the file.
+    Io { path: String, error: std::io::Error },
+    /// The bytes are not pcap, pcapng or gzip-compressed pcap (caused by the user's input).
+    NotACapture { path: String, detail: String },
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureError::Io { path, error } => write!(f, "{path}: {error}"),
+            CaptureError::NotACapture { path, detail } => {
+                write!(f, "{path}: not a pcap or pcapng capture ({detail})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CaptureError {}
+
+/// How reading one file ended, when it could be read at all.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReadOutcome {
+    pub packets: u64,
+    /// Set when the file ends inside a record or holds an unreadable block: a warning, and
+    /// everything before it was read.
+    pub truncated: Option<String>,
+    /// pcapng blocks skipped (unknown types, packets on undeclared interfaces, bad resolution).
+    pub skipped_blocks: u64,
+}
+
+/// The bytes of one input: a memory map for plain files, a buffer for stdin and gzip.
+pub enum Input {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Input {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Input::Mapped(m) => m,
+            Input::Owned(v) => v,
+        }
+    }
+}
+
+/// Opens `path` (`-` = stdin), decompressing gzip transparently.
+pub fn open(path: &Path) -> Result<Input, CaptureError> {
+    let name = path.display().to_string();
+    let io = |error| CaptureError::Io { path: name.clone(), error };
+    let input = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut buf).map_err(io)?;
+        Input::Owned(buf)
+    } else {
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len == 0 {
+            Input::Owned(Vec::new())
+        } else {
+            // SAFETY: the map is read-only; a file truncated underneath us by another process
+            // is the one risk, as with every mmap reader.
+            Input::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?)
+        }
+    };
+    if input.bytes().starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        let decoder = flate2::read::MultiGzDecoder::new(input.bytes());
+        decoder
+            .take(MAX_GZIP_BYTES)
+            .read_to_end(&mut out)
+            .map_err(|e| CaptureError::NotACapture {
+                path: name.clone(),
+                detail: format!("gzip data is corrupt: {e}"),
+            })?;
+        return Ok(Input::Owned(out));
+    }
+    Ok(input)
+}
+
+/// Expands directories (recursively, sorted) into the capture files they hold.
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CaptureError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|error| CaptureError::Io { path: p.display().to_string(), error })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            let files: Vec<PathBuf> = entries
+                .into_iter()
+                .filter(|e| e.is_dir() || looks_like_capture_name(e))
+                .collect();
+            out.extend(expand_paths(&files)?);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn looks_like_capture_name(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    [".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".dmp"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// Calls `sink` for every packet of a capture held in `bytes`.
+pub fn read_packets(
+    bytes: &[u8],
+    name: &str,
+    sink: &mut dyn FnMut(&Packet<'_>),
+) -> Result<ReadOutcome, CaptureError> {
+    let not_capture = |detail: &str| CaptureError::NotACapture {
+        path: name.to_string(),
+        detail: detail.to_string(),
+    };
+    if bytes.is_empty() {
+        return Err(not_capture("the file is empty"));
+    }
+    if bytes.len() < 4 {
+        return Err(not_capture("too short for a capture header"));
+    }
+    match &bytes[..4] {
+        [0x0a, 0x0d, 0x0d, 0x0a] => read_pcapng(bytes, sink, &not_capture),
+        [0xd4, 0xc3, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0xc3, 0xd4]
+        | [0x4d, 0x3c, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0x3c, 0x4d]
+        | [0x34, 0xcd, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0xcd, 0x34] => read_pcap(bytes, sink, &not_capture),
+        _ => Err(not_capture("unknown magic number")),
+    }
+}
+
+fn read_pcap(
+    bytes: &[u8],
+    sink: &mut dyn FnMut(&Packet<'_>),
+    not_capture: &dyn Fn(&str) -> CaptureError,
+) -> Result<ReadOutcome, CaptureError> {
+    let (mut rest, header) = pcap_parser::parse_pcap_header(bytes)
+        .map_err(|_| not_capture("pcap file header is truncated"))?;
+    let nanos = header.is_nanosecond_precision();
+    let linktype = header.network.0 as u32;
+    let parse = if header.is_modified_format() {
+        pcap_parser::parse_pcap_frame_modified
+    } else if header.is_bigendian() {
+        pcap_parser::parse_pcap_frame_be
+    } else {
+        pcap_parser::parse_pcap_frame
+    };
+    let mut out = ReadOutcome::default();
+    while !rest.is_empty() {
+        match parse(rest) {
+            Ok((next, block)) => {
+                out.packets += 1;
+                let frac = if nanos { block.ts_usec as i64 } else { block.ts_usec as i64 * 1000 };
+                let pkt = Packet {
+                    time: Timestamp::from_parts(block.ts_sec as i64, frac),
+                    frame: out.packets,
+                    linktype,
+                    data: block.data,
+                    orig_len: block.origlen,
+                };
+                sink(&pkt);
+                rest = next;
+            }
+            Err(_) => {
+                let offset = bytes.len() - rest.len();
+                out.truncated = Some(format!(
+                    "file ends inside packet record {} (byte offset {offset}); {} packets read",
+                    out.packets + 1,
+                    out.packets
+                ));
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One pcapng interface: link type and timestamp units per second.
+#[derive(Clone, Copy)]
+struct Interface {
+    linktype: u32,
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+fn read_pcapng(
+    bytes: &[u8],
+    sink: &mut dyn FnMut(&Packet<'_>),
+    not_capture: &dyn Fn(&str) -> CaptureError,
+) -> Result<ReadOutcome, CaptureError> {
+    let (mut rest, shb) = pcapng::parse_sectionheaderblock(bytes)
+        .map_err(|_| not_capture("pcapng section header block is malformed or truncated"))?;
+    let mut big_endian = shb.big_endian();
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut out = ReadOutcome::default();
+    let mut frame = 0u64;
+    let mut last_time = Timestamp::default();
+    while !rest.is_empty() {
+        let parsed = if big_endian {
+            pcapng::parse_block_be(rest)
+        } else {
+            pcapng::parse_block_le(rest)
+        };
+        let (next, block) = match parsed {
+            Ok(ok) => ok,
+            Err(_) => {
+                let offset = bytes.len() - rest.len();
+                out.truncated = Some(format!(
+                    "unreadable or truncated pcapng block at byte offset {offset}; {frame} packets read"
+                ));
+                break;
+            }
+        };
+        rest = next;
+        match block {
+            Block::SectionHeader(shb) => {
+                big_endian = shb.big_endian();
+                interfaces.clear();
+            }
+            Block::InterfaceDescription(idb) => {
+                let units = build_ts_resolution(idb.if_tsresol);
+                interfaces.push(Interface {
+                    linktype: idb.linktype.0 as u32,
+                    units_per_sec: units.unwrap_or(0),
+                    offset_secs: idb.if_tsoffset,
+                });
+            }
+            Block::EnhancedPacket(epb) => {
+                frame += 1;
+                let Some(iface) = interfaces.get(epb.if_id as usize).copied() else {
+                    out.skipped_blocks += 1;
+                    continue;
+                };
+                if iface.units_per_sec == 0 {
+                    out.skipped_blocks += 1;
+                    continue;
+                }
+                let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                let secs = (raw / iface.units_per_sec) as i64 + iface.offset_secs;
+                let frac = raw % iface.units_per_sec;
+                let nanos = (frac as u128 * 1_000_000_000 / iface.units_per_sec as u128) as i64;
+                last_time = Timestamp::from_parts(secs, nanos);
+                emit(sink, &mut out, frame, iface.linktype, last_time, epb.packet_data(), epb.origlen);
+            }
+            Block::SimplePacket(spb) => {
+                frame += 1;
+                let Some(iface) = interfaces.first().copied() else {
+                    out.skipped_blocks += 1;
+                    continue;
+                };
+                // Simple packet blocks carry no time: they inherit the previous packet's.
+                emit(sink, &mut out, frame, iface.linktype, last_time, spb.packet_data(), spb.origlen);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn emit(
+    sink: &mut dyn FnMut(&Packet<'_>),
+    out: &mut ReadOutcome,
+    frame: u64,
+    linktype: u32,
+    time: Timestamp,
+    data: &[u8],
+    orig_len: u32,
+) {
+    out.packets += 1;
+    sink(&Packet { time, frame, linktype, data, orig_len });
+}

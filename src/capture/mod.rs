@@ -1,0 +1,32 @@
+//! Packet sources. A source hands out `Packet`s (time, Wireshark frame number, link type, bytes)
+//! in file order; everything downstream is the same for files and live capture.
+
+pub mod file;
+
+use crate::time::Timestamp;
+
+/// Link-layer header types as written in capture files (LINKTYPE_* values).
+pub mod linktype {
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    pub const RAW_DLT_OPENBSD: u32 = 14;
+    pub const RAW_DLT_LINUX: u32 = 12;
+    pub const RAW: u32 = 101;
+    pub const LOOP: u32 = 108;
+    pub const LINUX_SLL: u32 = 113;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const LINUX_SLL2: u32 = 276;
+}
+
+/// One captured packet, borrowed from the source's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub time: Timestamp,
+    /// 1-based, as Wireshark numbers frames within one file.
+    pub frame: u64,
+    pub linktype: u32,
+    pub data: &'a [u8],
+    /// Length on the wire; larger than `data.len()` when the capture cut the packet (snaplen).
+    pub orig_len: u32,
+}

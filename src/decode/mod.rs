@@ -1,0 +1,128 @@
+//! Stateless decoding of one captured packet into a TCP `Segment`: link layer (Ethernet with
+//! VLAN/QinQ, Linux SLL and SLL2, raw IP, BSD NULL/LOOP), IPv4/IPv6 (and one level of IP-in-IP,
+//! e.g. 6in4 tunnels), TCP. Header parsing is etherparse's; only the link layers it lacks
+//! (SLL2, NULL/LOOP) are stripped by hand here.
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice};
+
+use crate::capture::{linktype, Packet};
+
+/// TCP flags the flow stage uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpFlags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+/// One TCP segment, borrowing its payload from the packet.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub seq: u32,
+    pub flags: TcpFlags,
+    pub payload: &'a [u8],
+    /// The capture cut this packet short: `payload` is missing bytes at its end.
+    pub truncated: bool,
+}
+
+/// Why a packet gave no segment. Each is counted in the report's statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Link type this build does not decode.
+    UnsupportedLinkType,
+    /// Not IP, or IP but not TCP (UDP, ICMP, ARP, ...).
+    NotTcp,
+    /// An IP fragment (reassembly of IP fragments is not done).
+    IpFragment,
+    /// Headers are cut or inconsistent.
+    Malformed,
+}
+
+/// Decodes `pkt` into a TCP segment.
+pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
+    let data = pkt.data;
+    let truncated_capture = (pkt.orig_len as usize) > data.len();
+    let sliced = match pkt.linktype {
+        linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?,
+        linktype::RAW | linktype::RAW_DLT_LINUX | linktype::RAW_DLT_OPENBSD | linktype::IPV4
+        | linktype::IPV6 => LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed)?,
+        linktype::LINUX_SLL => {
+            // 16-byte header; protocol (an EtherType) in the last two bytes.
+            let proto = be16(data, 14).ok_or(Skip::Malformed)?;
+            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[16..])
+        }
+        linktype::LINUX_SLL2 => {
+            // 20-byte header; protocol (an EtherType) in the first two bytes.
+            let proto = be16(data, 0).ok_or(Skip::Malformed)?;
+            if data.len() < 20 {
+                return Err(Skip::Malformed);
+            }
+            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[20..])
+        }
+        linktype::NULL | linktype::LOOP => {
+            // 4-byte address family, host byte order for NULL, network order for LOOP.
+            if data.len() < 4 {
+                return Err(Skip::Malformed);
+            }
+            let raw = [data[0], data[1], data[2], data[3]];
+            let family = if pkt.linktype == linktype::LOOP {
+                u32::from_be_bytes(raw)
+            } else if raw[0] == 0 && raw[1] == 0 {
+                u32::from_be_bytes(raw)
+            } else {
+                u32::from_le_bytes(raw)
+            };
+            match family {
+                2 | 24 | 28 | 30 => {
+                    LaxSlicedPacket::from_ip(&data[4..]).map_err(|_| Skip::Malformed)?
+                }
+                _ => return Err(Skip::NotTcp),
+            }
+        }
+        _ => return Err(Skip::UnsupportedLinkType),
+    };
+    from_net(sliced.net, truncated_capture, 0)
+}
+
+fn from_net<'a>(net: Option<LaxNetSlice<'a>>, cut: bool, depth: u8) -> Result<Segment<'a>, Skip> {
+    let (src, dst, payload) = match &net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), ip.payload())
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), ip.payload())
+        }
+        _ => return Err(Skip::NotTcp),
+    };
+    if payload.fragmented {
+        return Err(Skip::IpFragment);
+    }
+    match payload.ip_number {
+        IpNumber::TCP => {}
+        IpNumber::IPV4 | IpNumber::IPV6 if depth == 0 => {
+            let inner = LaxSlicedPacket::from_ip(payload.payload).map_err(|_| Skip::Malformed)?;
+            return from_net(inner.net, cut || payload.incomplete, 1);
+        }
+        _ => return Err(Skip::NotTcp),
+    }
+    let tcp = TcpSlice::from_slice(payload.payload).map_err(|_| Skip::Malformed)?;
+    Ok(Segment {
+        src: SocketAddr::new(src, tcp.source_port()),
+        dst: SocketAddr::new(dst, tcp.destination_port()),
+        seq: tcp.sequence_number(),
+        flags: TcpFlags { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst() },
+        payload: tcp.payload(),
+        truncated: cut || payload.incomplete,
+    })
+}
+
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]))
+}

@@ -1,0 +1,222 @@
+//! The flow table: one entry per TCP connection (5-tuple, both directions), holding the two
+//! reassembly streams and the TLS state until the handshake is audited; after that the entry
+//! is *bypassed*: buffers are freed and later packets cost one lookup.
+//!
+//! Invariants: at most `Limits::max_flows` entries; out-of-order bytes across all streams stay
+//! under `Limits::max_buffered_bytes`; expiry uses packet time only. Everything a cap refuses
+//! is counted in `FlowStats`.
+
+use std::net::SocketAddr;
+
+use hashbrown::HashMap;
+
+use super::reassembly::{Budget, Delivery, Stream};
+use crate::decode::Segment;
+use crate::evidence::Evidence;
+use crate::time::Timestamp;
+use crate::tls::conn::{ConnSummary, TlsConn};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_flows: usize,
+    pub max_buffered_bytes: usize,
+    /// A flow without packets for this long (packet time) is finished and forgotten.
+    pub idle_timeout_secs: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_flows: 262_144, max_buffered_bytes: 64 << 20, idle_timeout_secs: 300 }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub connections: u64,
+    pub tls_connections: u64,
+    pub not_tls: u64,
+    pub expired: u64,
+    pub dropped_flows_cap: u64,
+    pub discarded_bytes: u64,
+    pub gaps: u64,
+    pub resyncs: u64,
+    pub retransmitted_bytes: u64,
+}
+
+/// Canonical 5-tuple (protocol is always TCP): the lower endpoint first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FlowKey(SocketAddr, SocketAddr);
+
+impl FlowKey {
+    fn of(a: SocketAddr, b: SocketAddr) -> Self {
+        if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
+    }
+}
+
+struct Flow {
+    /// Sender of the first packet seen: direction 0.
+    first: SocketAddr,
+    /// The last packet seen: its time drives expiry, its place labels bytes flushed at the end.
+    last: Evidence,
+    streams: [Stream; 2],
+    /// `None` once bypassed.
+    tls: Option<Box<TlsConn>>,
+    fin: [bool; 2],
+    saw_data: bool,
+}
+
+pub struct FlowTable {
+    flows: HashMap<FlowKey, Flow>,
+    budget: Budget,
+    limits: Limits,
+    last_sweep: Timestamp,
+    pub stats: FlowStats,
+}
+
+impl FlowTable {
+    pub fn new(limits: Limits) -> Self {
+        FlowTable {
+            flows: HashMap::new(),
+            budget: Budget::new(limits.max_buffered_bytes),
+            limits,
+            last_sweep: Timestamp::default(),
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Takes one segment; pushes the summary of every connection that this completes.
+    pub fn push(&mut self, seg: &Segment<'_>, at: Evidence, out: &mut Vec<ConnSummary>) {
+        self.maybe_sweep(at.time, out);
+        let key = FlowKey::of(seg.src, seg.dst);
+        let fresh_syn = seg.flags.syn && !seg.flags.ack;
+        if let Some(flow) = self.flows.get(&key) {
+            if fresh_syn && (flow.saw_data || flow.tls.is_none()) {
+                // Port reuse: a new connection on the same 5-tuple.
+                let old = self.flows.remove(&key).expect("present");
+                self.close(old, out);
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.limits.max_flows {
+                self.stats.dropped_flows_cap += 1;
+                return;
+            }
+            self.stats.connections += 1;
+            self.flows.insert(key, Flow::new(seg.src, seg.dst, at));
+        }
+        let flow = self.flows.get_mut(&key).expect("inserted");
+        flow.last = at;
+        let Some(tls) = flow.tls.as_mut() else { return };
+        let dir = usize::from(seg.src != flow.first);
+        if !seg.payload.is_empty() {
+            flow.saw_data = true;
+        }
+        flow.streams[dir].push(seg.seq, seg.flags.syn, seg.payload, &mut self.budget, &mut |d: Delivery<'_>| {
+            tls.push(dir, d, at)
+        });
+        if seg.flags.fin || seg.flags.rst {
+            flow.fin[dir] = true;
+        }
+        let ended = seg.flags.rst || flow.fin.iter().all(|f| *f);
+        if tls.is_done() || ended {
+            self.bypass(key, ended, out);
+        }
+    }
+
+    /// Finishes every flow (end of input).
+    pub fn finish_all(&mut self, out: &mut Vec<ConnSummary>) {
+        let flows: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
+        for flow in flows {
+            self.close(flow, out);
+        }
+    }
+
+    fn bypass(&mut self, key: FlowKey, remove: bool, out: &mut Vec<ConnSummary>) {
+        if remove {
+            let flow = self.flows.remove(&key).expect("present");
+            self.close(flow, out);
+            return;
+        }
+        let flow = self.flows.get_mut(&key).expect("present");
+        let tls = flow.tls.take().expect("not bypassed");
+        for s in &mut flow.streams {
+            Self::account(&mut self.stats, s);
+            s.release(&mut self.budget);
+        }
+        Self::summarise(&mut self.stats, *tls, out);
+    }
+
+    fn close(&mut self, mut flow: Flow, out: &mut Vec<ConnSummary>) {
+        let Some(mut tls) = flow.tls.take() else { return };
+        for (dir, s) in flow.streams.iter_mut().enumerate() {
+            let at = flow.last;
+            s.flush(&mut self.budget, &mut |d: Delivery<'_>| tls.push(dir, d, at));
+            Self::account(&mut self.stats, s);
+            s.release(&mut self.budget);
+        }
+        Self::summarise(&mut self.stats, *tls, out);
+    }
+
+    fn account(stats: &mut FlowStats, s: &Stream) {
+        stats.gaps += s.gaps;
+        stats.retransmitted_bytes += s.retransmitted_bytes;
+    }
+
+    fn summarise(stats: &mut FlowStats, tls: TlsConn, out: &mut Vec<ConnSummary>) {
+        stats.resyncs += tls.resyncs();
+        if tls.is_not_tls() {
+            stats.not_tls += 1;
+        }
+        if let Some(summary) = tls.finish() {
+            stats.tls_connections += 1;
+            out.push(summary);
+        }
+    }
+
+    fn maybe_sweep(&mut self, now: Timestamp, out: &mut Vec<ConnSummary>) {
+        let interval = self.limits.idle_timeout_secs / 4;
+        if now.seconds_since(self.last_sweep) < interval.max(1) {
+            return;
+        }
+        self.last_sweep = now;
+        let timeout = self.limits.idle_timeout_secs;
+        let idle: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| now.seconds_since(f.last.time) > timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle {
+            let flow = self.flows.remove(&key).expect("present");
+            self.stats.expired += 1;
+            self.close(flow, out);
+        }
+        self.stats.discarded_bytes = self.budget.discarded_bytes;
+    }
+
+    /// Copies the budget's counter into the stats (call before reporting).
+    pub fn sync_stats(&mut self) {
+        self.stats.discarded_bytes = self.budget.discarded_bytes;
+    }
+}
+
+impl Flow {
+    fn new(first: SocketAddr, other: SocketAddr, at: Evidence) -> Self {
+        Flow {
+            first,
+            last: at,
+            streams: [Stream::new(), Stream::new()],
+            tls: Some(Box::new(TlsConn::new(first, other))),
+            fin: [false; 2],
+            saw_data: false,
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! stekwatch: a passive auditor of TLS session resumption.
+//!
+//! ```text
+//! capture ──packets──▶ decode ──segments──▶ flow (table + TCP reassembly) ──bytes per direction──▶
+//! tls (records → handshake messages → per-connection summary) ──ConnSummary──▶ tracker
+//! (per-service key history) ──▶ rules ──Alert──▶ report (human, JSON)
+//! ```
+//!
+//! Each stage is a struct driven by `push`, testable without a capture file. Only the CLI reads
+//! the wall clock; everything below takes time from packets.
+
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod evidence;
+pub mod flow;
+pub mod pipeline;
+pub mod report;
+pub mod rules;
+pub mod run;
+pub mod time;
+pub mod tls;
+pub mod tracker;

@@ -1,0 +1,145 @@
+//! The JSON report (`--format json`): the only serde output types. A stable contract: fields
+//! are added, never renamed (design.md §4).
+
+use serde::Serialize;
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Report {
+    pub version: u32,
+    pub observation: Observation,
+    pub services: Vec<ServiceOut>,
+    pub alerts: Vec<AlertOut>,
+    pub statistics: Statistics,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Observation {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub seconds: i64,
+    pub packets: u64,
+    pub connections: u64,
+    pub files: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ServiceOut {
+    pub sni: Option<String>,
+    /// The service's name: its SNI, or its server address when clients sent none.
+    pub service: String,
+    pub addresses: Vec<String>,
+    pub tls_versions: Vec<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub observed_seconds: i64,
+    pub handshakes: HandshakesOut,
+    /// `null` when keys are not observable.
+    pub key_name_len: Option<usize>,
+    /// `inferred`, `assumed` (too few tickets to infer), `forced` or `not-observable`.
+    pub key_name_len_source: &'static str,
+    pub lifetime_hint_seconds: Option<MinMax>,
+    pub ticket_keys: Vec<TicketKeyOut>,
+    pub session_ids: SessionIdsOut,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct HandshakesOut {
+    pub full: u64,
+    pub resumed_ticket: u64,
+    pub resumed_session_id: u64,
+    pub resumed_psk: u64,
+    pub unknown: u64,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct MinMax {
+    pub min: u32,
+    pub max: u32,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct SpanOut {
+    pub first: String,
+    pub last: String,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct TicketKeyOut {
+    pub key_name: String,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    /// Seconds from first to last sighting, whatever its source.
+    pub seen_seconds: i64,
+    pub tickets_issued: u64,
+    pub resumptions_offered: u64,
+    pub resumptions_accepted: u64,
+    pub issued: Option<SpanOut>,
+    pub accepted: Option<SpanOut>,
+    pub offered_not_accepted: Option<SpanOut>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct SessionIdsOut {
+    pub established: u64,
+    pub resumed: u64,
+    pub max_resumption_age_seconds: Option<i64>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct AlertOut {
+    pub rule: &'static str,
+    pub severity: &'static str,
+    pub sni: Option<String>,
+    pub service: Option<String>,
+    pub addresses: Vec<String>,
+    pub key_name: Option<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub message: String,
+    pub evidence: Vec<EvidenceOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifetime_hint_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct EvidenceOut {
+    pub file: String,
+    pub frame: u64,
+    pub time: String,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct Statistics {
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp_segments: u64,
+    pub skipped_not_tcp: u64,
+    pub skipped_ip_fragments: u64,
+    pub skipped_malformed: u64,
+    pub skipped_unsupported_link_type: u64,
+    pub truncated_packets: u64,
+    pub connections: u64,
+    pub tls_connections: u64,
+    pub not_tls_connections: u64,
+    pub handshake_messages: u64,
+    pub parse_failures: u64,
+    pub gaps: u64,
+    pub resyncs: u64,
+    pub retransmitted_bytes: u64,
+    pub expired_flows: u64,
+    pub dropped_flows_cap: u64,
+    pub discarded_bytes_cap: u64,
+    pub dropped_by_service_caps: u64,
+    pub dropped_services_cap: u64,
+    pub skipped_capture_blocks: u64,
+}
+
+pub fn write(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)
+}

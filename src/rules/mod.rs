@@ -1,0 +1,164 @@
+//! Rules: pure functions of tracker state (seen through `ServiceView`s) and thresholds, giving
+//! alerts with evidence. Rule ids are stable; see design.md §5 for their basis.
+
+mod hygiene;
+mod rotation;
+
+use crate::evidence::Evidence;
+use crate::time::{human_duration, Timestamp};
+use crate::tls::ticket::hex;
+use crate::tracker::view::ServiceView;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// Thresholds, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// `--max-key-age`: key use or ticket age beyond this is a warning (default 24h).
+    pub max_key_age: i64,
+    /// `--critical-key-age`: beyond this, critical (default 7d).
+    pub critical_key_age: i64,
+    /// TLS 1.2 lifetime hints: RFC 5246's 24h session lifetime and RFC 8446's 7-day maximum.
+    pub lifetime_warning: i64,
+    pub lifetime_critical: i64,
+    /// RFC 5246 §F.1.4: session IDs should not be resumed after 24 hours.
+    pub session_cache_max: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_key_age: 86_400,
+            critical_key_age: 604_800,
+            lifetime_warning: 86_400,
+            lifetime_critical: 604_800,
+            session_cache_max: 86_400,
+        }
+    }
+}
+
+impl Thresholds {
+    /// Warning past `max_key_age`, critical past `critical_key_age`.
+    fn age_severity(&self, secs: i64) -> Option<Severity> {
+        if secs > self.critical_key_age {
+            Some(Severity::Critical)
+        } else if secs > self.max_key_age {
+            Some(Severity::Warning)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// The service name (SNI, or server address); `None` for alerts about several services.
+    pub service: Option<String>,
+    pub sni: Option<String>,
+    pub addresses: Vec<String>,
+    pub key_name: Option<Vec<u8>>,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    pub message: String,
+    pub evidence: Vec<Evidence>,
+    pub age_seconds: Option<i64>,
+    pub lifetime_hint_seconds: Option<u32>,
+    pub services: Vec<String>,
+}
+
+impl Alert {
+    fn for_service(rule: &'static str, severity: Severity, view: &ServiceView<'_>, message: String) -> Self {
+        Alert {
+            rule,
+            severity,
+            service: Some(view.name.to_string()),
+            sni: view.svc.sni.clone(),
+            addresses: view.addresses(),
+            key_name: None,
+            first_seen: None,
+            last_seen: None,
+            message,
+            evidence: Vec::new(),
+            age_seconds: None,
+            lifetime_hint_seconds: None,
+            services: Vec::new(),
+        }
+    }
+
+    fn key(mut self, name: &[u8]) -> Self {
+        self.key_name = Some(name.to_vec());
+        self
+    }
+
+    fn seen(mut self, first: Timestamp, last: Timestamp) -> Self {
+        self.first_seen = Some(first);
+        self.last_seen = Some(last);
+        self
+    }
+
+    fn evidence(mut self, ev: &[Evidence]) -> Self {
+        self.evidence = ev.to_vec();
+        self.evidence.sort();
+        self.evidence.dedup();
+        self
+    }
+}
+
+/// Every alert the observed history proves, most severe first.
+pub fn evaluate(views: &[ServiceView<'_>], t: &Thresholds) -> Vec<Alert> {
+    let mut alerts = Vec::new();
+    for view in views {
+        rotation::stek_not_rotated(view, t, &mut alerts);
+        rotation::stale_ticket_accepted(view, t, &mut alerts);
+        rotation::ticket_lifetime_too_long(view, t, &mut alerts);
+        rotation::session_cache_too_long(view, t, &mut alerts);
+        hygiene::weak_key_name(view, &mut alerts);
+        hygiene::ticketbleed(view, &mut alerts);
+        hygiene::psk_without_fs(view, &mut alerts);
+        hygiene::early_data_offered(view, &mut alerts);
+        hygiene::key_not_observable(view, &mut alerts);
+    }
+    hygiene::stek_shared(views, &mut alerts);
+    alerts.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(b.rule))
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.key_name.cmp(&b.key_name))
+    });
+    alerts
+}
+
+fn dur(secs: i64) -> String {
+    human_duration(secs)
+}
+
+fn key_label(name: &[u8]) -> String {
+    hex(name)
+}

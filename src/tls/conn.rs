@@ -1,0 +1,263 @@
+//! One TCP connection seen as TLS: both directions' record readers and what their handshake
+//! messages say, summarised once the handshake is audited (or the connection ends).
+//!
+//! Parsing of a direction stops after its ChangeCipherSpec (TLS 1.2: what follows is
+//! encrypted) and, for both directions, after a TLS 1.3 ServerHello that is not a
+//! HelloRetryRequest. The outcome is decided from server evidence, never from the client's
+//! offer alone.
+
+use std::net::SocketAddr;
+
+use super::handshake::{self as hs, ClientHello, ServerHello};
+use super::record::{RecordReader, Stop, Unit};
+use super::ticket::TicketRef;
+use crate::evidence::Evidence;
+use crate::flow::reassembly::Delivery;
+
+/// At most this many NewSessionTickets are kept per connection (more are counted).
+pub const MAX_TICKETS_PER_CONN: usize = 16;
+
+/// A TLS 1.2 NewSessionTicket as seen on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Issued {
+    pub lifetime_hint: u32,
+    pub ticket: TicketRef,
+    pub at: Evidence,
+}
+
+/// How the handshake ended, decided from what the server sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Full,
+    /// TLS 1.2 abbreviated handshake on the client's ticket.
+    ResumedTicket,
+    /// TLS 1.2 abbreviated handshake on the session ID.
+    ResumedSessionId,
+    /// TLS 1.3 ServerHello selected PSK identity `identity`; `key_share` false = psk_ke.
+    ResumedPsk { identity: usize, key_share: bool },
+    /// The server's answer was not seen (one-sided capture, connection cut).
+    Unknown,
+}
+
+/// Everything one connection showed about resumption.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnSummary {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub offer: Option<(ClientHello, Evidence)>,
+    pub sslv2_hello: Option<Evidence>,
+    pub answer: Option<(ServerHello, Evidence)>,
+    pub hello_retry: bool,
+    /// The server sent Certificate, ServerKeyExchange or ServerHelloDone (a full TLS 1.2 flight).
+    pub full_flight: bool,
+    pub server_ccs: Option<Evidence>,
+    pub tickets: Vec<Issued>,
+    pub tickets_dropped: u32,
+    pub parse_errors: u32,
+    pub handshake_messages: u32,
+}
+
+impl ConnSummary {
+    fn new(client: SocketAddr, server: SocketAddr) -> Self {
+        ConnSummary {
+            client,
+            server,
+            offer: None,
+            sslv2_hello: None,
+            answer: None,
+            hello_retry: false,
+            full_flight: false,
+            server_ccs: None,
+            tickets: Vec::new(),
+            tickets_dropped: 0,
+            parse_errors: 0,
+            handshake_messages: 0,
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        let Some((sh, _)) = &self.answer else { return Outcome::Unknown };
+        if sh.is_tls13() {
+            return match sh.selected_psk {
+                Some(i) => Outcome::ResumedPsk { identity: i as usize, key_share: sh.key_share },
+                None => Outcome::Full,
+            };
+        }
+        if self.full_flight {
+            return Outcome::Full;
+        }
+        let ch = self.offer.as_ref().map(|(ch, _)| ch);
+        let ticket_offered = matches!(ch.and_then(|c| c.ticket), Some(Some(_)));
+        let sid_echoed = ch.is_some_and(|c| !c.session_id.is_empty() && c.session_id == sh.session_id);
+        if self.server_ccs.is_some() || sid_echoed {
+            if ticket_offered {
+                return Outcome::ResumedTicket;
+            }
+            if sid_echoed {
+                return Outcome::ResumedSessionId;
+            }
+        }
+        Outcome::Unknown
+    }
+
+    /// CVE-2016-9244: the server pads a short client session ID to 32 bytes with memory.
+    pub fn ticketbleed(&self) -> bool {
+        let (Some((ch, _)), Some((sh, _))) = (&self.offer, &self.answer) else { return false };
+        let n = ch.session_id.len();
+        (1..32).contains(&n)
+            && matches!(ch.ticket, Some(Some(_)))
+            && sh.session_id.len() == 32
+            && sh.session_id.starts_with(&ch.session_id)
+    }
+
+    /// The service address: the server side of the connection.
+    pub fn tls_version(&self) -> Option<u16> {
+        self.answer.as_ref().map(|(sh, _)| sh.version)
+    }
+}
+
+/// Per-connection TLS state; direction 0 is the sender of the flow's first packet.
+pub struct TlsConn {
+    readers: [RecordReader; 2],
+    st: State,
+}
+
+struct State {
+    senders: [SocketAddr; 2],
+    client_dir: Option<usize>,
+    summary: ConnSummary,
+    stop_both: bool,
+}
+
+impl TlsConn {
+    pub fn new(first_sender: SocketAddr, other: SocketAddr) -> Self {
+        TlsConn {
+            readers: [RecordReader::new(), RecordReader::new()],
+            st: State {
+                senders: [first_sender, other],
+                client_dir: None,
+                summary: ConnSummary::new(first_sender, other),
+                stop_both: false,
+            },
+        }
+    }
+
+    pub fn push(&mut self, dir: usize, delivery: Delivery<'_>, at: Evidence) {
+        let st = &mut self.st;
+        self.readers[dir].push(delivery, &mut |reader, unit| st.unit(dir, reader, unit, at));
+        if self.st.stop_both {
+            for r in &mut self.readers {
+                r.stop(Stop::Done);
+            }
+        }
+    }
+
+    /// No direction will yield anything more.
+    pub fn is_done(&self) -> bool {
+        self.readers.iter().all(|r| r.stopped().is_some())
+    }
+
+    /// Neither direction looked like TLS.
+    pub fn is_not_tls(&self) -> bool {
+        self.st.summary.offer.is_none()
+            && self.st.summary.answer.is_none()
+            && self.st.summary.sslv2_hello.is_none()
+            && self.readers.iter().all(|r| r.stopped() == Some(Stop::NotTls))
+    }
+
+    pub fn resyncs(&self) -> u64 {
+        self.readers.iter().map(|r| r.resyncs).sum()
+    }
+
+    /// The summary, or `None` when no TLS handshake message was seen.
+    pub fn finish(self) -> Option<ConnSummary> {
+        let mut s = self.st.summary;
+        if s.offer.is_none() && s.answer.is_none() && s.sslv2_hello.is_none() && s.tickets.is_empty() {
+            return None;
+        }
+        if self.st.client_dir.is_some() {
+            let c = self.st.client_dir.unwrap_or(0);
+            s.client = self.st.senders[c];
+            s.server = self.st.senders[1 - c];
+        }
+        Some(s)
+    }
+}
+
+impl State {
+    fn unit(&mut self, dir: usize, reader: &mut RecordReader, unit: Unit<'_>, at: Evidence) {
+        match unit {
+            Unit::SslV2ClientHello => {
+                self.client_dir.get_or_insert(dir);
+                self.summary.sslv2_hello = Some(at);
+            }
+            Unit::ChangeCipherSpec => {
+                if self.is_client(dir) {
+                    if self.summary.answer.is_some() {
+                        reader.stop(Stop::Done);
+                    }
+                } else {
+                    self.summary.server_ccs = Some(at);
+                    reader.stop(Stop::Done);
+                }
+            }
+            Unit::Handshake { msg_type, body } => {
+                self.summary.handshake_messages += 1;
+                self.handshake(dir, reader, msg_type, body, at);
+            }
+        }
+    }
+
+    fn is_client(&self, dir: usize) -> bool {
+        self.client_dir == Some(dir)
+    }
+
+    fn handshake(&mut self, dir: usize, reader: &mut RecordReader, msg_type: u8, body: &[u8], at: Evidence) {
+        let from_client = self.is_client(dir);
+        let s = &mut self.summary;
+        match msg_type {
+            hs::CLIENT_HELLO => {
+                if self.client_dir.is_some_and(|c| c != dir) {
+                    return;
+                }
+                self.client_dir = Some(dir);
+                match hs::parse_client_hello(body) {
+                    Ok(ch) => s.offer = Some((ch, at)),
+                    Err(_) => s.parse_errors += 1,
+                }
+            }
+            hs::SERVER_HELLO => {
+                if self.client_dir == Some(dir) {
+                    return;
+                }
+                self.client_dir = Some(1 - dir);
+                match hs::parse_server_hello(body) {
+                    Ok(sh) if sh.hello_retry => s.hello_retry = true,
+                    Ok(sh) => {
+                        if sh.is_tls13() {
+                            self.stop_both = true;
+                            reader.stop(Stop::Done);
+                        }
+                        s.answer = Some((sh, at));
+                    }
+                    Err(_) => {
+                        s.parse_errors += 1;
+                        reader.stop(Stop::Malformed);
+                    }
+                }
+            }
+            hs::CERTIFICATE | hs::SERVER_KEY_EXCHANGE | hs::SERVER_HELLO_DONE if !from_client => {
+                s.full_flight = true;
+            }
+            hs::NEW_SESSION_TICKET if !from_client => match hs::parse_new_session_ticket(body) {
+                Ok((hint, Some(ticket))) if s.tickets.len() < MAX_TICKETS_PER_CONN => {
+                    s.tickets.push(Issued { lifetime_hint: hint, ticket, at });
+                }
+                Ok((_, Some(_))) => s.tickets_dropped += 1,
+                Ok((_, None)) => {}
+                Err(_) => s.parse_errors += 1,
+            },
+            _ => {}
+        }
+    }
+}

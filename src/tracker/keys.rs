@@ -1,0 +1,162 @@
+//! What is known about one ticket key (one key name) of one service. Every field is a min, max
+//! or sum of sightings, so `merge` is commutative and associative.
+
+use crate::evidence::Evidence;
+
+/// First and last sighting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub first: Evidence,
+    pub last: Evidence,
+}
+
+impl Span {
+    pub fn add(span: &mut Option<Span>, at: Evidence) {
+        Self::merge(span, Some(Span { first: at, last: at }));
+    }
+
+    pub fn merge(span: &mut Option<Span>, other: Option<Span>) {
+        *span = match (*span, other) {
+            (Some(a), Some(b)) => Some(Span { first: a.first.min(b.first), last: a.last.max(b.last) }),
+            (a, b) => a.or(b),
+        };
+    }
+
+    pub fn seconds(&self) -> i64 {
+        self.last.time.seconds_since(self.first.time)
+    }
+}
+
+/// A resumption accepted with a ticket whose issuance was seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StaleMatch {
+    pub age_secs: i64,
+    pub accepted: Evidence,
+    pub issued: Evidence,
+}
+
+/// A count with its earliest sighting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    pub count: u64,
+    pub first: Evidence,
+}
+
+impl Counted {
+    fn add(c: &mut Option<Counted>, at: Evidence) {
+        Self::merge(c, Some(Counted { count: 1, first: at }));
+    }
+    fn merge(c: &mut Option<Counted>, other: Option<Counted>) {
+        *c = match (*c, other) {
+            (Some(a), Some(b)) => Some(Counted { count: a.count + b.count, first: a.first.min(b.first) }),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyStats {
+    /// The server issued TLS 1.2 tickets under this key.
+    pub issued: Option<Span>,
+    /// The server resumed sessions from tickets under this key.
+    pub accepted: Option<Span>,
+    /// Clients presented tickets under this key that the server rejected, or whose outcome is
+    /// unknown.
+    pub offered: Option<Span>,
+    pub tickets_issued: u64,
+    pub resumptions_offered: u64,
+    pub resumptions_accepted: u64,
+    pub hint_min: Option<u32>,
+    /// Largest lifetime hint and where it was sent.
+    pub hint_max: Option<(u32, Evidence)>,
+    /// The oldest ticket (by its own issuance) the server accepted.
+    pub stale_matched: Option<StaleMatch>,
+    /// The last acceptance of a ticket whose issuance was not seen.
+    pub unmatched_accepted_last: Option<Evidence>,
+    pub psk_without_fs: Option<Counted>,
+    pub early_data: Option<Counted>,
+}
+
+impl KeyStats {
+    pub fn issue(&mut self, at: Evidence, hint: u32) {
+        Span::add(&mut self.issued, at);
+        self.tickets_issued += 1;
+        self.hint_min = Some(self.hint_min.map_or(hint, |m| m.min(hint)));
+        if self.hint_max.is_none_or(|(h, e)| (hint, at) > (h, e)) {
+            self.hint_max = Some((hint, at));
+        }
+    }
+
+    /// A client presented a ticket under this key; `issued` is that ticket's issuance, if seen.
+    pub fn offer(&mut self, offered_at: Evidence, accepted: bool, accepted_at: Evidence, issued: Option<Evidence>) {
+        self.resumptions_offered += 1;
+        if !accepted {
+            Span::add(&mut self.offered, offered_at);
+            return;
+        }
+        self.resumptions_accepted += 1;
+        Span::add(&mut self.accepted, accepted_at);
+        match issued {
+            Some(issued) => {
+                let m = StaleMatch { age_secs: accepted_at.time.seconds_since(issued.time), accepted: accepted_at, issued };
+                self.stale_matched = self.stale_matched.max(Some(m));
+            }
+            None => self.unmatched_accepted_last = self.unmatched_accepted_last.max(Some(accepted_at)),
+        }
+    }
+
+    pub fn psk_without_fs(&mut self, at: Evidence) {
+        Counted::add(&mut self.psk_without_fs, at);
+    }
+
+    pub fn early_data(&mut self, at: Evidence) {
+        Counted::add(&mut self.early_data, at);
+    }
+
+    pub fn merge(&mut self, o: &KeyStats) {
+        Span::merge(&mut self.issued, o.issued);
+        Span::merge(&mut self.accepted, o.accepted);
+        Span::merge(&mut self.offered, o.offered);
+        self.tickets_issued += o.tickets_issued;
+        self.resumptions_offered += o.resumptions_offered;
+        self.resumptions_accepted += o.resumptions_accepted;
+        self.hint_min = match (self.hint_min, o.hint_min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.hint_max = self.hint_max.max(o.hint_max);
+        self.stale_matched = self.stale_matched.max(o.stale_matched);
+        self.unmatched_accepted_last = self.unmatched_accepted_last.max(o.unmatched_accepted_last);
+        Counted::merge(&mut self.psk_without_fs, o.psk_without_fs);
+        Counted::merge(&mut self.early_data, o.early_data);
+    }
+
+    /// Every sighting, whatever its source.
+    pub fn seen(&self) -> Option<Span> {
+        let mut s = self.issued;
+        Span::merge(&mut s, self.accepted);
+        Span::merge(&mut s, self.offered);
+        s
+    }
+
+    /// The span over which the server demonstrably held this key: issuance when visible,
+    /// else acceptance (TLS 1.3, where tickets are issued encrypted).
+    pub fn held(&self) -> Option<(Span, &'static str)> {
+        match (self.issued, self.accepted) {
+            (Some(s), _) => Some((s, "issued")),
+            (None, Some(s)) => Some((s, "accepted")),
+            _ => None,
+        }
+    }
+
+    /// The oldest accepted ticket: by its own issuance when seen, else by the key's first
+    /// issuance. Returns (age, acceptance, issuance).
+    pub fn stalest(&self) -> Option<(i64, Evidence, Evidence)> {
+        let matched = self.stale_matched.map(|m| (m.age_secs, m.accepted, m.issued));
+        let unmatched = match (self.unmatched_accepted_last, self.issued) {
+            (Some(acc), Some(iss)) => Some((acc.time.seconds_since(iss.first.time), acc, iss.first)),
+            _ => None,
+        };
+        matched.max(unmatched)
+    }
+}

@@ -1,0 +1,55 @@
+//! A service as the rules and reports see it: key aggregates regrouped under the key-name
+//! length inferred for that service (or forced by the user).
+
+use std::collections::BTreeMap;
+
+use super::{KeyStats, Service, Span};
+use crate::tls::ticket::{infer_key_name_len, KeyNameLen};
+
+pub struct ServiceView<'a> {
+    /// The service's name: its SNI, or its server address when clients sent none.
+    pub name: &'a str,
+    pub svc: &'a Service,
+    pub key_len: KeyNameLen,
+    /// Key name (bytes) → aggregate. Empty when keys are not observable.
+    pub keys: BTreeMap<Vec<u8>, KeyStats>,
+    /// Everything seen under unobservable keys, merged.
+    pub unobservable: Option<KeyStats>,
+}
+
+impl<'a> ServiceView<'a> {
+    pub fn new(name: &'a str, svc: &'a Service, forced_len: Option<usize>) -> Self {
+        let key_len = match forced_len {
+            Some(n) => KeyNameLen::Forced(n),
+            None => {
+                let prefixes: Vec<&[u8]> = svc.samples.iter().map(|t| t.prefix()).collect();
+                infer_key_name_len(&prefixes)
+            }
+        };
+        let mut keys: BTreeMap<Vec<u8>, KeyStats> = BTreeMap::new();
+        let mut unobservable = None;
+        for (name16, stats) in &svc.keys {
+            match key_len.len() {
+                Some(n) => {
+                    let name = name16[..n.min(name16.len())].to_vec();
+                    keys.entry(name).or_default().merge(stats);
+                }
+                None => unobservable.get_or_insert_with(KeyStats::default).merge(stats),
+            }
+        }
+        ServiceView { name, svc, key_len, keys, unobservable }
+    }
+
+    /// Distinct tickets or identities seen (for judging whether inference had data).
+    pub fn distinct_tickets(&self) -> usize {
+        self.svc.samples.len()
+    }
+
+    pub fn span(&self) -> Option<Span> {
+        self.svc.span
+    }
+
+    pub fn addresses(&self) -> Vec<String> {
+        self.svc.addresses.iter().map(|a| a.to_string()).collect()
+    }
+}
