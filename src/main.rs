@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_ERROR as u8 } else { EXIT_OK as u8 });
+            return ExitCode::from(if e.use_stderr() {
+                EXIT_ERROR as u8
+            } else {
+                EXIT_OK as u8
+            });
         }
     };
     ExitCode::from(run_command(cli) as u8)

@@ -77,7 +77,11 @@ impl Pipeline {
         if seg.truncated {
             self.stats.truncated_packets += 1;
         }
-        let at = Evidence { time: pkt.time, file: self.file, frame: pkt.frame };
+        let at = Evidence {
+            time: pkt.time,
+            file: self.file,
+            frame: pkt.frame,
+        };
         self.flows.push(&seg, at, &mut self.done);
         self.drain();
     }

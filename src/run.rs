@@ -28,24 +28,36 @@ impl std::fmt::Display for RunError {
 pub fn read_files(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
     let files = file::expand_paths(paths).map_err(|e| RunError(e.to_string()))?;
     if files.is_empty() {
-        return Err(RunError("no capture files found in the given directories".into()));
+        return Err(RunError(
+            "no capture files found in the given directories".into(),
+        ));
     }
     let mut pipeline = Pipeline::new(cfg.limits);
     let mut warnings = Vec::new();
     let mut skipped_blocks = 0;
     for path in &files {
-        let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
+        let name = if path.as_os_str() == "-" {
+            "<stdin>".to_string()
+        } else {
+            path.display().to_string()
+        };
         let input = file::open(path).map_err(|e| RunError(e.to_string()))?;
         pipeline.begin_input(&name);
-        let outcome = file::read_packets(input.bytes(), &name, &mut |pkt| pipeline.push_packet(pkt))
-            .map_err(|e| RunError(e.to_string()))?;
+        let outcome =
+            file::read_packets(input.bytes(), &name, &mut |pkt| pipeline.push_packet(pkt))
+                .map_err(|e| RunError(e.to_string()))?;
         if let Some(t) = outcome.truncated {
             warnings.push(format!("{name}: {t}"));
         }
         skipped_blocks += outcome.skipped_blocks;
     }
     pipeline.finish();
-    Ok(report::build(&pipeline, &cfg.report, warnings, skipped_blocks))
+    Ok(report::build(
+        &pipeline,
+        &cfg.report,
+        warnings,
+        skipped_blocks,
+    ))
 }
 
 /// Prints the report and decides the exit status.

@@ -11,10 +11,7 @@ impl Timestamp {
     pub const NS_PER_SEC: i64 = 1_000_000_000;
 
     pub fn from_parts(secs: i64, nanos: i64) -> Self {
-        Timestamp(
-            secs.saturating_mul(Self::NS_PER_SEC)
-                .saturating_add(nanos),
-        )
+        Timestamp(secs.saturating_mul(Self::NS_PER_SEC).saturating_add(nanos))
     }
 
     pub fn secs(self) -> i64 {
@@ -23,7 +20,9 @@ impl Timestamp {
 
     /// Seconds from `earlier` to `self` (negative when `earlier` is later).
     pub fn seconds_since(self, earlier: Timestamp) -> i64 {
-        self.0.saturating_sub(earlier.0).div_euclid(Self::NS_PER_SEC)
+        self.0
+            .saturating_sub(earlier.0)
+            .div_euclid(Self::NS_PER_SEC)
     }
 
     /// RFC 3339 UTC with microseconds, e.g. `2026-11-01T10:00:00.000000Z`.
@@ -58,7 +57,11 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         "h" => 3600,
         "d" => 86400,
         "w" => 7 * 86400,
-        _ => return Err(format!("'{text}': unknown unit '{unit}' (use s, m, h, d or w)")),
+        _ => {
+            return Err(format!(
+                "'{text}': unknown unit '{unit}' (use s, m, h, d or w)"
+            ))
+        }
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("'{text}' is too large"))
@@ -69,9 +72,17 @@ pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
     let (d, h, m) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60);
     if d > 0 {
-        if h > 0 { format!("{d}d {h}h") } else { format!("{d}d") }
+        if h > 0 {
+            format!("{d}d {h}h")
+        } else {
+            format!("{d}d")
+        }
     } else if h > 0 {
-        if m > 0 { format!("{h}h {m}m") } else { format!("{h}h") }
+        if m > 0 {
+            format!("{h}h {m}m")
+        } else {
+            format!("{h}h")
+        }
     } else if m > 0 {
         format!("{m}m {}s", s % 60)
     } else {

@@ -11,9 +11,9 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use pcap_parser::build_ts_resolution;
 use pcap_parser::pcapng::{self, Block};
 use pcap_parser::traits::PcapNGPacketBlock;
-use pcap_parser::build_ts_resolution;
 
 use super::Packet;
 use crate::time::Timestamp;
@@ -72,7 +72,10 @@ impl Input {
 /// Opens `path` (`-` = stdin), decompressing gzip transparently.
 pub fn open(path: &Path) -> Result<Input, CaptureError> {
     let name = path.display().to_string();
-    let io = |error| CaptureError::Io { path: name.clone(), error };
+    let io = |error| CaptureError::Io {
+        path: name.clone(),
+        error,
+    };
     let input = if path == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin().lock().read_to_end(&mut buf).map_err(io)?;
@@ -109,7 +112,10 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CaptureError> {
     for p in paths {
         if p.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|error| CaptureError::Io { path: p.display().to_string(), error })?
+                .map_err(|error| CaptureError::Io {
+                    path: p.display().to_string(),
+                    error,
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .collect();
             entries.sort();
@@ -181,7 +187,11 @@ fn read_pcap(
         match parse(rest) {
             Ok((next, block)) => {
                 out.packets += 1;
-                let frac = if nanos { block.ts_usec as i64 } else { block.ts_usec as i64 * 1000 };
+                let frac = if nanos {
+                    block.ts_usec as i64
+                } else {
+                    block.ts_usec as i64 * 1000
+                };
                 let pkt = Packet {
                     time: Timestamp::from_parts(block.ts_sec as i64, frac),
                     frame: out.packets,
@@ -271,7 +281,15 @@ fn read_pcapng(
                 let frac = raw % iface.units_per_sec;
                 let nanos = (frac as u128 * 1_000_000_000 / iface.units_per_sec as u128) as i64;
                 last_time = Timestamp::from_parts(secs, nanos);
-                emit(sink, &mut out, frame, iface.linktype, last_time, epb.packet_data(), epb.origlen);
+                emit(
+                    sink,
+                    &mut out,
+                    frame,
+                    iface.linktype,
+                    last_time,
+                    epb.packet_data(),
+                    epb.origlen,
+                );
             }
             Block::SimplePacket(spb) => {
                 frame += 1;
@@ -280,7 +298,15 @@ fn read_pcapng(
                     continue;
                 };
                 // Simple packet blocks carry no time: they inherit the previous packet's.
-                emit(sink, &mut out, frame, iface.linktype, last_time, spb.packet_data(), spb.origlen);
+                emit(
+                    sink,
+                    &mut out,
+                    frame,
+                    iface.linktype,
+                    last_time,
+                    spb.packet_data(),
+                    spb.origlen,
+                );
             }
             _ => {}
         }
@@ -298,5 +324,11 @@ fn emit(
     orig_len: u32,
 ) {
     out.packets += 1;
-    sink(&Packet { time, frame, linktype, data, orig_len });
+    sink(&Packet {
+        time,
+        frame,
+        linktype,
+        data,
+        orig_len,
+    });
 }

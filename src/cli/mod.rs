@@ -84,7 +84,8 @@ pub struct Config {
 impl Common {
     pub fn validate(&self) -> Result<Config, String> {
         let max = parse_duration(&self.max_key_age).map_err(|e| format!("--max-key-age: {e}"))?;
-        let crit = parse_duration(&self.critical_key_age).map_err(|e| format!("--critical-key-age: {e}"))?;
+        let crit = parse_duration(&self.critical_key_age)
+            .map_err(|e| format!("--critical-key-age: {e}"))?;
         if crit < max {
             return Err("--critical-key-age must not be shorter than --max-key-age".into());
         }
@@ -92,7 +93,11 @@ impl Common {
             "auto" => None,
             n => match n.parse::<usize>() {
                 Ok(n) if (1..=MAX_KEY_NAME_LEN).contains(&n) => Some(n),
-                _ => return Err(format!("--key-name-len: expected 'auto' or 1..={MAX_KEY_NAME_LEN}, got '{n}'")),
+                _ => {
+                    return Err(format!(
+                        "--key-name-len: expected 'auto' or 1..={MAX_KEY_NAME_LEN}, got '{n}'"
+                    ))
+                }
             },
         };
         let fail_on = match &self.fail_on {

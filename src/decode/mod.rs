@@ -49,7 +49,10 @@ pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let truncated_capture = (pkt.orig_len as usize) > data.len();
     let sliced = match pkt.linktype {
         linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?,
-        linktype::RAW | linktype::RAW_DLT_LINUX | linktype::RAW_DLT_OPENBSD | linktype::IPV4
+        linktype::RAW
+        | linktype::RAW_DLT_LINUX
+        | linktype::RAW_DLT_OPENBSD
+        | linktype::IPV4
         | linktype::IPV6 => LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed)?,
         linktype::LINUX_SLL => {
             // 16-byte header; protocol (an EtherType) in the last two bytes.
@@ -93,11 +96,19 @@ fn from_net<'a>(net: Option<LaxNetSlice<'a>>, cut: bool, depth: u8) -> Result<Se
     let (src, dst, payload) = match &net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();
-            (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), ip.payload())
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                ip.payload(),
+            )
         }
         Some(LaxNetSlice::Ipv6(ip)) => {
             let h = ip.header();
-            (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), ip.payload())
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                ip.payload(),
+            )
         }
         _ => return Err(Skip::NotTcp),
     };
@@ -117,7 +128,12 @@ fn from_net<'a>(net: Option<LaxNetSlice<'a>>, cut: bool, depth: u8) -> Result<Se
         src: SocketAddr::new(src, tcp.source_port()),
         dst: SocketAddr::new(dst, tcp.destination_port()),
         seq: tcp.sequence_number(),
-        flags: TcpFlags { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst() },
+        flags: TcpFlags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+        },
         payload: tcp.payload(),
         truncated: cut || payload.incomplete,
     })

@@ -30,7 +30,11 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(limit: usize) -> Self {
-        Budget { limit, used: 0, discarded_bytes: 0 }
+        Budget {
+            limit,
+            used: 0,
+            discarded_bytes: 0,
+        }
     }
 }
 
@@ -141,7 +145,13 @@ impl Stream {
                 return;
             }
             // No room: give up on the oldest hole, then try again.
-            let first = self.pending.keys().next().copied().unwrap_or(start).min(start);
+            let first = self
+                .pending
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(start)
+                .min(start);
             budget.discarded_bytes += first - self.delivered;
             self.skip_to(first, out);
             self.drain(budget, out);
@@ -243,15 +253,51 @@ mod tests {
         };
     }
 
-    case!(in_order_segments_come_out_in_order, [(1000, "abc"), (1003, "def")], "abcdef");
-    case!(out_of_order_segments_are_reordered, [(1003, "def"), (1000, "abc")], "abcdef");
-    case!(exact_retransmission_is_dropped, [(1000, "abc"), (1000, "abc"), (1003, "d")], "abcd");
-    case!(retransmission_with_other_bytes_keeps_the_first, [(1000, "abc"), (1000, "XYZ")], "abc");
-    case!(overlap_extending_the_stream_adds_only_new_bytes, [(1000, "abc"), (1001, "bcde")], "abcde");
-    case!(buffered_overlap_keeps_the_first_bytes, [(1002, "cd"), (1002, "XYZ"), (1000, "ab")], "abcdZ");
-    case!(hole_at_the_end_is_reported_as_a_gap, [(1000, "ab"), (1005, "fg")], "ab<gap 3>fg");
-    case!(three_way_shuffle_reassembles, [(1004, "e"), (1002, "cd"), (1000, "ab")], "abcde");
-    case!(segment_covering_two_buffered_ones_fills_the_hole, [(1002, "c"), (1004, "e"), (1000, "abcde")], "abcde");
+    case!(
+        in_order_segments_come_out_in_order,
+        [(1000, "abc"), (1003, "def")],
+        "abcdef"
+    );
+    case!(
+        out_of_order_segments_are_reordered,
+        [(1003, "def"), (1000, "abc")],
+        "abcdef"
+    );
+    case!(
+        exact_retransmission_is_dropped,
+        [(1000, "abc"), (1000, "abc"), (1003, "d")],
+        "abcd"
+    );
+    case!(
+        retransmission_with_other_bytes_keeps_the_first,
+        [(1000, "abc"), (1000, "XYZ")],
+        "abc"
+    );
+    case!(
+        overlap_extending_the_stream_adds_only_new_bytes,
+        [(1000, "abc"), (1001, "bcde")],
+        "abcde"
+    );
+    case!(
+        buffered_overlap_keeps_the_first_bytes,
+        [(1002, "cd"), (1002, "XYZ"), (1000, "ab")],
+        "abcdZ"
+    );
+    case!(
+        hole_at_the_end_is_reported_as_a_gap,
+        [(1000, "ab"), (1005, "fg")],
+        "ab<gap 3>fg"
+    );
+    case!(
+        three_way_shuffle_reassembles,
+        [(1004, "e"), (1002, "cd"), (1000, "ab")],
+        "abcde"
+    );
+    case!(
+        segment_covering_two_buffered_ones_fills_the_hole,
+        [(1002, "c"), (1004, "e"), (1000, "abcde")],
+        "abcde"
+    );
 
     #[test]
     fn pickup_without_syn_starts_at_the_first_segment_seen() {

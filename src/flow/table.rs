@@ -26,7 +26,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_flows: 262_144, max_buffered_bytes: 64 << 20, idle_timeout_secs: 300 }
+        Limits {
+            max_flows: 262_144,
+            max_buffered_bytes: 64 << 20,
+            idle_timeout_secs: 300,
+        }
     }
 }
 
@@ -49,7 +53,11 @@ struct FlowKey(SocketAddr, SocketAddr);
 
 impl FlowKey {
     fn of(a: SocketAddr, b: SocketAddr) -> Self {
-        if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
+        if a <= b {
+            FlowKey(a, b)
+        } else {
+            FlowKey(b, a)
+        }
     }
 }
 
@@ -119,9 +127,13 @@ impl FlowTable {
         if !seg.payload.is_empty() {
             flow.saw_data = true;
         }
-        flow.streams[dir].push(seg.seq, seg.flags.syn, seg.payload, &mut self.budget, &mut |d: Delivery<'_>| {
-            tls.push(dir, d, at)
-        });
+        flow.streams[dir].push(
+            seg.seq,
+            seg.flags.syn,
+            seg.payload,
+            &mut self.budget,
+            &mut |d: Delivery<'_>| tls.push(dir, d, at),
+        );
         if seg.flags.fin || seg.flags.rst {
             flow.fin[dir] = true;
         }
@@ -155,10 +167,14 @@ impl FlowTable {
     }
 
     fn close(&mut self, mut flow: Flow, out: &mut Vec<ConnSummary>) {
-        let Some(mut tls) = flow.tls.take() else { return };
+        let Some(mut tls) = flow.tls.take() else {
+            return;
+        };
         for (dir, s) in flow.streams.iter_mut().enumerate() {
             let at = flow.last;
-            s.flush(&mut self.budget, &mut |d: Delivery<'_>| tls.push(dir, d, at));
+            s.flush(&mut self.budget, &mut |d: Delivery<'_>| {
+                tls.push(dir, d, at)
+            });
             Self::account(&mut self.stats, s);
             s.release(&mut self.budget);
         }

@@ -42,7 +42,11 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 
 fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
-    let versions = if s.tls_versions.is_empty() { "?".to_string() } else { s.tls_versions.join(", ") };
+    let versions = if s.tls_versions.is_empty() {
+        "?".to_string()
+    } else {
+        s.tls_versions.join(", ")
+    };
     writeln!(
         out,
         "{}  [{}]  TLS {}  observed {} ({} → {})",
@@ -61,10 +65,23 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
         h.resumed_ticket,
         h.resumed_session_id,
         h.resumed_psk,
-        if h.unknown > 0 { format!(", {} without a visible answer", h.unknown) } else { String::new() }
+        if h.unknown > 0 {
+            format!(", {} without a visible answer", h.unknown)
+        } else {
+            String::new()
+        }
     )?;
     if let Some(l) = &s.lifetime_hint_seconds {
-        writeln!(out, "  ticket lifetime hint: {} s to {} s", l.min, l.max)?;
+        if l.min == l.max {
+            writeln!(
+                out,
+                "  ticket lifetime hint: {} s ({})",
+                l.max,
+                crate::time::human_duration(l.max as i64)
+            )?;
+        } else {
+            writeln!(out, "  ticket lifetime hint: {} s to {} s", l.min, l.max)?;
+        }
     }
     if s.session_ids.established > 0 || s.session_ids.resumed > 0 {
         let age = s
@@ -72,11 +89,18 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
             .max_resumption_age_seconds
             .map(|a| format!(", oldest resumed after {}", crate::time::human_duration(a)))
             .unwrap_or_default();
-        writeln!(out, "  session IDs: {} established, {} resumed{age}", s.session_ids.established, s.session_ids.resumed)?;
+        writeln!(
+            out,
+            "  session IDs: {} established, {} resumed{age}",
+            s.session_ids.established, s.session_ids.resumed
+        )?;
     }
     match s.key_name_len {
         None if s.ticket_keys.is_empty() => {
-            writeln!(out, "  ticket keys: not observable (tickets share no key-name prefix)")?;
+            writeln!(
+                out,
+                "  ticket keys: not observable (tickets share no key-name prefix)"
+            )?;
         }
         _ if s.ticket_keys.is_empty() => writeln!(out, "  ticket keys: none seen")?,
         len => {
@@ -113,10 +137,20 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
 
 fn alert(a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
     let subject = a.service.clone().unwrap_or_else(|| a.services.join(", "));
-    writeln!(out, "  {:<8} {}  {}", a.severity.to_uppercase(), a.rule, subject)?;
+    writeln!(
+        out,
+        "  {:<8} {}  {}",
+        a.severity.to_uppercase(),
+        a.rule,
+        subject
+    )?;
     writeln!(out, "           {}", a.message)?;
     for e in &a.evidence {
-        writeln!(out, "           evidence: {} frame {} ({})", e.file, e.frame, e.time)?;
+        writeln!(
+            out,
+            "           evidence: {} frame {} ({})",
+            e.file, e.frame, e.time
+        )?;
     }
     Ok(())
 }
@@ -147,10 +181,17 @@ fn statistics(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         (s.truncated_packets, "cut by snaplen"),
         (s.dropped_flows_cap, "flows refused by --max-flows"),
         (s.discarded_bytes_cap, "bytes discarded by buffer caps"),
-        (s.dropped_by_service_caps + s.dropped_services_cap, "entries refused by per-service caps"),
+        (
+            s.dropped_by_service_caps + s.dropped_services_cap,
+            "entries refused by per-service caps",
+        ),
         (s.skipped_capture_blocks, "capture blocks skipped"),
     ];
-    let parts: Vec<String> = skipped.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")).collect();
+    let parts: Vec<String> = skipped
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
     if !parts.is_empty() {
         writeln!(out, "skipped: {}", parts.join(", "))?;
     }
@@ -158,7 +199,11 @@ fn statistics(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn plural(n: u64) -> &'static str {
-    if n == 1 { "" } else { "s" }
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// `2026-11-01T00:00:00.123456Z` → `2026-11-01 00:00:00`.

@@ -74,6 +74,8 @@ pub struct TicketKeyOut {
     pub tickets_issued: u64,
     pub resumptions_offered: u64,
     pub resumptions_accepted: u64,
+    /// Age of the oldest ticket accepted whose own issuance was seen.
+    pub oldest_accepted_ticket_age_seconds: Option<i64>,
     pub issued: Option<SpanOut>,
     pub accepted: Option<SpanOut>,
     pub offered_not_accepted: Option<SpanOut>,

@@ -22,7 +22,12 @@ pub struct ReportOptions {
     pub key_name_len: Option<usize>,
 }
 
-pub fn build(p: &Pipeline, opts: &ReportOptions, warnings: Vec<String>, skipped_blocks: u64) -> Report {
+pub fn build(
+    p: &Pipeline,
+    opts: &ReportOptions,
+    warnings: Vec<String>,
+    skipped_blocks: u64,
+) -> Report {
     let mut names: Vec<&String> = p.tracker.services.keys().collect();
     names.sort();
     let views: Vec<ServiceView<'_>> = names
@@ -81,7 +86,10 @@ pub fn build(p: &Pipeline, opts: &ReportOptions, warnings: Vec<String>, skipped_
 }
 
 fn span_out(s: Option<Span>) -> Option<SpanOut> {
-    s.map(|s| SpanOut { first: s.first.time.rfc3339(), last: s.last.time.rfc3339() })
+    s.map(|s| SpanOut {
+        first: s.first.time.rfc3339(),
+        last: s.last.time.rfc3339(),
+    })
 }
 
 fn service_out(v: &ServiceView<'_>) -> ServiceOut {
@@ -96,7 +104,10 @@ fn service_out(v: &ServiceView<'_>) -> ServiceOut {
     for k in v.keys.values().chain(v.unobservable.iter()) {
         if let (Some(lo), Some((hi, _))) = (k.hint_min, k.hint_max) {
             hints = Some(match hints {
-                Some(m) => MinMax { min: m.min.min(lo), max: m.max.max(hi) },
+                Some(m) => MinMax {
+                    min: m.min.min(lo),
+                    max: m.max.max(hi),
+                },
                 None => MinMax { min: lo, max: hi },
             });
         }
@@ -134,6 +145,7 @@ fn service_out(v: &ServiceView<'_>) -> ServiceOut {
                     tickets_issued: k.tickets_issued,
                     resumptions_offered: k.resumptions_offered,
                     resumptions_accepted: k.resumptions_accepted,
+                    oldest_accepted_ticket_age_seconds: k.stale_matched.map(|m| m.age_secs),
                     issued: span_out(k.issued),
                     accepted: span_out(k.accepted),
                     offered_not_accepted: span_out(k.offered),

@@ -13,7 +13,10 @@ pub fn stek_shared(views: &[ServiceView<'_>], out: &mut Vec<Alert>) {
     for view in views {
         for (name, k) in &view.keys {
             if name.len() >= MIN_KEY_NAME_LEN {
-                users.entry(name.as_slice()).or_default().push((view, k.seen()));
+                users
+                    .entry(name.as_slice())
+                    .or_default()
+                    .push((view, k.seen()));
             }
         }
     }
@@ -23,19 +26,28 @@ pub fn stek_shared(views: &[ServiceView<'_>], out: &mut Vec<Alert>) {
         }
         let services: Vec<String> = list.iter().map(|(v, _)| v.name.to_string()).collect();
         let addresses: BTreeSet<String> = list.iter().flat_map(|(v, _)| v.addresses()).collect();
-        let sev = if addresses.len() > 1 { Severity::Warning } else { Severity::Info };
+        let hosts: BTreeSet<std::net::IpAddr> = list
+            .iter()
+            .flat_map(|(v, _)| v.svc.addresses.iter().map(|a| a.ip()))
+            .collect();
+        // Virtual hosts behind one address commonly share a key; across hosts it is a choice.
+        let sev = if hosts.len() > 1 {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
         let mut span = None;
         for (_, s) in &list {
             Span::merge(&mut span, *s);
         }
         let msg = format!(
-            "Ticket key {} is shared by {} services ({}) on {} address{}: one stolen key exposes \
+            "Ticket key {} is shared by {} services ({}) on {} host{}: one stolen key exposes \
              all of them, and a ticket issued by one is accepted by the others.",
             key_label(name),
             services.len(),
             services.join(", "),
-            addresses.len(),
-            if addresses.len() == 1 { "" } else { "es" },
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "s" },
         );
         out.push(Alert {
             rule: "stek-shared",
@@ -61,7 +73,11 @@ pub fn weak_key_name(view: &ServiceView<'_>, out: &mut Vec<Alert>) {
         if name.len() < MIN_KEY_NAME_LEN || !name.iter().all(|b| *b == name[0]) {
             continue;
         }
-        let what = if name[0] == 0 { "all zeros".to_string() } else { format!("the byte {:02x} repeated", name[0]) };
+        let what = if name[0] == 0 {
+            "all zeros".to_string()
+        } else {
+            format!("the byte {:02x} repeated", name[0])
+        };
         let Some(span) = k.seen() else { continue };
         let msg = format!(
             "{} uses a ticket key named {} ({what}): a sign of an uninitialised or default ticket key.",
@@ -79,7 +95,9 @@ pub fn weak_key_name(view: &ServiceView<'_>, out: &mut Vec<Alert>) {
 
 /// `ticketbleed`: CVE-2016-9244.
 pub fn ticketbleed(view: &ServiceView<'_>, out: &mut Vec<Alert>) {
-    let Some(at) = view.svc.ticketbleed else { return };
+    let Some(at) = view.svc.ticketbleed else {
+        return;
+    };
     let msg = format!(
         "{} answered a short session ID with a 32-byte one that begins with it: the Ticketbleed \
          bug (CVE-2016-9244), which leaks server memory to any client.",

@@ -93,7 +93,12 @@ pub struct Alert {
 }
 
 impl Alert {
-    fn for_service(rule: &'static str, severity: Severity, view: &ServiceView<'_>, message: String) -> Self {
+    fn for_service(
+        rule: &'static str,
+        severity: Severity,
+        view: &ServiceView<'_>,
+        message: String,
+    ) -> Self {
         Alert {
             rule,
             severity,

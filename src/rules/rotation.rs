@@ -6,8 +6,12 @@ use crate::tracker::view::ServiceView;
 /// `stek-not-rotated`: one key held over more than `max_key_age`.
 pub fn stek_not_rotated(view: &ServiceView<'_>, t: &Thresholds, out: &mut Vec<Alert>) {
     for (name, k) in &view.keys {
-        let Some((span, how)) = k.held() else { continue };
-        let Some(sev) = t.age_severity(span.seconds()) else { continue };
+        let Some((span, how)) = k.held() else {
+            continue;
+        };
+        let Some(sev) = t.age_severity(span.seconds()) else {
+            continue;
+        };
         let msg = format!(
             "{} used ticket key {} for {} ({} from {} to {}) without rotating it: whoever obtains \
              this key can decrypt every recorded session whose ticket it protected.",
@@ -30,15 +34,24 @@ pub fn stek_not_rotated(view: &ServiceView<'_>, t: &Thresholds, out: &mut Vec<Al
 /// `stale-ticket-accepted`: a resumption accepted with a ticket older than `max_key_age`.
 pub fn stale_ticket_accepted(view: &ServiceView<'_>, t: &Thresholds, out: &mut Vec<Alert>) {
     for (name, k) in &view.keys {
-        let Some((age, accepted, issued)) = k.stalest() else { continue };
-        let Some(sev) = t.age_severity(age) else { continue };
+        let Some(st) = k.stalest() else { continue };
+        let (age, accepted, issued) = (st.age_secs, st.accepted, st.issued);
+        let Some(sev) = t.age_severity(age) else {
+            continue;
+        };
+        let which = if st.matched {
+            format!("a ticket issued {} earlier (on {})", dur(age), issued.time)
+        } else {
+            format!(
+                "a ticket under a key first seen issuing {} earlier (on {})",
+                dur(age),
+                issued.time
+            )
+        };
         let msg = format!(
-            "{} resumed a session from a ticket under key {} issued {} earlier (on {}); tickets \
-             should not be honoured past {}.",
+            "{} resumed a session from {which} (key {}); tickets should not be honoured past {}.",
             view.name,
             key_label(name),
-            dur(age),
-            issued.time,
             dur(t.max_key_age),
         );
         let mut a = Alert::for_service("stale-ticket-accepted", sev, view, msg)
@@ -53,7 +66,9 @@ pub fn stale_ticket_accepted(view: &ServiceView<'_>, t: &Thresholds, out: &mut V
 /// `ticket-lifetime-too-long`: TLS 1.2 lifetime hint above 24h (warning) or 7 days (critical).
 pub fn ticket_lifetime_too_long(view: &ServiceView<'_>, t: &Thresholds, out: &mut Vec<Alert>) {
     for (name, k) in &view.keys {
-        let Some((hint, at)) = k.hint_max else { continue };
+        let Some((hint, at)) = k.hint_max else {
+            continue;
+        };
         let sev = if hint as i64 > t.lifetime_critical {
             Severity::Critical
         } else if hint as i64 > t.lifetime_warning {
@@ -61,7 +76,8 @@ pub fn ticket_lifetime_too_long(view: &ServiceView<'_>, t: &Thresholds, out: &mu
         } else {
             continue;
         };
-        let msg = format!(
+        let msg =
+            format!(
             "{} tells clients to keep tickets under key {} for {} (lifetime hint {} s), longer \
              than {}.",
             view.name,
@@ -81,7 +97,9 @@ pub fn ticket_lifetime_too_long(view: &ServiceView<'_>, t: &Thresholds, out: &mu
 
 /// `session-cache-too-long`: a session-ID resumption more than 24h after establishment.
 pub fn session_cache_too_long(view: &ServiceView<'_>, t: &Thresholds, out: &mut Vec<Alert>) {
-    let Some(c) = view.svc.session_cache_max else { return };
+    let Some(c) = view.svc.session_cache_max else {
+        return;
+    };
     if c.age_secs <= t.session_cache_max {
         return;
     }

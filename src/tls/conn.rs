@@ -34,7 +34,10 @@ pub enum Outcome {
     /// TLS 1.2 abbreviated handshake on the session ID.
     ResumedSessionId,
     /// TLS 1.3 ServerHello selected PSK identity `identity`; `key_share` false = psk_ke.
-    ResumedPsk { identity: usize, key_share: bool },
+    ResumedPsk {
+        identity: usize,
+        key_share: bool,
+    },
     /// The server's answer was not seen (one-sided capture, connection cut).
     Unknown,
 }
@@ -76,10 +79,15 @@ impl ConnSummary {
     }
 
     pub fn outcome(&self) -> Outcome {
-        let Some((sh, _)) = &self.answer else { return Outcome::Unknown };
+        let Some((sh, _)) = &self.answer else {
+            return Outcome::Unknown;
+        };
         if sh.is_tls13() {
             return match sh.selected_psk {
-                Some(i) => Outcome::ResumedPsk { identity: i as usize, key_share: sh.key_share },
+                Some(i) => Outcome::ResumedPsk {
+                    identity: i as usize,
+                    key_share: sh.key_share,
+                },
                 None => Outcome::Full,
             };
         }
@@ -88,7 +96,8 @@ impl ConnSummary {
         }
         let ch = self.offer.as_ref().map(|(ch, _)| ch);
         let ticket_offered = matches!(ch.and_then(|c| c.ticket), Some(Some(_)));
-        let sid_echoed = ch.is_some_and(|c| !c.session_id.is_empty() && c.session_id == sh.session_id);
+        let sid_echoed =
+            ch.is_some_and(|c| !c.session_id.is_empty() && c.session_id == sh.session_id);
         if self.server_ccs.is_some() || sid_echoed {
             if ticket_offered {
                 return Outcome::ResumedTicket;
@@ -102,7 +111,9 @@ impl ConnSummary {
 
     /// CVE-2016-9244: the server pads a short client session ID to 32 bytes with memory.
     pub fn ticketbleed(&self) -> bool {
-        let (Some((ch, _)), Some((sh, _))) = (&self.offer, &self.answer) else { return false };
+        let (Some((ch, _)), Some((sh, _))) = (&self.offer, &self.answer) else {
+            return false;
+        };
         let n = ch.session_id.len();
         (1..32).contains(&n)
             && matches!(ch.ticket, Some(Some(_)))
@@ -162,7 +173,10 @@ impl TlsConn {
         self.st.summary.offer.is_none()
             && self.st.summary.answer.is_none()
             && self.st.summary.sslv2_hello.is_none()
-            && self.readers.iter().all(|r| r.stopped() == Some(Stop::NotTls))
+            && self
+                .readers
+                .iter()
+                .all(|r| r.stopped() == Some(Stop::NotTls))
     }
 
     pub fn resyncs(&self) -> u64 {
@@ -172,7 +186,11 @@ impl TlsConn {
     /// The summary, or `None` when no TLS handshake message was seen.
     pub fn finish(self) -> Option<ConnSummary> {
         let mut s = self.st.summary;
-        if s.offer.is_none() && s.answer.is_none() && s.sslv2_hello.is_none() && s.tickets.is_empty() {
+        if s.offer.is_none()
+            && s.answer.is_none()
+            && s.sslv2_hello.is_none()
+            && s.tickets.is_empty()
+        {
             return None;
         }
         if self.st.client_dir.is_some() {
@@ -212,7 +230,14 @@ impl State {
         self.client_dir == Some(dir)
     }
 
-    fn handshake(&mut self, dir: usize, reader: &mut RecordReader, msg_type: u8, body: &[u8], at: Evidence) {
+    fn handshake(
+        &mut self,
+        dir: usize,
+        reader: &mut RecordReader,
+        msg_type: u8,
+        body: &[u8],
+        at: Evidence,
+    ) {
         let from_client = self.is_client(dir);
         let s = &mut self.summary;
         match msg_type {
@@ -251,7 +276,11 @@ impl State {
             }
             hs::NEW_SESSION_TICKET if !from_client => match hs::parse_new_session_ticket(body) {
                 Ok((hint, Some(ticket))) if s.tickets.len() < MAX_TICKETS_PER_CONN => {
-                    s.tickets.push(Issued { lifetime_hint: hint, ticket, at });
+                    s.tickets.push(Issued {
+                        lifetime_hint: hint,
+                        ticket,
+                        at,
+                    });
                 }
                 Ok((_, Some(_))) => s.tickets_dropped += 1,
                 Ok((_, None)) => {}

@@ -59,9 +59,10 @@ pub struct ServerHello {
 }
 
 impl ServerHello {
-    /// TLS 1.3, including its drafts and the pre-RFC experiment code points.
+    /// TLS 1.3, including its drafts and the pre-RFC experiment code points (Chrome's 0x7eXX,
+    /// Facebook's 0xfbXX).
     pub fn is_tls13(&self) -> bool {
-        self.version == 0x0304 || self.version >> 8 == 0x7f || self.version >> 8 == 0x7e
+        self.version == 0x0304 || matches!(self.version >> 8, 0x7f | 0x7e | 0xfb)
     }
 }
 
@@ -132,7 +133,10 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, Malformed> {
             EXT_EARLY_DATA => out.early_data = true,
             EXT_SUPPORTED_VERSIONS => {
                 let list = Reader(data).vec8()?;
-                out.versions = list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                out.versions = list
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .collect();
             }
             EXT_KEY_SHARE | EXT_KEY_SHARE_OLD => out.key_share = true,
             _ => {}
@@ -143,7 +147,9 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, Malformed> {
 
 fn sni(data: &[u8]) -> Result<Option<String>, Malformed> {
     let (_, ext) = parse_tls_extension_sni_content(data).map_err(|_| Malformed("server_name"))?;
-    let TlsExtension::SNI(names) = ext else { return Ok(None) };
+    let TlsExtension::SNI(names) = ext else {
+        return Ok(None);
+    };
     Ok(names
         .iter()
         .find(|(kind, _)| kind.0 == 0)
@@ -192,7 +198,11 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, Malformed> {
     let ext = if legacy_version >> 8 == 0x7f {
         // TLS 1.3 drafts before 22: no session_id, no compression.
         let _cipher = r.u16()?;
-        if r.is_empty() { None } else { Some(r.vec16()?) }
+        if r.is_empty() {
+            None
+        } else {
+            Some(r.vec16()?)
+        }
     } else {
         let (rest, sh) = tls_parser::parse_tls_handshake_server_hello(body)
             .map_err(|_| Malformed("ServerHello fixed fields"))?;
@@ -236,6 +246,7 @@ pub fn version_label(v: u16) -> String {
         0x0304 => "1.3".into(),
         v if v >> 8 == 0x7f => format!("1.3-draft{}", v & 0xff),
         v if v >> 8 == 0x7e => format!("1.3-exp{:02x}", v & 0xff),
+        v if v >> 8 == 0xfb => format!("1.3-fb{}", v & 0xff),
         v => format!("0x{v:04x}"),
     }
 }

@@ -20,7 +20,10 @@ pub const MAX_HANDSHAKE_LEN: usize = 256 * 1024;
 /// What one direction yields.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unit<'a> {
-    Handshake { msg_type: u8, body: &'a [u8] },
+    Handshake {
+        msg_type: u8,
+        body: &'a [u8],
+    },
     ChangeCipherSpec,
     /// An SSL 2.0-format ClientHello (the backwards-compatible hello of old clients).
     SslV2ClientHello,
@@ -143,7 +146,12 @@ impl RecordReader {
         }
     }
 
-    fn record(&mut self, kind: TlsRecordType, fragment: &[u8], out: &mut dyn FnMut(&mut Self, Unit<'_>)) {
+    fn record(
+        &mut self,
+        kind: TlsRecordType,
+        fragment: &[u8],
+        out: &mut dyn FnMut(&mut Self, Unit<'_>),
+    ) {
         match kind {
             TlsRecordType::ChangeCipherSpec => out(self, Unit::ChangeCipherSpec),
             TlsRecordType::Handshake => {
@@ -172,7 +180,13 @@ impl RecordReader {
             let msg_type = rest[0];
             let body = rest[4..4 + len].to_vec();
             pos += 4 + len;
-            out(self, Unit::Handshake { msg_type, body: &body });
+            out(
+                self,
+                Unit::Handshake {
+                    msg_type,
+                    body: &body,
+                },
+            );
         }
         if self.stopped.is_none() {
             self.hs.drain(..pos);
@@ -201,7 +215,9 @@ fn first_bytes(b: &[u8]) -> First {
     if b.len() < 5 {
         return First::NeedMore;
     }
-    if b[0] == 22 && plausible_header(b) {
+    // A handshake record, or an alert before it (servers send a warning-level
+    // unrecognized_name alert ahead of their ServerHello).
+    if (b[0] == 22 || b[0] == 21) && plausible_header(b) {
         First::Record
     } else {
         First::NotTls
@@ -289,6 +305,15 @@ mod tests {
     }
 
     #[test]
+    fn warning_alert_before_the_server_hello_is_still_tls() {
+        let mut bytes = record(21, &[1, 112]);
+        bytes.extend(record(22, &handshake(2, &[0; 8])));
+        let (got, r) = collect(&[&bytes]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(r.stopped(), None);
+    }
+
+    #[test]
     fn http_is_not_tls() {
         let (got, r) = collect(&[b"GET / HTTP/1.1\r\n\r\n"]);
         assert!(got.is_empty());
@@ -300,7 +325,19 @@ mod tests {
         let mut bytes = vec![0x80, 0x04, 0x01, 0x03, 0x01, 0x00];
         bytes.extend(record(22, &handshake(2, &[0; 8])));
         let (got, _) = collect(&[&bytes]);
-        assert_eq!(got, vec!["SslV2ClientHello".to_string(), format!("{:?}", Unit::Handshake { msg_type: 2, body: &[0; 8] })]);
+        assert_eq!(
+            got,
+            vec![
+                "SslV2ClientHello".to_string(),
+                format!(
+                    "{:?}",
+                    Unit::Handshake {
+                        msg_type: 2,
+                        body: &[0; 8]
+                    }
+                )
+            ]
+        );
     }
 
     #[test]
@@ -315,11 +352,15 @@ mod tests {
         let mut r = RecordReader::new();
         let mut got = Vec::new();
         let first = record(22, &handshake(1, &[1; 10]));
-        r.push(Delivery::Data(&first), &mut |_, u| got.push(format!("{u:?}")));
+        r.push(Delivery::Data(&first), &mut |_, u| {
+            got.push(format!("{u:?}"))
+        });
         r.push(Delivery::Gap(100), &mut |_, _| {});
         let mut tail = vec![0xaa; 37];
         tail.extend(record(22, &handshake(4, &[5; 12])));
-        r.push(Delivery::Data(&tail), &mut |_, u| got.push(format!("{u:?}")));
+        r.push(Delivery::Data(&tail), &mut |_, u| {
+            got.push(format!("{u:?}"))
+        });
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(r.resyncs, 1);
     }

@@ -27,7 +27,12 @@ pub struct TicketRef {
 
 impl std::fmt::Debug for TicketRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TicketRef(len {}, name16 {})", self.len, hex(self.name(16)))
+        write!(
+            f,
+            "TicketRef(len {}, name16 {})",
+            self.len,
+            hex(self.name(16))
+        )
     }
 }
 
@@ -38,7 +43,12 @@ impl TicketRef {
         prefix[..n].copy_from_slice(&ticket[..n]);
         let digest = Sha256::digest(ticket);
         let hash = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
-        TicketRef { prefix, prefix_len: n as u8, len: ticket.len() as u32, hash }
+        TicketRef {
+            prefix,
+            prefix_len: n as u8,
+            len: ticket.len() as u32,
+            hash,
+        }
     }
 
     /// The first `len` bytes (fewer if the ticket is shorter).
@@ -160,7 +170,14 @@ mod tests {
 
     #[test]
     fn openssl_style_sixteen_byte_names_are_inferred_across_similar_names() {
-        let ts = tickets(&[b"rotate-key-0001!", b"rotate-key-0002!", b"rotate-key-0003!"], 3);
+        let ts = tickets(
+            &[
+                b"rotate-key-0001!",
+                b"rotate-key-0002!",
+                b"rotate-key-0003!",
+            ],
+            3,
+        );
         assert_eq!(infer(&ts), KeyNameLen::Inferred(16));
     }
 

@@ -12,12 +12,21 @@ pub struct Span {
 
 impl Span {
     pub fn add(span: &mut Option<Span>, at: Evidence) {
-        Self::merge(span, Some(Span { first: at, last: at }));
+        Self::merge(
+            span,
+            Some(Span {
+                first: at,
+                last: at,
+            }),
+        );
     }
 
     pub fn merge(span: &mut Option<Span>, other: Option<Span>) {
         *span = match (*span, other) {
-            (Some(a), Some(b)) => Some(Span { first: a.first.min(b.first), last: a.last.max(b.last) }),
+            (Some(a), Some(b)) => Some(Span {
+                first: a.first.min(b.first),
+                last: a.last.max(b.last),
+            }),
             (a, b) => a.or(b),
         };
     }
@@ -35,6 +44,16 @@ pub struct StaleMatch {
     pub issued: Evidence,
 }
 
+/// The oldest acceptance: `matched` when the ticket's own issuance was seen, otherwise
+/// `issued` is the key's first issuance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stalest {
+    pub age_secs: i64,
+    pub accepted: Evidence,
+    pub issued: Evidence,
+    pub matched: bool,
+}
+
 /// A count with its earliest sighting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counted {
@@ -44,11 +63,20 @@ pub struct Counted {
 
 impl Counted {
     fn add(c: &mut Option<Counted>, at: Evidence) {
-        Self::merge(c, Some(Counted { count: 1, first: at }));
+        Self::merge(
+            c,
+            Some(Counted {
+                count: 1,
+                first: at,
+            }),
+        );
     }
     fn merge(c: &mut Option<Counted>, other: Option<Counted>) {
         *c = match (*c, other) {
-            (Some(a), Some(b)) => Some(Counted { count: a.count + b.count, first: a.first.min(b.first) }),
+            (Some(a), Some(b)) => Some(Counted {
+                count: a.count + b.count,
+                first: a.first.min(b.first),
+            }),
             (a, b) => a.or(b),
         };
     }
@@ -88,7 +116,13 @@ impl KeyStats {
     }
 
     /// A client presented a ticket under this key; `issued` is that ticket's issuance, if seen.
-    pub fn offer(&mut self, offered_at: Evidence, accepted: bool, accepted_at: Evidence, issued: Option<Evidence>) {
+    pub fn offer(
+        &mut self,
+        offered_at: Evidence,
+        accepted: bool,
+        accepted_at: Evidence,
+        issued: Option<Evidence>,
+    ) {
         self.resumptions_offered += 1;
         if !accepted {
             Span::add(&mut self.offered, offered_at);
@@ -98,10 +132,16 @@ impl KeyStats {
         Span::add(&mut self.accepted, accepted_at);
         match issued {
             Some(issued) => {
-                let m = StaleMatch { age_secs: accepted_at.time.seconds_since(issued.time), accepted: accepted_at, issued };
+                let m = StaleMatch {
+                    age_secs: accepted_at.time.seconds_since(issued.time),
+                    accepted: accepted_at,
+                    issued,
+                };
                 self.stale_matched = self.stale_matched.max(Some(m));
             }
-            None => self.unmatched_accepted_last = self.unmatched_accepted_last.max(Some(accepted_at)),
+            None => {
+                self.unmatched_accepted_last = self.unmatched_accepted_last.max(Some(accepted_at))
+            }
         }
     }
 
@@ -149,12 +189,22 @@ impl KeyStats {
         }
     }
 
-    /// The oldest accepted ticket: by its own issuance when seen, else by the key's first
-    /// issuance. Returns (age, acceptance, issuance).
-    pub fn stalest(&self) -> Option<(i64, Evidence, Evidence)> {
-        let matched = self.stale_matched.map(|m| (m.age_secs, m.accepted, m.issued));
+    /// The oldest accepted ticket: by its own issuance when seen (`matched`), else by the
+    /// key's first issuance.
+    pub fn stalest(&self) -> Option<Stalest> {
+        let matched = self.stale_matched.map(|m| Stalest {
+            age_secs: m.age_secs,
+            accepted: m.accepted,
+            issued: m.issued,
+            matched: true,
+        });
         let unmatched = match (self.unmatched_accepted_last, self.issued) {
-            (Some(acc), Some(iss)) => Some((acc.time.seconds_since(iss.first.time), acc, iss.first)),
+            (Some(acc), Some(iss)) => Some(Stalest {
+                age_secs: acc.time.seconds_since(iss.first.time),
+                accepted: acc,
+                issued: iss.first,
+                matched: false,
+            }),
             _ => None,
         };
         matched.max(unmatched)

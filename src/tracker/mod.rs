@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use hashbrown::HashMap;
 
-pub use keys::{KeyStats, Span, StaleMatch};
+pub use keys::{KeyStats, Span, StaleMatch, Stalest};
 
 use crate::evidence::Evidence;
 use crate::tls::conn::{ConnSummary, Outcome};
@@ -98,9 +98,13 @@ impl Service {
         } else {
             self.dropped += 1;
         }
-        for at in [c.offer.as_ref().map(|o| o.1), c.answer.as_ref().map(|a| a.1), c.sslv2_hello]
-            .into_iter()
-            .flatten()
+        for at in [
+            c.offer.as_ref().map(|o| o.1),
+            c.answer.as_ref().map(|a| a.1),
+            c.sslv2_hello,
+        ]
+        .into_iter()
+        .flatten()
         {
             Span::add(&mut self.span, at);
         }
@@ -137,7 +141,9 @@ impl Service {
 
     /// Tickets and PSK identities the client presented, and whether the server took them.
     fn offers(&mut self, c: &ConnSummary, outcome: Outcome) {
-        let Some((ch, offered_at)) = &c.offer else { return };
+        let Some((ch, offered_at)) = &c.offer else {
+            return;
+        };
         let accepted_at = c.answer.as_ref().map(|a| a.1).unwrap_or(*offered_at);
         if let Some(Some(ticket)) = ch.ticket {
             let accepted = outcome == Outcome::ResumedTicket;
@@ -145,7 +151,10 @@ impl Service {
         }
         for (i, identity) in ch.psk_identities.iter().enumerate() {
             let (accepted, fs) = match outcome {
-                Outcome::ResumedPsk { identity: sel, key_share } => (sel == i, key_share),
+                Outcome::ResumedPsk {
+                    identity: sel,
+                    key_share,
+                } => (sel == i, key_share),
                 _ => (false, true),
             };
             self.present(identity, accepted, *offered_at, accepted_at);
@@ -164,7 +173,13 @@ impl Service {
         }
     }
 
-    fn present(&mut self, t: &TicketRef, accepted: bool, offered_at: Evidence, accepted_at: Evidence) {
+    fn present(
+        &mut self,
+        t: &TicketRef,
+        accepted: bool,
+        offered_at: Evidence,
+        accepted_at: Evidence,
+    ) {
         self.sample(t);
         let issued = self.issued.get(&t.hash).copied();
         if let Some(k) = self.key(t) {
@@ -192,7 +207,11 @@ impl Service {
                 if let Some(est) = self.sessions.get(&id).copied() {
                     let age = at.time.seconds_since(est.time);
                     if self.session_cache_max.is_none_or(|m| age > m.age_secs) {
-                        self.session_cache_max = Some(CacheAge { age_secs: age, established: est, resumed: *at });
+                        self.session_cache_max = Some(CacheAge {
+                            age_secs: age,
+                            established: est,
+                            resumed: *at,
+                        });
                     }
                 }
             }

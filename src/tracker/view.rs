@@ -34,10 +34,18 @@ impl<'a> ServiceView<'a> {
                     let name = name16[..n.min(name16.len())].to_vec();
                     keys.entry(name).or_default().merge(stats);
                 }
-                None => unobservable.get_or_insert_with(KeyStats::default).merge(stats),
+                None => unobservable
+                    .get_or_insert_with(KeyStats::default)
+                    .merge(stats),
             }
         }
-        ServiceView { name, svc, key_len, keys, unobservable }
+        ServiceView {
+            name,
+            svc,
+            key_len,
+            keys,
+            unobservable,
+        }
     }
 
     /// Distinct tickets or identities seen (for judging whether inference had data).

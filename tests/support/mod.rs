@@ -1,0 +1,174 @@
+//! Helpers for end-to-end tests: run the real binary, parse its JSON report, and read the
+//! parts tests assert on.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn capture(name: &str) -> PathBuf {
+    root().join("captures").join(name)
+}
+
+/// The public captures of other projects, or `None` (with a message) where absent.
+pub fn public_captures() -> Option<PathBuf> {
+    let dir = root().join("../shared/captures-public/captures");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIP: {} is absent; public-capture checks not run",
+            dir.display()
+        );
+        None
+    }
+}
+
+pub fn stekwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stekwatch"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run stekwatch")
+}
+
+pub fn stekwatch_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stekwatch"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn stekwatch");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `read --format json` on `paths` (plus `extra` options) and returns the parsed report.
+pub fn report(paths: &[&Path], extra: &[&str]) -> Value {
+    let mut args: Vec<String> = vec!["read".into(), "--format".into(), "json".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let out = stekwatch(&argv);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stekwatch failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON report")
+}
+
+pub fn fixture_report(name: &str) -> Value {
+    report(&[&capture(name)], &[])
+}
+
+/// Service name → key names (hex), in report order.
+pub fn keys(r: &Value) -> BTreeMap<String, Vec<String>> {
+    r["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let names = s["ticket_keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["key_name"].as_str().unwrap().to_string())
+                .collect();
+            (s["service"].as_str().unwrap().to_string(), names)
+        })
+        .collect()
+}
+
+/// Alerts as `rule/severity/subject/key` strings; subject is the service or the joined list.
+pub fn alerts(r: &Value) -> BTreeSet<String> {
+    r["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let subject = a["service"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    a["services"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                });
+            format!(
+                "{}/{}/{}/{}",
+                a["rule"].as_str().unwrap(),
+                a["severity"].as_str().unwrap(),
+                subject,
+                a["key_name"].as_str().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+pub fn service<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == name)
+        .unwrap_or_else(|| panic!("no service {name} in {}", r["services"]))
+}
+
+pub fn key<'a>(svc: &'a Value, hex_name: &str) -> &'a Value {
+    svc["ticket_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_name"] == hex_name)
+        .unwrap_or_else(|| panic!("no key {hex_name} in {}", svc["ticket_keys"]))
+}
+
+/// Hex of an ASCII key name, as reports print it.
+pub fn hexname(ascii: &str) -> String {
+    ascii.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn handshakes(svc: &Value) -> [u64; 4] {
+    let h = &svc["handshakes"];
+    [
+        "full",
+        "resumed_ticket",
+        "resumed_session_id",
+        "resumed_psk",
+    ]
+    .map(|k| h[k].as_u64().unwrap())
+}
+
+pub fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Whether tshark can be run; prints a skip message when not.
+pub fn tshark_available() -> bool {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIP: tshark is not installed (apt-get install tshark); oracle cross-check not run"
+        );
+    }
+    ok
+}

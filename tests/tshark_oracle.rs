@@ -1,0 +1,198 @@
+//! tshark as an independent oracle: every TLS 1.2 NewSessionTicket ticket and every TLS 1.3
+//! PSK identity that tshark extracts from a capture must be reported by stekwatch under the
+//! right service, with the right key name (the ticket's first `key_name_len` bytes).
+//!
+//! Runs over the bundled fixtures and, where present, the public captures of other projects.
+//! TLS 1.3 tickets that tshark can only show because the capture embeds decryption secrets are
+//! out of scope (they are encrypted on the wire), as is QUIC.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use support::*;
+
+/// What tshark says one capture holds: (service, ticket or identity hex) pairs.
+fn tshark_tickets(path: &Path) -> Vec<(String, String, &'static str)> {
+    let run = |filter: &str, fields: &[&str]| -> Vec<Vec<String>> {
+        let mut args = vec![
+            "-n",
+            "-r",
+            path.to_str().unwrap(),
+            "-d",
+            "tcp.port==8443,tls",
+            "-Y",
+            filter,
+            "-T",
+            "fields",
+        ];
+        for f in fields {
+            args.push("-e");
+            args.push(f);
+        }
+        let out = Command::new("tshark")
+            .args(&args)
+            .output()
+            .expect("run tshark");
+        assert!(
+            out.status.success(),
+            "tshark failed on {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect()
+    };
+    // Service of each TCP stream: the SNI of its ClientHello, else the server address.
+    let mut stream_service: BTreeMap<String, String> = BTreeMap::new();
+    for row in run(
+        "tcp && tls.handshake.type==1",
+        &[
+            "tcp.stream",
+            "tls.handshake.extensions_server_name",
+            "ip.dst",
+            "ipv6.dst",
+            "tcp.dstport",
+        ],
+    ) {
+        let sni = row[1].split(',').next().unwrap_or("").to_ascii_lowercase();
+        let service = if sni.is_empty() {
+            addr(&row[2], &row[3], &row[4])
+        } else {
+            sni
+        };
+        stream_service.entry(row[0].clone()).or_insert(service);
+    }
+    let mut out = Vec::new();
+    for row in run(
+        "tcp && tls.handshake.type==4 && !tls.handshake.session_ticket_age_add",
+        &[
+            "tcp.stream",
+            "tls.handshake.session_ticket",
+            "ip.src",
+            "ipv6.src",
+            "tcp.srcport",
+        ],
+    ) {
+        let service = stream_service
+            .get(&row[0])
+            .cloned()
+            .unwrap_or_else(|| addr(&row[2], &row[3], &row[4]));
+        for t in row[1].split(',').filter(|t| !t.is_empty()) {
+            out.push((service.clone(), t.to_string(), "NewSessionTicket"));
+        }
+    }
+    for row in run(
+        "tcp && tls.handshake.type==1 && tls.handshake.extension.type==41",
+        &[
+            "tcp.stream",
+            "tls.handshake.extensions.psk.identity.identity",
+        ],
+    ) {
+        let service = stream_service[&row[0]].clone();
+        for t in row[1].split(',').filter(|t| !t.is_empty()) {
+            out.push((service.clone(), t.to_string(), "PSK identity"));
+        }
+    }
+    out
+}
+
+fn addr(v4: &str, v6: &str, port: &str) -> String {
+    if !v4.is_empty() {
+        format!("{v4}:{port}")
+    } else {
+        format!("[{v6}]:{port}")
+    }
+}
+
+/// Checks one capture; returns how many tickets and identities were cross-checked.
+fn cross_check(path: &Path) -> usize {
+    let expected = tshark_tickets(path);
+    let report = report(&[path], &[]);
+    for (service, ticket, what) in &expected {
+        let svc: &Value = report["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == service.as_str())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: {what} of service {service} not reported",
+                    path.display()
+                )
+            });
+        match svc["key_name_len"].as_u64() {
+            Some(len) => {
+                let name = &ticket[..(2 * len as usize).min(ticket.len())];
+                assert!(
+                    svc["ticket_keys"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|k| k["key_name"] == name),
+                    "{}: {what} with key name {name} missing under {service}: {}",
+                    path.display(),
+                    svc["ticket_keys"]
+                );
+            }
+            None => assert!(
+                report["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["rule"] == "key-not-observable" && a["service"] == service.as_str()),
+                "{}: {service} has no key-name length but no key-not-observable alert",
+                path.display()
+            ),
+        }
+    }
+    expected.len()
+}
+
+#[test]
+fn every_ticket_tshark_finds_in_the_fixtures_is_reported_with_its_key_name() {
+    if !tshark_available() {
+        return;
+    }
+    let mut total = 0;
+    let mut files = 0;
+    for entry in std::fs::read_dir(root().join("captures")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+            total += cross_check(&path);
+            files += 1;
+        }
+    }
+    assert!(files >= 9, "fixtures missing: {files}");
+    // The fixtures hold dozens of tickets and identities; all of them were checked.
+    assert!(
+        total >= 40,
+        "only {total} tickets/identities found by tshark"
+    );
+}
+
+#[test]
+fn every_ticket_tshark_finds_in_the_public_captures_is_reported_with_its_key_name() {
+    let Some(dir) = public_captures() else { return };
+    if !tshark_available() {
+        return;
+    }
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "gz") {
+            continue; // tshark reads gzip too, but keep the oracle to plain files
+        }
+        total += cross_check(&path);
+    }
+    assert!(
+        total >= 50,
+        "only {total} tickets/identities found by tshark"
+    );
+}
