@@ -73,9 +73,8 @@ pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
                 return Err(Skip::Malformed);
             }
             let raw = [data[0], data[1], data[2], data[3]];
-            let family = if pkt.linktype == linktype::LOOP {
-                u32::from_be_bytes(raw)
-            } else if raw[0] == 0 && raw[1] == 0 {
+            // NULL is in the capturing host's byte order: small values tell which.
+            let family = if pkt.linktype == linktype::LOOP || (raw[0] == 0 && raw[1] == 0) {
                 u32::from_be_bytes(raw)
             } else {
                 u32::from_le_bytes(raw)

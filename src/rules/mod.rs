@@ -3,6 +3,8 @@
 
 mod hygiene;
 mod rotation;
+#[cfg(test)]
+mod tests;
 
 use crate::evidence::Evidence;
 use crate::time::{human_duration, Timestamp};

@@ -85,7 +85,7 @@ pub enum KeyNameLen {
 }
 
 impl KeyNameLen {
-    pub fn len(self) -> Option<usize> {
+    pub fn bytes(self) -> Option<usize> {
         match self {
             KeyNameLen::Inferred(n) | KeyNameLen::Assumed(n) | KeyNameLen::Forced(n) => Some(n),
             KeyNameLen::NotObservable => None,

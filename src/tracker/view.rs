@@ -29,7 +29,7 @@ impl<'a> ServiceView<'a> {
         let mut keys: BTreeMap<Vec<u8>, KeyStats> = BTreeMap::new();
         let mut unobservable = None;
         for (name16, stats) in &svc.keys {
-            match key_len.len() {
+            match key_len.bytes() {
                 Some(n) => {
                     let name = name16[..n.min(name16.len())].to_vec();
                     keys.entry(name).or_default().merge(stats);
