@@ -197,6 +197,25 @@ fn zero_rtt_offer_is_reported_as_info() {
 }
 
 #[test]
+fn plain_http_gives_a_clean_empty_report() {
+    let r = fixture_report("plain-http.pcap");
+    assert!(r["services"].as_array().unwrap().is_empty());
+    assert!(r["alerts"].as_array().unwrap().is_empty());
+    assert_eq!(r["statistics"]["connections"], 3);
+    assert_eq!(r["statistics"]["not_tls_connections"], 3);
+    assert_eq!(r["statistics"]["tls_connections"], 0);
+}
+
+#[test]
+fn zero_lifetime_hints_of_renewed_tickets_are_not_lifetimes() {
+    let r = fixture_report("rotation-daily.pcap");
+    assert_eq!(
+        service(&r, "rotate.test")["lifetime_hint_seconds"],
+        serde_json::json!({"min": 43200, "max": 43200})
+    );
+}
+
+#[test]
 fn several_files_in_one_run_merge_into_one_history() {
     let r = report(
         &[&capture("shared-key.pcap"), &capture("weak-key.pcap")],
@@ -215,7 +234,7 @@ fn several_files_in_one_run_merge_into_one_history() {
 fn a_directory_is_read_as_all_the_captures_in_it() {
     let r = report(&[&root().join("captures")], &[]);
     let files = r["observation"]["files"].as_array().unwrap();
-    assert!(files.len() >= 9, "{files:?}");
+    assert!(files.len() >= 10, "{files:?}");
     assert!(keys(&r).contains_key("static.test"));
 }
 
@@ -227,7 +246,7 @@ fn forced_key_name_length_regroups_keys() {
     );
     assert_eq!(keys(&r)["rotate.test"], vec![hexname("rotate-key")]);
     assert_eq!(service(&r, "rotate.test")["key_name_len_source"], "forced");
-    // One 10-byte "key" now spans the whole day of issuance: over the 24h threshold? No: 24h exactly.
+    // As one 10-byte "key", the five keys span the whole day: over a 12h limit.
     let r = report(
         &[&capture("rotation-daily.pcap")],
         &["--key-name-len", "10", "--max-key-age", "12h"],

@@ -39,18 +39,12 @@ pub fn stale_ticket_accepted(view: &ServiceView<'_>, t: &Thresholds, out: &mut V
         let Some(sev) = t.age_severity(age) else {
             continue;
         };
-        let which = if st.matched {
-            format!("a ticket issued {} earlier (on {})", dur(age), issued.time)
-        } else {
-            format!(
-                "a ticket under a key first seen issuing {} earlier (on {})",
-                dur(age),
-                issued.time
-            )
-        };
         let msg = format!(
-            "{} resumed a session from {which} (key {}); tickets should not be honoured past {}.",
+            "{} resumed a session from a ticket it had issued {} earlier (on {}, key {}); tickets \
+             should not be honoured past {}.",
             view.name,
+            dur(age),
+            issued.time,
             key_label(name),
             dur(t.max_key_age),
         );

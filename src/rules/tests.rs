@@ -13,7 +13,11 @@ use crate::tracker::Tracker;
 const T0: i64 = 1_793_491_200;
 
 fn at(secs: i64) -> Evidence {
-    Evidence { time: Timestamp::from_parts(T0 + secs, 0), file: 0, frame: secs as u64 + 1 }
+    Evidence {
+        time: Timestamp::from_parts(T0 + secs, 0),
+        file: 0,
+        frame: secs as u64 + 1,
+    }
 }
 
 fn conn(sni: &str, ch: ClientHello, sh: ServerHello, secs: i64) -> ConnSummary {
@@ -46,29 +50,64 @@ fn ticket(name: &[u8], n: u8) -> TicketRef {
 }
 
 fn alerts_of(tracker: &Tracker) -> Vec<(String, Severity)> {
-    let views: Vec<ServiceView<'_>> = tracker.services.iter().map(|(n, s)| ServiceView::new(n, s, None)).collect();
-    evaluate(&views, &Thresholds::default()).into_iter().map(|a| (a.rule.to_string(), a.severity)).collect()
+    let views: Vec<ServiceView<'_>> = tracker
+        .services
+        .iter()
+        .map(|(n, s)| ServiceView::new(n, s, None))
+        .collect();
+    evaluate(&views, &Thresholds::default())
+        .into_iter()
+        .map(|a| (a.rule.to_string(), a.severity))
+        .collect()
 }
 
 #[test]
 fn ticketbleed_server_raises_a_critical_alert() {
     let mut t = Tracker::new();
-    let ch = ClientHello { session_id: vec![1, 2, 3, 4], ticket: Some(Some(ticket(b"bleeding-server!", 1))), ..Default::default() };
+    let ch = ClientHello {
+        session_id: vec![1, 2, 3, 4],
+        ticket: Some(Some(ticket(b"bleeding-server!", 1))),
+        ..Default::default()
+    };
     let mut sid = vec![1, 2, 3, 4];
     sid.extend([0x5a; 28]);
-    let mut c = conn("bleed.test", ch, ServerHello { version: 0x0303, session_id: sid, ..Default::default() }, 0);
+    let mut c = conn(
+        "bleed.test",
+        ch,
+        ServerHello {
+            version: 0x0303,
+            session_id: sid,
+            ..Default::default()
+        },
+        0,
+    );
     c.server_ccs = Some(at(0));
     t.observe(&c);
-    assert_eq!(alerts_of(&t), vec![("ticketbleed".to_string(), Severity::Critical)]);
+    assert_eq!(
+        alerts_of(&t),
+        vec![("ticketbleed".to_string(), Severity::Critical)]
+    );
 }
 
 #[test]
 fn psk_ke_resumption_without_key_share_is_a_warning() {
     let mut t = Tracker::new();
-    let ch = ClientHello { psk_identities: vec![ticket(b"psk-ke-only-key!", 1)], psk_modes: vec![0], ..Default::default() };
-    let sh = ServerHello { version: 0x0304, selected_psk: Some(0), key_share: false, ..Default::default() };
+    let ch = ClientHello {
+        psk_identities: vec![ticket(b"psk-ke-only-key!", 1)],
+        psk_modes: vec![0],
+        ..Default::default()
+    };
+    let sh = ServerHello {
+        version: 0x0304,
+        selected_psk: Some(0),
+        key_share: false,
+        ..Default::default()
+    };
     t.observe(&conn("pskke.test", ch, sh, 0));
-    assert_eq!(alerts_of(&t), vec![("psk-without-fs".to_string(), Severity::Warning)]);
+    assert_eq!(
+        alerts_of(&t),
+        vec![("psk-without-fs".to_string(), Severity::Warning)]
+    );
 }
 
 #[test]
@@ -76,13 +115,30 @@ fn go_tickets_without_key_names_are_not_observable_and_never_rotating() {
     let mut t = Tracker::new();
     for i in 0..12u8 {
         // Go's crypto/tls: the ticket starts with a random IV, no key name.
-        let iv: Vec<u8> = (0..16u8).map(|j| i.wrapping_mul(97).wrapping_add(j.wrapping_mul(41)) ^ j.wrapping_mul(i)).collect();
-        let mut c = conn("go.test", ClientHello::default(), ServerHello { version: 0x0303, ..Default::default() }, i as i64 * 86_400);
+        let iv: Vec<u8> = (0..16u8)
+            .map(|j| i.wrapping_mul(97).wrapping_add(j.wrapping_mul(41)) ^ j.wrapping_mul(i))
+            .collect();
+        let mut c = conn(
+            "go.test",
+            ClientHello::default(),
+            ServerHello {
+                version: 0x0303,
+                ..Default::default()
+            },
+            i as i64 * 86_400,
+        );
         c.full_flight = true;
-        c.tickets.push(Issued { lifetime_hint: 604_800, ticket: TicketRef::new(&[iv, vec![9; 80]].concat()), at: at(i as i64 * 86_400) });
+        c.tickets.push(Issued {
+            lifetime_hint: 604_800,
+            ticket: TicketRef::new(&[iv, vec![9; 80]].concat()),
+            at: at(i as i64 * 86_400),
+        });
         t.observe(&c);
     }
-    assert_eq!(alerts_of(&t), vec![("key-not-observable".to_string(), Severity::Info)]);
+    assert_eq!(
+        alerts_of(&t),
+        vec![("key-not-observable".to_string(), Severity::Info)]
+    );
 }
 
 #[test]
@@ -90,17 +146,35 @@ fn four_byte_key_ids_kept_for_two_days_are_not_rotated() {
     let mut t = Tracker::new();
     for (i, day) in [0i64, 1, 2].iter().enumerate() {
         for n in 0..3u8 {
-            let mut c = conn("mbed.test", ClientHello::default(), ServerHello { version: 0x0303, ..Default::default() }, day * 86_400);
+            let mut c = conn(
+                "mbed.test",
+                ClientHello::default(),
+                ServerHello {
+                    version: 0x0303,
+                    ..Default::default()
+                },
+                day * 86_400,
+            );
             c.full_flight = true;
-            c.tickets.push(Issued { lifetime_hint: 3600, ticket: ticket(&[0, 0, 0, 42], (i as u8) * 10 + n), at: at(day * 86_400 + n as i64) });
+            c.tickets.push(Issued {
+                lifetime_hint: 3600,
+                ticket: ticket(&[0, 0, 0, 42], (i as u8) * 10 + n),
+                at: at(day * 86_400 + n as i64),
+            });
             t.observe(&c);
         }
     }
     let svc = &t.services["mbed.test"];
     let view = ServiceView::new("mbed.test", svc, None);
     assert_eq!(view.key_len.bytes(), Some(4));
-    assert_eq!(view.keys.keys().cloned().collect::<Vec<_>>(), vec![vec![0, 0, 0, 42]]);
-    assert_eq!(alerts_of(&t), vec![("stek-not-rotated".to_string(), Severity::Warning)]);
+    assert_eq!(
+        view.keys.keys().cloned().collect::<Vec<_>>(),
+        vec![vec![0, 0, 0, 42]]
+    );
+    assert_eq!(
+        alerts_of(&t),
+        vec![("stek-not-rotated".to_string(), Severity::Warning)]
+    );
 }
 
 #[test]
@@ -108,8 +182,19 @@ fn offered_but_rejected_old_tickets_never_raise_a_warning() {
     let mut t = Tracker::new();
     let old = ticket(b"someone-elses-k!", 1);
     for day in [0i64, 10] {
-        let ch = ClientHello { ticket: Some(Some(old)), ..Default::default() };
-        let mut c = conn("strict.test", ch, ServerHello { version: 0x0303, ..Default::default() }, day * 86_400);
+        let ch = ClientHello {
+            ticket: Some(Some(old)),
+            ..Default::default()
+        };
+        let mut c = conn(
+            "strict.test",
+            ch,
+            ServerHello {
+                version: 0x0303,
+                ..Default::default()
+            },
+            day * 86_400,
+        );
         c.full_flight = true;
         t.observe(&c);
     }

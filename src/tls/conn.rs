@@ -297,18 +297,29 @@ mod tests {
     use crate::time::Timestamp;
 
     fn at(frame: u64) -> Evidence {
-        Evidence { time: Timestamp::from_parts(1_800_000_000 + frame as i64, 0), file: 0, frame }
+        Evidence {
+            time: Timestamp::from_parts(1_800_000_000 + frame as i64, 0),
+            file: 0,
+            frame,
+        }
     }
 
     fn summary(ch: ClientHello, sh: Option<ServerHello>) -> ConnSummary {
-        let mut s = ConnSummary::new("192.0.2.7:50000".parse().unwrap(), "192.0.2.1:443".parse().unwrap());
+        let mut s = ConnSummary::new(
+            "192.0.2.7:50000".parse().unwrap(),
+            "192.0.2.1:443".parse().unwrap(),
+        );
         s.offer = Some((ch, at(1)));
         s.answer = sh.map(|sh| (sh, at(2)));
         s
     }
 
     fn tls12(session_id: &[u8]) -> ServerHello {
-        ServerHello { version: 0x0303, session_id: session_id.to_vec(), ..Default::default() }
+        ServerHello {
+            version: 0x0303,
+            session_id: session_id.to_vec(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -331,7 +342,11 @@ mod tests {
 
     #[test]
     fn abbreviated_flight_without_ticket_is_a_session_id_resumption() {
-        let ch = ClientHello { session_id: vec![5; 32], ticket: Some(None), ..Default::default() };
+        let ch = ClientHello {
+            session_id: vec![5; 32],
+            ticket: Some(None),
+            ..Default::default()
+        };
         let mut s = summary(ch, Some(tls12(&[5; 32])));
         s.server_ccs = Some(at(3));
         assert_eq!(s.outcome(), Outcome::ResumedSessionId);
@@ -339,7 +354,11 @@ mod tests {
 
     #[test]
     fn certificate_from_the_server_makes_it_a_full_handshake_whatever_the_client_offered() {
-        let ch = ClientHello { session_id: vec![5; 32], ticket: Some(Some(TicketRef::new(&[1; 80]))), ..Default::default() };
+        let ch = ClientHello {
+            session_id: vec![5; 32],
+            ticket: Some(Some(TicketRef::new(&[1; 80]))),
+            ..Default::default()
+        };
         let mut s = summary(ch, Some(tls12(&[9; 32])));
         s.full_flight = true;
         assert_eq!(s.outcome(), Outcome::Full);
@@ -352,10 +371,28 @@ mod tests {
             psk_identities: vec![TicketRef::new(&[1; 90]), TicketRef::new(&[2; 90])],
             ..Default::default()
         };
-        let sh = ServerHello { version: 0x0304, session_id: vec![3; 32], selected_psk: Some(1), key_share: false, hello_retry: false };
-        assert_eq!(summary(ch.clone(), Some(sh)).outcome(), Outcome::ResumedPsk { identity: 1, key_share: false });
+        let sh = ServerHello {
+            version: 0x0304,
+            session_id: vec![3; 32],
+            selected_psk: Some(1),
+            key_share: false,
+            hello_retry: false,
+        };
+        assert_eq!(
+            summary(ch.clone(), Some(sh)).outcome(),
+            Outcome::ResumedPsk {
+                identity: 1,
+                key_share: false
+            }
+        );
         // The middlebox-compatibility echo of the session ID is not a resumption.
-        let sh = ServerHello { version: 0x0304, session_id: vec![3; 32], selected_psk: None, key_share: true, hello_retry: false };
+        let sh = ServerHello {
+            version: 0x0304,
+            session_id: vec![3; 32],
+            selected_psk: None,
+            key_share: true,
+            hello_retry: false,
+        };
         assert_eq!(summary(ch.clone(), Some(sh)).outcome(), Outcome::Full);
         // Without the server's answer nothing is decided.
         assert_eq!(summary(ch, None).outcome(), Outcome::Unknown);

@@ -44,16 +44,6 @@ pub struct StaleMatch {
     pub issued: Evidence,
 }
 
-/// The oldest acceptance: `matched` when the ticket's own issuance was seen, otherwise
-/// `issued` is the key's first issuance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Stalest {
-    pub age_secs: i64,
-    pub accepted: Evidence,
-    pub issued: Evidence,
-    pub matched: bool,
-}
-
 /// A count with its earliest sighting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counted {
@@ -99,16 +89,19 @@ pub struct KeyStats {
     pub hint_max: Option<(u32, Evidence)>,
     /// The oldest ticket (by its own issuance) the server accepted.
     pub stale_matched: Option<StaleMatch>,
-    /// The last acceptance of a ticket whose issuance was not seen.
-    pub unmatched_accepted_last: Option<Evidence>,
     pub psk_without_fs: Option<Counted>,
     pub early_data: Option<Counted>,
 }
 
 impl KeyStats {
+    /// A TLS 1.2 ticket issued under this key. A lifetime hint of 0 means "unspecified"
+    /// (RFC 5077 §3.3; OpenSSL sends it on renewed tickets) and is not a lifetime.
     pub fn issue(&mut self, at: Evidence, hint: u32) {
         Span::add(&mut self.issued, at);
         self.tickets_issued += 1;
+        if hint == 0 {
+            return;
+        }
         self.hint_min = Some(self.hint_min.map_or(hint, |m| m.min(hint)));
         if self.hint_max.is_none_or(|(h, e)| (hint, at) > (h, e)) {
             self.hint_max = Some((hint, at));
@@ -130,18 +123,13 @@ impl KeyStats {
         }
         self.resumptions_accepted += 1;
         Span::add(&mut self.accepted, accepted_at);
-        match issued {
-            Some(issued) => {
-                let m = StaleMatch {
-                    age_secs: accepted_at.time.seconds_since(issued.time),
-                    accepted: accepted_at,
-                    issued,
-                };
-                self.stale_matched = self.stale_matched.max(Some(m));
-            }
-            None => {
-                self.unmatched_accepted_last = self.unmatched_accepted_last.max(Some(accepted_at))
-            }
+        if let Some(issued) = issued {
+            let m = StaleMatch {
+                age_secs: accepted_at.time.seconds_since(issued.time),
+                accepted: accepted_at,
+                issued,
+            };
+            self.stale_matched = self.stale_matched.max(Some(m));
         }
     }
 
@@ -166,7 +154,6 @@ impl KeyStats {
         };
         self.hint_max = self.hint_max.max(o.hint_max);
         self.stale_matched = self.stale_matched.max(o.stale_matched);
-        self.unmatched_accepted_last = self.unmatched_accepted_last.max(o.unmatched_accepted_last);
         Counted::merge(&mut self.psk_without_fs, o.psk_without_fs);
         Counted::merge(&mut self.early_data, o.early_data);
     }
@@ -189,24 +176,10 @@ impl KeyStats {
         }
     }
 
-    /// The oldest accepted ticket: by its own issuance when seen (`matched`), else by the
-    /// key's first issuance.
-    pub fn stalest(&self) -> Option<Stalest> {
-        let matched = self.stale_matched.map(|m| Stalest {
-            age_secs: m.age_secs,
-            accepted: m.accepted,
-            issued: m.issued,
-            matched: true,
-        });
-        let unmatched = match (self.unmatched_accepted_last, self.issued) {
-            (Some(acc), Some(iss)) => Some(Stalest {
-                age_secs: acc.time.seconds_since(iss.first.time),
-                accepted: acc,
-                issued: iss.first,
-                matched: false,
-            }),
-            _ => None,
-        };
-        matched.max(unmatched)
+    /// The oldest accepted ticket, measured from that ticket's own issuance. An acceptance
+    /// whose issuance was not seen proves no age (TLS 1.3 tickets are issued encrypted, often
+    /// seconds before), so it does not count.
+    pub fn stalest(&self) -> Option<StaleMatch> {
+        self.stale_matched
     }
 }

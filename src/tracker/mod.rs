@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use hashbrown::HashMap;
 
-pub use keys::{KeyStats, Span, StaleMatch, Stalest};
+pub use keys::{KeyStats, Span, StaleMatch};
 
 use crate::evidence::Evidence;
 use crate::tls::conn::{ConnSummary, Outcome};
