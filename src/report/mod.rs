@@ -155,7 +155,7 @@ fn service_out(v: &ServiceView<'_>) -> ServiceOut {
         session_ids: SessionIdsOut {
             established: svc.sessions_established,
             resumed: svc.handshakes.resumed_session_id,
-            max_resumption_age_seconds: svc.session_cache_max.map(|c| c.age_secs),
+            max_resumption_age_seconds: svc.session_cache_max().map(|c| c.0),
         },
     }
 }

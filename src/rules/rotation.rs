@@ -91,21 +91,21 @@ pub fn ticket_lifetime_too_long(view: &ServiceView<'_>, t: &Thresholds, out: &mu
 
 /// `session-cache-too-long`: a session-ID resumption more than 24h after establishment.
 pub fn session_cache_too_long(view: &ServiceView<'_>, t: &Thresholds, out: &mut Vec<Alert>) {
-    let Some(c) = view.svc.session_cache_max else {
+    let Some((age, established, resumed)) = view.svc.session_cache_max() else {
         return;
     };
-    if c.age_secs <= t.session_cache_max {
+    if age <= t.session_cache_max {
         return;
     }
     let msg = format!(
         "{} resumed a cached session {} after it was established; session IDs should expire \
          within 24 hours.",
         view.name,
-        dur(c.age_secs)
+        dur(age)
     );
     let mut a = Alert::for_service("session-cache-too-long", Severity::Warning, view, msg)
-        .seen(c.established.time, c.resumed.time)
-        .evidence(&[c.established, c.resumed]);
-    a.age_seconds = Some(c.age_secs);
+        .seen(established.time, resumed.time)
+        .evidence(&[established, resumed]);
+    a.age_seconds = Some(age);
     out.push(a);
 }

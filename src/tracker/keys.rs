@@ -87,7 +87,8 @@ pub struct KeyStats {
     pub hint_min: Option<u32>,
     /// Largest lifetime hint and where it was sent.
     pub hint_max: Option<(u32, Evidence)>,
-    /// The oldest ticket (by its own issuance) the server accepted.
+    /// The oldest ticket (by its own issuance) the server accepted; filled in by the service
+    /// view from the service's ticket lives.
     pub stale_matched: Option<StaleMatch>,
     pub psk_without_fs: Option<Counted>,
     pub early_data: Option<Counted>,
@@ -108,28 +109,14 @@ impl KeyStats {
         }
     }
 
-    /// A client presented a ticket under this key; `issued` is that ticket's issuance, if seen.
-    pub fn offer(
-        &mut self,
-        offered_at: Evidence,
-        accepted: bool,
-        accepted_at: Evidence,
-        issued: Option<Evidence>,
-    ) {
+    /// A client presented a ticket under this key.
+    pub fn offer(&mut self, offered_at: Evidence, accepted: bool, accepted_at: Evidence) {
         self.resumptions_offered += 1;
-        if !accepted {
+        if accepted {
+            self.resumptions_accepted += 1;
+            Span::add(&mut self.accepted, accepted_at);
+        } else {
             Span::add(&mut self.offered, offered_at);
-            return;
-        }
-        self.resumptions_accepted += 1;
-        Span::add(&mut self.accepted, accepted_at);
-        if let Some(issued) = issued {
-            let m = StaleMatch {
-                age_secs: accepted_at.time.seconds_since(issued.time),
-                accepted: accepted_at,
-                issued,
-            };
-            self.stale_matched = self.stale_matched.max(Some(m));
         }
     }
 

@@ -11,7 +11,7 @@
 pub mod keys;
 pub mod view;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use hashbrown::HashMap;
@@ -38,29 +38,93 @@ pub struct Handshakes {
     pub unknown: u64,
 }
 
-/// Longest session-ID resumption seen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CacheAge {
-    pub age_secs: i64,
-    pub established: Evidence,
-    pub resumed: Evidence,
+impl Handshakes {
+    fn merge(&mut self, o: &Handshakes) {
+        self.full += o.full;
+        self.resumed_ticket += o.resumed_ticket;
+        self.resumed_session_id += o.resumed_session_id;
+        self.resumed_psk += o.resumed_psk;
+        self.unknown += o.unknown;
+    }
+}
+
+/// One ticket, known by its hash: its first issuance and its last acceptance, so the age of
+/// the oldest accepted ticket is found whatever order the sightings arrive in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TicketLife {
+    name: [u8; MAX_KEY_NAME_LEN],
+    name_len: u8,
+    pub issued: Option<Evidence>,
+    pub accepted: Option<Evidence>,
+}
+
+impl TicketLife {
+    pub fn name(&self) -> &[u8] {
+        &self.name[..self.name_len as usize]
+    }
+
+    fn merge(&mut self, o: &TicketLife) {
+        self.issued = min_opt(self.issued, o.issued);
+        self.accepted = self.accepted.max(o.accepted);
+    }
+}
+
+/// One TLS 1.2 session ID, known by its hash: established (full handshake) and last resumed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionLife {
+    pub established: Option<Evidence>,
+    pub resumed: Option<Evidence>,
+}
+
+impl SessionLife {
+    fn merge(&mut self, o: &SessionLife) {
+        self.established = min_opt(self.established, o.established);
+        self.resumed = self.resumed.max(o.resumed);
+    }
+}
+
+/// Merges `value` into `map[key]`, or inserts it while the map is under `cap` (else counts it).
+fn upsert<K: std::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    value: V,
+    cap: usize,
+    dropped: &mut u64,
+    merge: impl Fn(&mut V, &V),
+) {
+    let len = map.len();
+    match map.get_mut(&key) {
+        Some(mine) => merge(mine, &value),
+        None if len < cap => {
+            map.insert(key, value);
+        }
+        None => *dropped += 1,
+    }
+}
+
+fn min_opt(a: Option<Evidence>, b: Option<Evidence>) -> Option<Evidence> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Service {
     pub sni: Option<String>,
+    /// The lowest `MAX_ADDRESSES` server addresses.
     pub addresses: BTreeSet<SocketAddr>,
     pub versions: BTreeSet<u16>,
     pub handshakes: Handshakes,
     pub span: Option<Span>,
     /// Aggregates keyed by the ticket's first `MAX_KEY_NAME_LEN` bytes.
     pub keys: HashMap<Vec<u8>, KeyStats>,
-    /// Distinct ticket prefixes (in memory only) for key-name inference.
-    pub samples: Vec<TicketRef>,
-    issued: HashMap<u64, Evidence>,
-    sessions: HashMap<u64, Evidence>,
+    /// Ticket prefixes for key-name inference (in memory only): the `MAX_SAMPLES` distinct
+    /// tickets with the lowest hashes, a sample that does not depend on arrival order.
+    pub samples: BTreeMap<u64, TicketRef>,
+    pub tickets: HashMap<u64, TicketLife>,
+    pub sessions: HashMap<u64, SessionLife>,
     pub sessions_established: u64,
-    pub session_cache_max: Option<CacheAge>,
     pub ticketbleed: Option<Evidence>,
     /// Entries refused by a per-service cap.
     pub dropped: u64,
@@ -81,23 +145,36 @@ impl Tracker {
     pub fn observe(&mut self, c: &ConnSummary) {
         let sni = c.offer.as_ref().and_then(|(ch, _)| ch.sni.clone());
         let name = sni.clone().unwrap_or_else(|| c.server.to_string());
-        if !self.services.contains_key(&name) && self.services.len() >= MAX_SERVICES {
-            self.dropped_services += 1;
+        let Some(svc) = self.service(name) else {
             return;
-        }
-        let svc = self.services.entry(name).or_default();
+        };
         svc.sni = sni;
         svc.observe(c);
+    }
+
+    /// Adds another tracker's history (another worker, file or sensor). Order-free:
+    /// `a.merge(b)` and `b.merge(a)` describe the same history.
+    pub fn merge(&mut self, other: Tracker) {
+        self.dropped_services += other.dropped_services;
+        for (name, svc) in other.services {
+            if let Some(mine) = self.service(name) {
+                mine.merge(svc);
+            }
+        }
+    }
+
+    fn service(&mut self, name: String) -> Option<&mut Service> {
+        if !self.services.contains_key(&name) && self.services.len() >= MAX_SERVICES {
+            self.dropped_services += 1;
+            return None;
+        }
+        Some(self.services.entry(name).or_default())
     }
 }
 
 impl Service {
     fn observe(&mut self, c: &ConnSummary) {
-        if self.addresses.len() < MAX_ADDRESSES || self.addresses.contains(&c.server) {
-            self.addresses.insert(c.server);
-        } else {
-            self.dropped += 1;
-        }
+        self.address(c.server);
         for at in [
             c.offer.as_ref().map(|o| o.1),
             c.answer.as_ref().map(|a| a.1),
@@ -123,11 +200,7 @@ impl Service {
         for issued in &c.tickets {
             Span::add(&mut self.span, issued.at);
             self.sample(&issued.ticket);
-            if self.issued.len() < MAX_HASHES {
-                self.issued.entry(issued.ticket.hash).or_insert(issued.at);
-            } else {
-                self.dropped += 1;
-            }
+            self.ticket_life(&issued.ticket, Some(issued.at), None);
             if let Some(k) = self.key(&issued.ticket) {
                 k.issue(issued.at, issued.lifetime_hint);
             }
@@ -135,7 +208,61 @@ impl Service {
         self.offers(c, outcome);
         self.sessions(c, outcome);
         if c.ticketbleed() {
-            self.ticketbleed = c.answer.as_ref().map(|a| a.1);
+            self.ticketbleed = min_opt(self.ticketbleed, c.answer.as_ref().map(|a| a.1));
+        }
+    }
+
+    fn merge(&mut self, o: Service) {
+        self.sni = self.sni.take().or(o.sni);
+        for a in o.addresses {
+            self.address(a);
+        }
+        self.versions.extend(o.versions);
+        self.handshakes.merge(&o.handshakes);
+        Span::merge(&mut self.span, o.span);
+        for (name, stats) in o.keys {
+            upsert(
+                &mut self.keys,
+                name,
+                stats,
+                MAX_KEYS_PER_SERVICE,
+                &mut self.dropped,
+                |a, b| a.merge(b),
+            );
+        }
+        for t in o.samples.values() {
+            self.sample(t);
+        }
+        for (hash, life) in o.tickets {
+            upsert(
+                &mut self.tickets,
+                hash,
+                life,
+                MAX_HASHES,
+                &mut self.dropped,
+                |a, b| a.merge(b),
+            );
+        }
+        for (hash, life) in o.sessions {
+            upsert(
+                &mut self.sessions,
+                hash,
+                life,
+                MAX_HASHES,
+                &mut self.dropped,
+                |a, b| a.merge(b),
+            );
+        }
+        self.sessions_established += o.sessions_established;
+        self.ticketbleed = min_opt(self.ticketbleed, o.ticketbleed);
+        self.dropped += o.dropped;
+    }
+
+    fn address(&mut self, a: SocketAddr) {
+        self.addresses.insert(a);
+        if self.addresses.len() > MAX_ADDRESSES {
+            self.addresses.pop_last();
+            self.dropped += 1;
         }
     }
 
@@ -181,10 +308,31 @@ impl Service {
         accepted_at: Evidence,
     ) {
         self.sample(t);
-        let issued = self.issued.get(&t.hash).copied();
-        if let Some(k) = self.key(t) {
-            k.offer(offered_at, accepted, accepted_at, issued);
+        if accepted {
+            self.ticket_life(t, None, Some(accepted_at));
         }
+        if let Some(k) = self.key(t) {
+            k.offer(offered_at, accepted, accepted_at);
+        }
+    }
+
+    fn ticket_life(&mut self, t: &TicketRef, issued: Option<Evidence>, accepted: Option<Evidence>) {
+        let name = t.name(MAX_KEY_NAME_LEN);
+        let mut life = TicketLife {
+            issued,
+            accepted,
+            name_len: name.len() as u8,
+            ..Default::default()
+        };
+        life.name[..name.len()].copy_from_slice(name);
+        upsert(
+            &mut self.tickets,
+            t.hash,
+            life,
+            MAX_HASHES,
+            &mut self.dropped,
+            |a, b| a.merge(b),
+        );
     }
 
     /// TLS 1.2 session-ID cache: establishment on full handshakes, age on resumption.
@@ -193,35 +341,35 @@ impl Service {
         if sh.is_tls13() || sh.session_id.is_empty() {
             return;
         }
-        let id = id_hash(&sh.session_id);
-        match outcome {
+        let life = match outcome {
             Outcome::Full => {
                 self.sessions_established += 1;
-                if self.sessions.len() < MAX_HASHES {
-                    self.sessions.insert(id, *at);
-                } else {
-                    self.dropped += 1;
+                SessionLife {
+                    established: Some(*at),
+                    resumed: None,
                 }
             }
-            Outcome::ResumedSessionId => {
-                if let Some(est) = self.sessions.get(&id).copied() {
-                    let age = at.time.seconds_since(est.time);
-                    if self.session_cache_max.is_none_or(|m| age > m.age_secs) {
-                        self.session_cache_max = Some(CacheAge {
-                            age_secs: age,
-                            established: est,
-                            resumed: *at,
-                        });
-                    }
-                }
-            }
-            _ => {}
-        }
+            Outcome::ResumedSessionId => SessionLife {
+                established: None,
+                resumed: Some(*at),
+            },
+            _ => return,
+        };
+        let id = id_hash(&sh.session_id);
+        upsert(
+            &mut self.sessions,
+            id,
+            life,
+            MAX_HASHES,
+            &mut self.dropped,
+            |a, b| a.merge(b),
+        );
     }
 
     fn sample(&mut self, t: &TicketRef) {
-        if self.samples.len() < MAX_SAMPLES && !self.samples.iter().any(|s| s.hash == t.hash) {
-            self.samples.push(*t);
+        self.samples.insert(t.hash, *t);
+        if self.samples.len() > MAX_SAMPLES {
+            self.samples.pop_last();
         }
     }
 
@@ -232,5 +380,16 @@ impl Service {
             return None;
         }
         Some(self.keys.entry(name.to_vec()).or_default())
+    }
+
+    /// The longest session-ID resumption: (age, established, resumed).
+    pub fn session_cache_max(&self) -> Option<(i64, Evidence, Evidence)> {
+        self.sessions
+            .values()
+            .filter_map(|s| match (s.established, s.resumed) {
+                (Some(e), Some(r)) => Some((r.time.seconds_since(e.time), e, r)),
+                _ => None,
+            })
+            .max()
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{KeyStats, Service, Span};
+use super::{KeyStats, Service, Span, StaleMatch};
 use crate::tls::ticket::{infer_key_name_len, KeyNameLen};
 
 pub struct ServiceView<'a> {
@@ -22,7 +22,7 @@ impl<'a> ServiceView<'a> {
         let key_len = match forced_len {
             Some(n) => KeyNameLen::Forced(n),
             None => {
-                let prefixes: Vec<&[u8]> = svc.samples.iter().map(|t| t.prefix()).collect();
+                let prefixes: Vec<&[u8]> = svc.samples.values().map(|t| t.prefix()).collect();
                 infer_key_name_len(&prefixes)
             }
         };
@@ -37,6 +37,24 @@ impl<'a> ServiceView<'a> {
                 None => unobservable
                     .get_or_insert_with(KeyStats::default)
                     .merge(stats),
+            }
+        }
+        // The oldest accepted ticket per key, from tickets whose issuance and acceptance were
+        // both seen.
+        if let Some(n) = key_len.bytes() {
+            for life in svc.tickets.values() {
+                let (Some(issued), Some(accepted)) = (life.issued, life.accepted) else {
+                    continue;
+                };
+                let name = &life.name()[..n.min(life.name().len())];
+                if let Some(k) = keys.get_mut(name) {
+                    let age_secs = accepted.time.seconds_since(issued.time);
+                    k.stale_matched = k.stale_matched.max(Some(StaleMatch {
+                        age_secs,
+                        accepted,
+                        issued,
+                    }));
+                }
             }
         }
         ServiceView {
