@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod shard;
 pub mod time;
 pub mod tls;
 pub mod tracker;

@@ -2,7 +2,7 @@
 //! tracker. Files and live capture both feed `Pipeline::push_packet`.
 
 use crate::capture::Packet;
-use crate::decode::{self, Skip};
+use crate::decode::{self, Segment, Skip};
 use crate::evidence::Evidence;
 use crate::flow::{FlowTable, Limits};
 use crate::time::Timestamp;
@@ -21,6 +21,21 @@ pub struct PacketStats {
     pub truncated_packets: u64,
     pub handshake_messages: u64,
     pub parse_failures: u64,
+}
+
+impl PacketStats {
+    fn merge(&mut self, o: &PacketStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.tcp_segments += o.tcp_segments;
+        self.not_tcp += o.not_tcp;
+        self.ip_fragments += o.ip_fragments;
+        self.malformed += o.malformed;
+        self.unsupported_link_type += o.unsupported_link_type;
+        self.truncated_packets += o.truncated_packets;
+        self.handshake_messages += o.handshake_messages;
+        self.parse_failures += o.parse_failures;
+    }
 }
 
 pub struct Pipeline {
@@ -56,6 +71,13 @@ impl Pipeline {
     }
 
     pub fn push_packet(&mut self, pkt: &Packet<'_>) {
+        if let Some((seg, at)) = self.decode(pkt) {
+            self.push_segment(&seg, at);
+        }
+    }
+
+    /// The decode stage: counts the packet and turns it into a TCP segment, or counts why not.
+    pub fn decode<'a>(&mut self, pkt: &Packet<'a>) -> Option<(Segment<'a>, Evidence)> {
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
         self.start = Some(self.start.map_or(pkt.time, |s| s.min(pkt.time)));
@@ -70,20 +92,36 @@ impl Pipeline {
                     Skip::Malformed => s.malformed += 1,
                     Skip::UnsupportedLinkType => s.unsupported_link_type += 1,
                 }
-                return;
+                return None;
             }
         };
         self.stats.tcp_segments += 1;
         if seg.truncated {
             self.stats.truncated_packets += 1;
         }
-        let at = Evidence {
-            time: pkt.time,
-            file: self.file,
-            frame: pkt.frame,
-        };
-        self.flows.push(&seg, at, &mut self.done);
+        Some((
+            seg,
+            Evidence {
+                time: pkt.time,
+                file: self.file,
+                frame: pkt.frame,
+            },
+        ))
+    }
+
+    /// The connection stage: flow table, reassembly, TLS, tracker.
+    pub fn push_segment(&mut self, seg: &Segment<'_>, at: Evidence) {
+        self.flows.push(seg, at, &mut self.done);
         self.drain();
+    }
+
+    /// Adds a worker's results (its connections, tracker and counters) to this pipeline.
+    pub fn merge(&mut self, other: Pipeline) {
+        self.tracker.merge(other.tracker);
+        self.flows.stats.merge(&other.flows.stats);
+        self.stats.merge(&other.stats);
+        self.start = [self.start, other.start].into_iter().flatten().min();
+        self.end = [self.end, other.end].into_iter().flatten().max();
     }
 
     /// Ends the input: every open connection is summarised.

@@ -7,6 +7,7 @@ use crate::capture::file;
 use crate::cli::{Config, Format};
 use crate::pipeline::Pipeline;
 use crate::report::{self, json::Report};
+use crate::shard;
 
 /// Exit statuses (design.md §3).
 pub const EXIT_OK: i32 = 0;
@@ -32,9 +33,8 @@ pub fn read_files(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
             "no capture files found in the given directories".into(),
         ));
     }
-    let mut pipeline = Pipeline::new(cfg.limits);
-    let mut warnings = Vec::new();
-    let mut skipped_blocks = 0;
+    // Open (map) every input first: workers borrow packet bytes from them.
+    let mut opened = Vec::new();
     for path in &files {
         let name = if path.as_os_str() == "-" {
             "<stdin>".to_string()
@@ -42,16 +42,32 @@ pub fn read_files(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
             path.display().to_string()
         };
         let input = file::open(path).map_err(|e| RunError(e.to_string()))?;
-        pipeline.begin_input(&name);
-        let outcome =
-            file::read_packets(input.bytes(), &name, &mut |pkt| pipeline.push_packet(pkt))
+        opened.push((name, input));
+    }
+    let inputs: Vec<(String, &[u8])> = opened.iter().map(|(n, i)| (n.clone(), i.bytes())).collect();
+    let (mut pipeline, outcomes) = if cfg.threads <= 1 {
+        let mut p = Pipeline::new(cfg.limits);
+        let mut outcomes = Vec::new();
+        for (name, bytes) in &inputs {
+            p.begin_input(name);
+            let outcome = file::read_packets(bytes, name, &mut |pkt| p.push_packet(pkt))
                 .map_err(|e| RunError(e.to_string()))?;
+            outcomes.push(outcome);
+        }
+        (p, outcomes)
+    } else {
+        shard::read_sharded(&inputs, cfg.threads, cfg.limits)
+            .map_err(|e| RunError(e.to_string()))?
+    };
+    pipeline.finish();
+    let mut warnings = Vec::new();
+    let mut skipped_blocks = 0;
+    for ((name, _), outcome) in inputs.iter().zip(outcomes) {
         if let Some(t) = outcome.truncated {
             warnings.push(format!("{name}: {t}"));
         }
         skipped_blocks += outcome.skipped_blocks;
     }
-    pipeline.finish();
     Ok(report::build(
         &pipeline,
         &cfg.report,

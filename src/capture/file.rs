@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use pcap_parser::build_ts_resolution;
 use pcap_parser::pcapng::{self, Block};
-use pcap_parser::traits::PcapNGPacketBlock;
 
 use super::Packet;
 use crate::time::Timestamp;
@@ -139,10 +138,10 @@ fn looks_like_capture_name(p: &Path) -> bool {
 }
 
 /// Calls `sink` for every packet of a capture held in `bytes`.
-pub fn read_packets(
-    bytes: &[u8],
+pub fn read_packets<'a>(
+    bytes: &'a [u8],
     name: &str,
-    sink: &mut dyn FnMut(&Packet<'_>),
+    sink: &mut dyn FnMut(&Packet<'a>),
 ) -> Result<ReadOutcome, CaptureError> {
     let not_capture = |detail: &str| CaptureError::NotACapture {
         path: name.to_string(),
@@ -166,9 +165,9 @@ pub fn read_packets(
     }
 }
 
-fn read_pcap(
-    bytes: &[u8],
-    sink: &mut dyn FnMut(&Packet<'_>),
+fn read_pcap<'a>(
+    bytes: &'a [u8],
+    sink: &mut dyn FnMut(&Packet<'a>),
     not_capture: &dyn Fn(&str) -> CaptureError,
 ) -> Result<ReadOutcome, CaptureError> {
     let (mut rest, header) = pcap_parser::parse_pcap_header(bytes)
@@ -224,9 +223,9 @@ struct Interface {
     offset_secs: i64,
 }
 
-fn read_pcapng(
-    bytes: &[u8],
-    sink: &mut dyn FnMut(&Packet<'_>),
+fn read_pcapng<'a>(
+    bytes: &'a [u8],
+    sink: &mut dyn FnMut(&Packet<'a>),
     not_capture: &dyn Fn(&str) -> CaptureError,
 ) -> Result<ReadOutcome, CaptureError> {
     let (mut rest, shb) = pcapng::parse_sectionheaderblock(bytes)
@@ -287,7 +286,7 @@ fn read_pcapng(
                     frame,
                     iface.linktype,
                     last_time,
-                    epb.packet_data(),
+                    &epb.data[..(epb.caplen as usize).min(epb.data.len())],
                     epb.origlen,
                 );
             }
@@ -304,7 +303,7 @@ fn read_pcapng(
                     frame,
                     iface.linktype,
                     last_time,
-                    spb.packet_data(),
+                    &spb.data[..(spb.origlen as usize).min(spb.data.len())],
                     spb.origlen,
                 );
             }
@@ -314,13 +313,13 @@ fn read_pcapng(
     Ok(out)
 }
 
-fn emit(
-    sink: &mut dyn FnMut(&Packet<'_>),
+fn emit<'a>(
+    sink: &mut dyn FnMut(&Packet<'a>),
     out: &mut ReadOutcome,
     frame: u64,
     linktype: u32,
     time: Timestamp,
-    data: &[u8],
+    data: &'a [u8],
     orig_len: u32,
 ) {
     out.packets += 1;

@@ -64,6 +64,9 @@ pub struct Common {
     /// Exit with status 1 when an alert at or above this severity fired.
     #[arg(long, value_name = "info|warning|critical")]
     pub fail_on: Option<String>,
+    /// Worker threads (default: all cores); the report is the same for every value.
+    #[arg(short = 'j', long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
     /// Most TCP connections tracked at once; new ones beyond are counted and ignored.
     #[arg(long, default_value_t = Limits::default().max_flows, value_name = "N")]
     pub max_flows: usize,
@@ -79,6 +82,7 @@ pub struct Config {
     pub report: ReportOptions,
     pub fail_on: Option<Severity>,
     pub limits: Limits,
+    pub threads: usize,
 }
 
 impl Common {
@@ -109,7 +113,13 @@ impl Common {
         if self.max_flows == 0 {
             return Err("--max-flows must be at least 1".into());
         }
+        let threads = match self.threads {
+            Some(0) => return Err("-j/--threads must be at least 1".into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         Ok(Config {
+            threads,
             format: self.format,
             report: ReportOptions {
                 thresholds: Thresholds {

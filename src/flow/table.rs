@@ -47,6 +47,20 @@ pub struct FlowStats {
     pub retransmitted_bytes: u64,
 }
 
+impl FlowStats {
+    pub fn merge(&mut self, o: &FlowStats) {
+        self.connections += o.connections;
+        self.tls_connections += o.tls_connections;
+        self.not_tls += o.not_tls;
+        self.expired += o.expired;
+        self.dropped_flows_cap += o.dropped_flows_cap;
+        self.discarded_bytes += o.discarded_bytes;
+        self.gaps += o.gaps;
+        self.resyncs += o.resyncs;
+        self.retransmitted_bytes += o.retransmitted_bytes;
+    }
+}
+
 /// Canonical 5-tuple (protocol is always TCP): the lower endpoint first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct FlowKey(SocketAddr, SocketAddr);
@@ -106,9 +120,14 @@ impl FlowTable {
         let key = FlowKey::of(seg.src, seg.dst);
         let fresh_syn = seg.flags.syn && !seg.flags.ack;
         if let Some(flow) = self.flows.get(&key) {
-            if fresh_syn && (flow.saw_data || flow.tls.is_none()) {
-                // Port reuse: a new connection on the same 5-tuple.
+            // Port reuse (a new SYN on a used 5-tuple), or idle past the timeout: the old
+            // connection ends here. Checked per packet, so the outcome does not depend on when
+            // sweeps run (nor on how flows are spread over workers).
+            let reused = fresh_syn && (flow.saw_data || flow.tls.is_none());
+            let idle = at.time.seconds_since(flow.last.time) > self.limits.idle_timeout_secs;
+            if reused || idle {
                 let old = self.flows.remove(&key).expect("present");
+                self.stats.expired += u64::from(idle);
                 self.close(old, out);
             }
         }
@@ -210,9 +229,10 @@ impl FlowTable {
             .filter(|(_, f)| now.seconds_since(f.last.time) > timeout)
             .map(|(k, _)| *k)
             .collect();
+        // Closing an idle flow early is the same as closing it at the end of input, so sweeps
+        // are not counted: `expired` counts flows that came back after their timeout.
         for key in idle {
             let flow = self.flows.remove(&key).expect("present");
-            self.stats.expired += 1;
             self.close(flow, out);
         }
         self.stats.discarded_bytes = self.budget.discarded_bytes;

@@ -133,6 +133,7 @@ pub struct Statistics {
     pub gaps: u64,
     pub resyncs: u64,
     pub retransmitted_bytes: u64,
+    /// Connections that sent again after being idle past the timeout (counted as new).
     pub expired_flows: u64,
     pub dropped_flows_cap: u64,
     pub discarded_bytes_cap: u64,
