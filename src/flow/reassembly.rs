@@ -53,6 +53,8 @@ pub struct Stream {
     delivered: u64,
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: usize,
+    /// Stream offset where the FIN (or RST) said the stream ends.
+    end: Option<u64>,
     /// Bytes received again after they were delivered or buffered.
     pub retransmitted_bytes: u64,
     pub gaps: u64,
@@ -71,11 +73,13 @@ impl Stream {
         self.pending_bytes
     }
 
-    /// Takes one segment. `syn` marks a SYN (its sequence number precedes the first data byte).
+    /// Takes one segment. `syn` marks a SYN (its sequence number precedes the first data byte);
+    /// `fin` a FIN or RST, whose sequence number (after the payload) ends the stream.
     pub fn push(
         &mut self,
         seq: u32,
         syn: bool,
+        fin: bool,
         payload: &[u8],
         budget: &mut Budget,
         out: &mut dyn FnMut(Delivery<'_>),
@@ -85,12 +89,15 @@ impl Stream {
             seq = seq + 1;
         }
         let next = *self.next.get_or_insert(seq);
-        if payload.is_empty() {
-            return;
-        }
         let dist = seq.distance_from(next);
         let start = self.delivered as i64 + dist;
         let end = start + payload.len() as i64;
+        if fin && end >= 0 {
+            self.end = Some(self.end.map_or(end as u64, |e| e.min(end as u64)));
+        }
+        if payload.is_empty() {
+            return;
+        }
         if end <= self.delivered as i64 {
             self.retransmitted_bytes += payload.len() as u64;
             return;
@@ -106,12 +113,16 @@ impl Stream {
     }
 
     /// Delivers everything still buffered, skipping holes: the stream will get no more data.
+    /// Bytes missing before the FIN count as a final gap.
     pub fn flush(&mut self, budget: &mut Budget, out: &mut dyn FnMut(Delivery<'_>)) {
         while let Some((&start, _)) = self.pending.first_key_value() {
             if start > self.delivered {
                 self.skip_to(start, out);
             }
             self.drain(budget, out);
+        }
+        if let Some(end) = self.end {
+            self.skip_to(end, out);
         }
     }
 
@@ -235,9 +246,9 @@ mod tests {
             Delivery::Data(b) => out.push_str(std::str::from_utf8(b).unwrap()),
             Delivery::Gap(n) => out.push_str(&format!("<gap {n}>")),
         };
-        s.push(999, true, b"", &mut budget, &mut sink);
+        s.push(999, true, false, b"", &mut budget, &mut sink);
         for (seq, text) in segments {
-            s.push(*seq, false, text.as_bytes(), &mut budget, &mut sink);
+            s.push(*seq, false, false, text.as_bytes(), &mut budget, &mut sink);
         }
         s.flush(&mut budget, &mut sink);
         assert_eq!(budget.used, 0);
@@ -304,7 +315,7 @@ mod tests {
         let mut s = Stream::new();
         let mut budget = Budget::new(1 << 20);
         let mut got = Vec::new();
-        s.push(5000, false, b"xy", &mut budget, &mut |d| {
+        s.push(5000, false, false, b"xy", &mut budget, &mut |d| {
             if let Delivery::Data(b) = d {
                 got.extend_from_slice(b)
             }
@@ -322,9 +333,9 @@ mod tests {
                 got.extend_from_slice(b)
             }
         };
-        s.push(u32::MAX - 1, false, b"ab", &mut budget, &mut sink);
-        s.push(2, false, b"ef", &mut budget, &mut sink);
-        s.push(0, false, b"cd", &mut budget, &mut sink);
+        s.push(u32::MAX - 1, false, false, b"ab", &mut budget, &mut sink);
+        s.push(2, false, false, b"ef", &mut budget, &mut sink);
+        s.push(0, false, false, b"cd", &mut budget, &mut sink);
         assert_eq!(got, b"abcdef");
     }
 
@@ -334,11 +345,125 @@ mod tests {
         let mut budget = Budget::new(4);
         let mut out = Vec::new();
         let mut sink = |d: Delivery<'_>| out.push(format!("{d:?}"));
-        s.push(100, false, b"a", &mut budget, &mut sink);
-        s.push(105, false, b"fgh", &mut budget, &mut sink);
-        s.push(110, false, b"klm", &mut budget, &mut sink);
+        s.push(100, false, false, b"a", &mut budget, &mut sink);
+        s.push(105, false, false, b"fgh", &mut budget, &mut sink);
+        s.push(110, false, false, b"klm", &mut budget, &mut sink);
         assert_eq!(budget.discarded_bytes, 4);
         assert_eq!(s.gaps, 1);
         assert!(out.contains(&"Gap(4)".to_string()), "{out:?}");
+    }
+
+    /// A small deterministic generator (xorshift64*), so failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// Random segments covering a random stream, with overlaps and duplicates, in random
+    /// order, from a random initial sequence number (often near the wrap-around).
+    fn scenario(rng: &mut Rng) -> (Vec<u8>, u32, Vec<(usize, usize)>) {
+        let len = 1 + rng.below(3000) as usize;
+        let stream: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let isn = if rng.below(2) == 0 {
+            u32::MAX - rng.below(4000) as u32
+        } else {
+            rng.next() as u32
+        };
+        let mut segs = Vec::new();
+        let mut pos = 0;
+        while pos < len {
+            let n = (1 + rng.below(300) as usize).min(len - pos);
+            segs.push((pos, n));
+            pos += n;
+        }
+        for _ in 0..rng.below(20) {
+            let start = rng.below(len as u64) as usize;
+            let n = (1 + rng.below(400) as usize).min(len - start);
+            segs.push((start, n));
+        }
+        for i in (1..segs.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            segs.swap(i, j);
+        }
+        (stream, isn, segs)
+    }
+
+    /// Runs a scenario; returns the delivered bytes with gaps as `None`.
+    fn deliver(stream: &[u8], isn: u32, segs: &[(usize, usize)], budget: usize) -> Vec<Option<u8>> {
+        let mut s = Stream::new();
+        let mut budget = Budget::new(budget);
+        let mut out: Vec<Option<u8>> = Vec::new();
+        let mut sink = |d: Delivery<'_>| match d {
+            Delivery::Data(b) => out.extend(b.iter().map(|&x| Some(x))),
+            Delivery::Gap(n) => out.extend(std::iter::repeat_n(None, n as usize)),
+        };
+        s.push(isn, true, false, b"", &mut budget, &mut sink);
+        for &(start, n) in segs {
+            let seq = isn.wrapping_add(1).wrapping_add(start as u32);
+            s.push(
+                seq,
+                false,
+                false,
+                &stream[start..start + n],
+                &mut budget,
+                &mut sink,
+            );
+        }
+        s.flush(&mut budget, &mut sink);
+        assert_eq!(budget.used, 0, "buffered bytes leaked");
+        out
+    }
+
+    #[test]
+    fn reassembly_matches_the_original_stream_whatever_the_segment_order() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        for round in 0..2000 {
+            let (stream, isn, segs) = scenario(&mut rng);
+            let got = deliver(&stream, isn, &segs, 1 << 20);
+            let want: Vec<Option<u8>> = stream.iter().map(|&b| Some(b)).collect();
+            assert_eq!(got, want, "round {round}: isn {isn} segments {segs:?}");
+        }
+    }
+
+    #[test]
+    fn under_a_tight_budget_every_delivered_byte_is_right_and_holes_are_gaps() {
+        let mut rng = Rng(0x0dd_ba11_cafe_0002);
+        for round in 0..2000 {
+            let (stream, isn, segs) = scenario(&mut rng);
+            let limit = 1 + rng.below(1500) as usize;
+            let got = deliver(&stream, isn, &segs, limit);
+            assert_eq!(got.len(), stream.len(), "round {round}: length");
+            for (i, b) in got.iter().enumerate() {
+                if let Some(b) = b {
+                    assert_eq!(*b, stream[i], "round {round}: byte {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fin_after_a_hole_reports_the_missing_bytes_as_a_gap() {
+        let mut s = Stream::new();
+        let mut budget = Budget::new(1 << 20);
+        let mut out = Vec::new();
+        let mut sink = |d: Delivery<'_>| out.push(format!("{d:?}"));
+        s.push(99, true, false, b"", &mut budget, &mut sink);
+        s.push(100, false, false, b"abc", &mut budget, &mut sink);
+        s.push(110, false, true, b"", &mut budget, &mut sink);
+        s.flush(&mut budget, &mut sink);
+        assert_eq!(
+            out,
+            vec!["Data([97, 98, 99])".to_string(), "Gap(7)".to_string()]
+        );
+        assert_eq!(s.gaps, 1);
     }
 }

@@ -146,14 +146,16 @@ impl FlowTable {
         if !seg.payload.is_empty() {
             flow.saw_data = true;
         }
+        let fin = seg.flags.fin || seg.flags.rst;
         flow.streams[dir].push(
             seg.seq,
             seg.flags.syn,
+            fin,
             seg.payload,
             &mut self.budget,
             &mut |d: Delivery<'_>| tls.push(dir, d, at),
         );
-        if seg.flags.fin || seg.flags.rst {
+        if fin {
             flow.fin[dir] = true;
         }
         let ended = seg.flags.rst || flow.fin.iter().all(|f| *f);
@@ -170,34 +172,39 @@ impl FlowTable {
         }
     }
 
-    fn bypass(&mut self, key: FlowKey, remove: bool, out: &mut Vec<ConnSummary>) {
-        if remove {
-            let flow = self.flows.remove(&key).expect("present");
-            self.close(flow, out);
-            return;
-        }
+    /// The handshake is audited (`ended` false) or the connection closed (`ended` true): the
+    /// summary goes out, buffers are freed, and the entry stays as a bypassed flow so the
+    /// connection's remaining packets cost one lookup.
+    fn bypass(&mut self, key: FlowKey, ended: bool, out: &mut Vec<ConnSummary>) {
         let flow = self.flows.get_mut(&key).expect("present");
-        let tls = flow.tls.take().expect("not bypassed");
-        for s in &mut flow.streams {
-            Self::account(&mut self.stats, s);
-            s.release(&mut self.budget);
-        }
-        Self::summarise(&mut self.stats, *tls, out);
+        Self::finish_flow(&mut self.stats, &mut self.budget, flow, ended, out);
     }
 
     fn close(&mut self, mut flow: Flow, out: &mut Vec<ConnSummary>) {
+        Self::finish_flow(&mut self.stats, &mut self.budget, &mut flow, true, out);
+    }
+
+    /// Summarises a flow's TLS state; with `flush`, buffered data is handed over first (the
+    /// connection will send nothing more).
+    fn finish_flow(
+        stats: &mut FlowStats,
+        budget: &mut Budget,
+        flow: &mut Flow,
+        flush: bool,
+        out: &mut Vec<ConnSummary>,
+    ) {
         let Some(mut tls) = flow.tls.take() else {
             return;
         };
+        let at = flow.last;
         for (dir, s) in flow.streams.iter_mut().enumerate() {
-            let at = flow.last;
-            s.flush(&mut self.budget, &mut |d: Delivery<'_>| {
-                tls.push(dir, d, at)
-            });
-            Self::account(&mut self.stats, s);
-            s.release(&mut self.budget);
+            if flush {
+                s.flush(budget, &mut |d: Delivery<'_>| tls.push(dir, d, at));
+            }
+            Self::account(stats, s);
+            s.release(budget);
         }
-        Self::summarise(&mut self.stats, *tls, out);
+        Self::summarise(stats, *tls, out);
     }
 
     fn account(stats: &mut FlowStats, s: &Stream) {

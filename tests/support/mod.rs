@@ -2,6 +2,8 @@
 //! parts tests assert on.
 #![allow(dead_code)]
 
+pub mod rewrite;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
