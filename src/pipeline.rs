@@ -1,7 +1,10 @@
 //! The one place that wires the stages: packets → decode → flow table (reassembly, TLS) →
 //! tracker. Files and live capture both feed `Pipeline::push_packet`.
 
-use crate::capture::Packet;
+use typed_arena::Arena;
+
+use crate::capture::{linktype, Packet};
+use crate::decode::defrag::Defrag;
 use crate::decode::{self, Segment, Skip};
 use crate::evidence::Evidence;
 use crate::flow::{FlowTable, Limits};
@@ -40,6 +43,7 @@ impl PacketStats {
 
 pub struct Pipeline {
     pub flows: FlowTable,
+    pub defrag: Defrag,
     pub tracker: Tracker,
     pub stats: PacketStats,
     /// Names of the inputs, indexed by `Evidence::file`.
@@ -54,6 +58,7 @@ impl Pipeline {
     pub fn new(limits: Limits) -> Self {
         Pipeline {
             flows: FlowTable::new(limits),
+            defrag: Defrag::new(),
             tracker: Tracker::new(),
             stats: PacketStats::default(),
             files: Vec::new(),
@@ -71,24 +76,50 @@ impl Pipeline {
     }
 
     pub fn push_packet(&mut self, pkt: &Packet<'_>) {
-        if let Some((seg, at)) = self.decode(pkt) {
+        let arena = Arena::new();
+        if let Some((seg, at)) = self.decode(pkt, &arena) {
             self.push_segment(&seg, at);
         }
     }
 
     /// The decode stage: counts the packet and turns it into a TCP segment, or counts why not.
-    pub fn decode<'a>(&mut self, pkt: &Packet<'a>) -> Option<(Segment<'a>, Evidence)> {
+    /// A datagram reassembled from IPv4 fragments is stored in `arena`, from which the
+    /// segment borrows.
+    pub fn decode<'a>(
+        &mut self,
+        pkt: &Packet<'a>,
+        arena: &'a Arena<u8>,
+    ) -> Option<(Segment<'a>, Evidence)> {
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
         self.start = Some(self.start.map_or(pkt.time, |s| s.min(pkt.time)));
         self.end = Some(self.end.map_or(pkt.time, |e| e.max(pkt.time)));
         let seg = match decode::decode(pkt) {
             Ok(seg) => seg,
+            Err(Skip::IpFragment) => {
+                self.stats.ip_fragments += 1;
+                let frag = decode::ipv4_fragment(pkt)?;
+                let datagram = self.defrag.push(&frag, pkt.time)?;
+                let data: &'a [u8] = arena.alloc_extend(datagram);
+                let whole = Packet {
+                    data,
+                    orig_len: data.len() as u32,
+                    linktype: linktype::RAW,
+                    ..*pkt
+                };
+                match decode::decode(&whole) {
+                    Ok(seg) => seg,
+                    Err(_) => {
+                        self.stats.not_tcp += 1;
+                        return None;
+                    }
+                }
+            }
             Err(skip) => {
                 let s = &mut self.stats;
                 match skip {
                     Skip::NotTcp => s.not_tcp += 1,
-                    Skip::IpFragment => s.ip_fragments += 1,
+                    Skip::IpFragment => unreachable!("handled above"),
                     Skip::Malformed => s.malformed += 1,
                     Skip::UnsupportedLinkType => s.unsupported_link_type += 1,
                 }
@@ -118,6 +149,8 @@ impl Pipeline {
     /// Adds a worker's results (its connections, tracker and counters) to this pipeline.
     pub fn merge(&mut self, other: Pipeline) {
         self.tracker.merge(other.tracker);
+        self.defrag.reassembled += other.defrag.reassembled;
+        self.defrag.dropped += other.defrag.dropped;
         self.flows.stats.merge(&other.flows.stats);
         self.stats.merge(&other.stats);
         self.start = [self.start, other.start].into_iter().flatten().min();

@@ -8,6 +8,7 @@
 use std::hash::{Hash, Hasher};
 
 use crossbeam_channel::{bounded, Sender};
+use typed_arena::Arena;
 
 use crate::capture::file::{self, CaptureError, ReadOutcome};
 use crate::decode::Segment;
@@ -37,6 +38,9 @@ pub fn read_sharded(
     };
     let mut reader = Pipeline::new(per_worker);
     let mut outcomes = Vec::new();
+    // Datagrams reassembled from IP fragments live here for the whole run, as the mapped
+    // inputs do, so segments can borrow from either.
+    let arena = Arena::new();
     let workers = std::thread::scope(|scope| {
         let mut senders: Vec<Sender<Batch<'_>>> = Vec::new();
         let mut handles = Vec::new();
@@ -59,7 +63,7 @@ pub fn read_sharded(
         for (name, bytes) in inputs {
             reader.begin_input(name);
             let read = file::read_packets(bytes, name, &mut |pkt| {
-                let Some((seg, at)) = reader.decode(pkt) else {
+                let Some((seg, at)) = reader.decode(pkt, &arena) else {
                     return;
                 };
                 let w = shard(&seg, threads);

@@ -98,6 +98,26 @@ fn connections_picked_up_without_their_syn_give_the_clean_answer() {
 }
 
 #[test]
+fn ip_fragments_in_reverse_order_are_reassembled_into_the_clean_answer() {
+    for (name, _) in FIXTURES {
+        check_variant(name, "ipfrag", |c| c.ip_fragment(64));
+    }
+    let clean = Capture::read(&capture("weak-key.pcap"));
+    let original = clean.packets.len();
+    let fragmented = clean.ip_fragment(64);
+    let datagrams = fragmented.packets.len() - original; // each split datagram adds >= 1 packet
+    let path = fragmented.write("ipfrag-count.pcap");
+    let r = report(&[&path], &[]);
+    let s = &r["statistics"];
+    assert!(s["ip_datagrams_reassembled"].as_u64().unwrap() > 0, "{s}");
+    assert!(
+        s["ip_datagrams_reassembled"].as_u64().unwrap() as usize <= datagrams,
+        "{s}"
+    );
+    assert_eq!(s["ip_fragments_dropped"], 0);
+}
+
+#[test]
 fn a_lost_new_session_ticket_loses_only_what_it_carried() {
     // Frame 9 of static-key-weeks carries the day-0 NewSessionTicket (captures/README.md).
     let lost = Capture::read(&capture("static-key-weeks.pcap")).drop_where(|frame, _| frame == 9);

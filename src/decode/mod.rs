@@ -3,6 +3,8 @@
 //! e.g. 6in4 tunnels), TCP. Header parsing is etherparse's; only the link layers it lacks
 //! (SLL2, NULL/LOOP) are stripped by hand here.
 
+pub mod defrag;
+
 use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice};
@@ -45,8 +47,40 @@ pub enum Skip {
 
 /// Decodes `pkt` into a TCP segment.
 pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
+    let truncated_capture = (pkt.orig_len as usize) > pkt.data.len();
+    from_net(link(pkt)?.net, truncated_capture, 0)
+}
+
+/// The IPv4 fragment a packet carries (for packets `decode` skipped as `IpFragment`).
+pub fn ipv4_fragment<'a>(pkt: &Packet<'a>) -> Option<defrag::Fragment<'a>> {
+    let Some(LaxNetSlice::Ipv4(ip)) = link(pkt).ok()?.net else {
+        return None;
+    };
+    let h = ip.header();
+    let payload = ip.payload();
+    if payload.incomplete {
+        return None;
+    }
+    // The header bytes, borrowed from the packet: they end where the payload starts.
+    let payload_at = payload.payload.as_ptr() as usize - pkt.data.as_ptr() as usize;
+    let header = pkt
+        .data
+        .get(payload_at.checked_sub(h.slice().len())?..payload_at)?;
+    Some(defrag::Fragment {
+        src: h.source_addr(),
+        dst: h.destination_addr(),
+        id: h.identification(),
+        protocol: h.protocol().0,
+        offset: h.fragments_offset().value() as usize * 8,
+        more: h.more_fragments(),
+        header,
+        payload: payload.payload,
+    })
+}
+
+/// Strips the link layer: what lies above it, as etherparse sees it.
+fn link<'a>(pkt: &Packet<'a>) -> Result<LaxSlicedPacket<'a>, Skip> {
     let data = pkt.data;
-    let truncated_capture = (pkt.orig_len as usize) > data.len();
     let sliced = match pkt.linktype {
         linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?,
         linktype::RAW
@@ -88,7 +122,7 @@ pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
         }
         _ => return Err(Skip::UnsupportedLinkType),
     };
-    from_net(sliced.net, truncated_capture, 0)
+    Ok(sliced)
 }
 
 fn from_net<'a>(net: Option<LaxNetSlice<'a>>, cut: bool, depth: u8) -> Result<Segment<'a>, Skip> {

@@ -121,7 +121,10 @@ pub struct Statistics {
     pub bytes: u64,
     pub tcp_segments: u64,
     pub skipped_not_tcp: u64,
+    /// IPv4 fragments seen; `ip_datagrams_reassembled` of them became whole datagrams.
     pub skipped_ip_fragments: u64,
+    pub ip_datagrams_reassembled: u64,
+    pub ip_fragments_dropped: u64,
     pub skipped_malformed: u64,
     pub skipped_unsupported_link_type: u64,
     pub truncated_packets: u64,

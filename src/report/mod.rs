@@ -63,6 +63,8 @@ pub fn build(
             tcp_segments: s.tcp_segments,
             skipped_not_tcp: s.not_tcp,
             skipped_ip_fragments: s.ip_fragments,
+            ip_datagrams_reassembled: p.defrag.reassembled,
+            ip_fragments_dropped: p.defrag.dropped,
             skipped_malformed: s.malformed,
             skipped_unsupported_link_type: s.unsupported_link_type,
             truncated_packets: s.truncated_packets,

@@ -111,6 +111,18 @@ impl Capture {
         self
     }
 
+    /// Splits every IPv4 datagram with TCP data into IP fragments of at most `size` bytes of
+    /// IP payload (a multiple of 8), sent in reverse order.
+    pub fn ip_fragment(mut self, size: usize) -> Self {
+        assert_eq!(size % 8, 0);
+        self.packets = self
+            .packets
+            .into_iter()
+            .flat_map(|p| ip_fragments(&p, size))
+            .collect();
+        self
+    }
+
     /// Drops the packets for which `drop` is true (given the 1-based frame number and packet).
     pub fn drop_where(mut self, drop: impl Fn(usize, &Pkt) -> bool) -> Self {
         self.packets = self
@@ -191,5 +203,30 @@ fn split_packet(p: &Pkt, piece: usize) -> Vec<Pkt> {
         });
         off += n;
     }
+    out
+}
+
+fn ip_fragments(p: &Pkt, size: usize) -> Vec<Pkt> {
+    if payload_len(p) == 0 {
+        return vec![p.clone()];
+    }
+    let (tcp, _, end) = offsets(p);
+    let body = &p.data[tcp..end];
+    let mut out = Vec::new();
+    for (i, chunk) in body.chunks(size).enumerate() {
+        let mut data = p.data[..tcp].to_vec();
+        data.extend(chunk);
+        let total = (tcp - ETH + chunk.len()) as u16;
+        data[ETH + 2..ETH + 4].copy_from_slice(&total.to_be_bytes());
+        let more = (i + 1) * size < body.len();
+        let field = ((i * size / 8) as u16) | if more { 0x2000 } else { 0 };
+        data[ETH + 6..ETH + 8].copy_from_slice(&field.to_be_bytes());
+        out.push(Pkt {
+            ts_sec: p.ts_sec,
+            ts_frac: p.ts_frac,
+            data,
+        });
+    }
+    out.reverse();
     out
 }

@@ -1,0 +1,194 @@
+//! Bounded IPv4 defragmentation. Fragments are held per (source, destination, identification,
+//! protocol) until the datagram is complete, for at most `TIMEOUT_SECS` of packet time.
+//!
+//! Invariants: at most `MAX_DATAGRAMS` datagrams and `MAX_BYTES` fragment bytes are held;
+//! a datagram never grows past 65535 bytes. What a cap or the timeout throws away is counted
+//! in `dropped`. Overlapping fragments: the first bytes received for an offset win.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use hashbrown::HashMap;
+
+use crate::time::Timestamp;
+
+pub const MAX_DATAGRAMS: usize = 4096;
+pub const MAX_BYTES: usize = 16 << 20;
+pub const TIMEOUT_SECS: i64 = 30;
+
+/// One IPv4 fragment, borrowed from its packet.
+#[derive(Clone, Copy, Debug)]
+pub struct Fragment<'a> {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub id: u16,
+    pub protocol: u8,
+    /// Byte offset of `payload` in the datagram.
+    pub offset: usize,
+    pub more: bool,
+    /// The IPv4 header (with options) of this fragment.
+    pub header: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key(Ipv4Addr, Ipv4Addr, u16, u8);
+
+struct Pending {
+    first: Timestamp,
+    /// Header of the fragment at offset 0, once seen.
+    header: Option<Vec<u8>>,
+    parts: BTreeMap<usize, Vec<u8>>,
+    /// Datagram payload length, known from the last fragment (MF clear).
+    total: Option<usize>,
+    bytes: usize,
+}
+
+#[derive(Default)]
+pub struct Defrag {
+    pending: HashMap<Key, Pending>,
+    bytes: usize,
+    pub reassembled: u64,
+    /// Fragments thrown away: caps, timeouts, inconsistent lengths.
+    pub dropped: u64,
+}
+
+impl Defrag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes a fragment; returns the whole datagram (IPv4 header + payload) once complete.
+    pub fn push(&mut self, f: &Fragment<'_>, now: Timestamp) -> Option<Vec<u8>> {
+        self.expire(now);
+        let key = Key(f.src, f.dst, f.id, f.protocol);
+        if f.offset + f.payload.len() > 65535 - f.header.len() {
+            self.dropped += 1;
+            return None;
+        }
+        if !self.pending.contains_key(&key)
+            && (self.pending.len() >= MAX_DATAGRAMS || self.bytes + f.payload.len() > MAX_BYTES)
+        {
+            self.dropped += 1;
+            return None;
+        }
+        if self.bytes + f.payload.len() > MAX_BYTES {
+            self.dropped += 1;
+            return None;
+        }
+        let p = self.pending.entry(key).or_insert_with(|| Pending {
+            first: now,
+            header: None,
+            parts: BTreeMap::new(),
+            total: None,
+            bytes: 0,
+        });
+        if f.offset == 0 && p.header.is_none() {
+            p.header = Some(f.header.to_vec());
+        }
+        if !f.more {
+            p.total = Some(f.offset + f.payload.len());
+        }
+        if let std::collections::btree_map::Entry::Vacant(e) = p.parts.entry(f.offset) {
+            e.insert(f.payload.to_vec());
+            p.bytes += f.payload.len();
+            self.bytes += f.payload.len();
+        }
+        let datagram = Self::complete(p)?;
+        let p = self.pending.remove(&key).expect("present");
+        self.bytes -= p.bytes;
+        self.reassembled += 1;
+        Some(datagram)
+    }
+
+    fn complete(p: &Pending) -> Option<Vec<u8>> {
+        let (header, total) = (p.header.as_ref()?, p.total?);
+        let mut payload = Vec::with_capacity(total);
+        for (&off, part) in &p.parts {
+            if off > payload.len() {
+                return None;
+            }
+            let skip = payload.len() - off;
+            if skip < part.len() {
+                payload.extend_from_slice(&part[skip..]);
+            }
+        }
+        if payload.len() < total {
+            return None;
+        }
+        payload.truncate(total);
+        let mut out = header.clone();
+        let len = (header.len() + total) as u16;
+        out[2..4].copy_from_slice(&len.to_be_bytes());
+        out[6] = 0; // flags and fragment offset: a whole datagram now
+        out[7] = 0;
+        out.extend_from_slice(&payload);
+        Some(out)
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let before = self.pending.len();
+        let mut freed = 0;
+        self.pending.retain(|_, p| {
+            let keep = now.seconds_since(p.first) <= TIMEOUT_SECS;
+            if !keep {
+                freed += p.bytes;
+            }
+            keep
+        });
+        self.bytes -= freed;
+        self.dropped += (before - self.pending.len()) as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frag<'a>(header: &'a [u8], payload: &'a [u8], offset: usize, more: bool) -> Fragment<'a> {
+        Fragment {
+            src: Ipv4Addr::new(192, 0, 2, 1),
+            dst: Ipv4Addr::new(192, 0, 2, 2),
+            id: 7,
+            protocol: 6,
+            offset,
+            more,
+            header,
+            payload,
+        }
+    }
+
+    #[test]
+    fn fragments_in_any_order_make_one_datagram() {
+        let header = [0x45u8; 20];
+        let mut d = Defrag::new();
+        let t = Timestamp::from_parts(100, 0);
+        assert!(d.push(&frag(&header, b"IJKL", 8, false), t).is_none());
+        let whole = d
+            .push(&frag(&header, b"ABCDEFGH", 0, true), t)
+            .expect("complete");
+        assert_eq!(&whole[20..], b"ABCDEFGHIJKL");
+        assert_eq!(u16::from_be_bytes([whole[2], whole[3]]), 32);
+        assert_eq!(d.reassembled, 1);
+    }
+
+    #[test]
+    fn an_unfinished_datagram_expires_and_is_counted() {
+        let header = [0x45u8; 20];
+        let mut d = Defrag::new();
+        assert!(d
+            .push(
+                &frag(&header, b"ABCDEFGH", 0, true),
+                Timestamp::from_parts(100, 0)
+            )
+            .is_none());
+        let mut other = frag(&header, b"x", 0, true);
+        other.id = 8;
+        assert!(d.push(&other, Timestamp::from_parts(200, 0)).is_none());
+        assert_eq!(d.dropped, 1);
+        assert_eq!(d.bytes, 1);
+    }
+}
