@@ -223,3 +223,40 @@ fn tls13_client_side_only_shows_psk_identities() {
     );
     assert!(alerts(&r).is_empty());
 }
+
+#[test]
+fn vlan_and_qinq_tagged_fixtures_give_the_clean_answer() {
+    for (name, _) in FIXTURES {
+        check_variant(name, "vlan", |c| c.vlan(&[42]));
+        check_variant(name, "qinq", |c| c.vlan(&[100, 42]));
+    }
+}
+
+#[test]
+fn raw_ip_fixtures_give_the_clean_answer() {
+    for (name, _) in FIXTURES {
+        check_variant(name, "rawip", Capture::raw_ip);
+    }
+}
+
+#[test]
+fn snaplen_cut_packets_are_counted_and_never_misread() {
+    // 96 bytes keep the headers and a few bytes of TLS: handshakes cannot be read, and the
+    // report must say so rather than invent keys.
+    let cut = Capture::read(&capture("static-key-weeks.pcap")).snaplen(96);
+    let r = report(&[&cut.write("snaplen96.pcap")], &[]);
+    let s = &r["statistics"];
+    assert!(s["truncated_packets"].as_u64().unwrap() > 50, "{s}");
+    for svc in r["services"].as_array().unwrap() {
+        for k in svc["ticket_keys"].as_array().unwrap() {
+            assert_eq!(
+                k["key_name"],
+                hexname("static-key-0001!"),
+                "a cut ticket must not make up a key name"
+            );
+        }
+    }
+    assert!(alerts(&r)
+        .iter()
+        .all(|a| !a.starts_with("stale-ticket-accepted")));
+}

@@ -10,6 +10,8 @@ pub struct Pkt {
     pub ts_sec: u32,
     pub ts_frac: u32,
     pub data: Vec<u8>,
+    /// Length on the wire, when the capture cut the packet (snaplen).
+    pub orig_len: Option<usize>,
 }
 
 pub struct Capture {
@@ -42,6 +44,7 @@ impl Capture {
                 ts_sec,
                 ts_frac,
                 data: bytes[pos + 16..pos + 16 + caplen].to_vec(),
+                orig_len: None,
             });
             pos += 16 + caplen;
         }
@@ -58,7 +61,7 @@ impl Capture {
             out.extend(p.ts_sec.to_le_bytes());
             out.extend(p.ts_frac.to_le_bytes());
             out.extend((p.data.len() as u32).to_le_bytes());
-            out.extend((p.data.len() as u32).to_le_bytes());
+            out.extend((p.orig_len.unwrap_or(p.data.len()) as u32).to_le_bytes());
             out.extend(&p.data);
         }
         let dir = std::env::temp_dir().join(format!("stekwatch-rewrite-{}", std::process::id()));
@@ -120,6 +123,41 @@ impl Capture {
             .into_iter()
             .flat_map(|p| ip_fragments(&p, size))
             .collect();
+        self
+    }
+
+    /// Inserts VLAN tags after the MAC addresses: one 802.1Q tag, or QinQ (802.1ad outer tag)
+    /// for two. Only for writing: the other rewrites expect untagged Ethernet.
+    pub fn vlan(mut self, ids: &[u16]) -> Self {
+        for p in &mut self.packets {
+            let mut tags = Vec::new();
+            for (i, id) in ids.iter().enumerate() {
+                let tpid: u16 = if i + 1 < ids.len() { 0x88a8 } else { 0x8100 };
+                tags.extend(tpid.to_be_bytes());
+                tags.extend(id.to_be_bytes());
+            }
+            p.data.splice(12..12, tags);
+        }
+        self
+    }
+
+    /// Turns the capture into raw IP (LINKTYPE_RAW, 101): Ethernet headers removed.
+    pub fn raw_ip(mut self) -> Self {
+        self.header[20..24].copy_from_slice(&101u32.to_le_bytes());
+        for p in &mut self.packets {
+            p.data.drain(..ETH);
+        }
+        self
+    }
+
+    /// Cuts every packet to `snaplen` captured bytes, keeping its length on the wire.
+    pub fn snaplen(mut self, snaplen: usize) -> Self {
+        for p in &mut self.packets {
+            if p.data.len() > snaplen {
+                p.orig_len = Some(p.data.len());
+                p.data.truncate(snaplen);
+            }
+        }
         self
     }
 
@@ -200,6 +238,7 @@ fn split_packet(p: &Pkt, piece: usize) -> Vec<Pkt> {
             ts_sec: p.ts_sec,
             ts_frac: p.ts_frac,
             data,
+            orig_len: None,
         });
         off += n;
     }
@@ -225,6 +264,7 @@ fn ip_fragments(p: &Pkt, size: usize) -> Vec<Pkt> {
             ts_sec: p.ts_sec,
             ts_frac: p.ts_frac,
             data,
+            orig_len: None,
         });
     }
     out.reverse();
