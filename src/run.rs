@@ -44,14 +44,19 @@ pub fn read_files(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
         let input = file::open(path).map_err(|e| RunError(e.to_string()))?;
         opened.push((name, input));
     }
-    let inputs: Vec<(String, &[u8])> = opened.iter().map(|(n, i)| (n.clone(), i.bytes())).collect();
+    let inputs: Vec<(String, &file::Input)> = opened.iter().map(|(n, i)| (n.clone(), i)).collect();
     let (mut pipeline, outcomes) = if cfg.threads <= 1 {
         let mut p = Pipeline::new(cfg.limits);
         let mut outcomes = Vec::new();
-        for (name, bytes) in &inputs {
+        for (name, input) in &inputs {
             p.begin_input(name);
-            let outcome = file::read_packets(bytes, name, &mut |pkt| p.push_packet(pkt))
-                .map_err(|e| RunError(e.to_string()))?;
+            let outcome = file::read_packets_with(
+                input.bytes(),
+                name,
+                &mut |pkt| p.push_packet(pkt),
+                &mut |done| input.release(done),
+            )
+            .map_err(|e| RunError(e.to_string()))?;
             outcomes.push(outcome);
         }
         (p, outcomes)

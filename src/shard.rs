@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use crossbeam_channel::{bounded, Sender};
 use typed_arena::Arena;
 
-use crate::capture::file::{self, CaptureError, ReadOutcome};
+use crate::capture::file::{self, CaptureError, Input, ReadOutcome};
 use crate::decode::Segment;
 use crate::evidence::Evidence;
 use crate::flow::Limits;
@@ -23,10 +23,10 @@ const QUEUE: usize = 8;
 
 type Batch<'a> = Vec<(Segment<'a>, Evidence)>;
 
-/// Reads `inputs` (name, bytes) with `threads` workers; returns the merged pipeline and how
+/// Reads `inputs` (name, input) with `threads` workers; returns the merged pipeline and how
 /// reading each input ended. Stops at the first input that is not a capture.
 pub fn read_sharded(
-    inputs: &[(String, &[u8])],
+    inputs: &[(String, &Input)],
     threads: usize,
     limits: Limits,
 ) -> Result<(Pipeline, Vec<ReadOutcome>), CaptureError> {
@@ -60,19 +60,25 @@ pub fn read_sharded(
         }
         let mut batches: Vec<Batch<'_>> = (0..threads).map(|_| Vec::with_capacity(BATCH)).collect();
         let mut result = Ok(());
-        for (name, bytes) in inputs {
+        for (name, input) in inputs {
             reader.begin_input(name);
-            let read = file::read_packets(bytes, name, &mut |pkt| {
-                let Some((seg, at)) = reader.decode(pkt, &arena) else {
-                    return;
-                };
-                let w = shard(&seg, threads);
-                batches[w].push((seg, at));
-                if batches[w].len() == BATCH {
-                    let full = std::mem::replace(&mut batches[w], Vec::with_capacity(BATCH));
-                    senders[w].send(full).expect("worker alive");
-                }
-            });
+            let bytes: &[u8] = input.bytes();
+            let read = file::read_packets_with(
+                bytes,
+                name,
+                &mut |pkt| {
+                    let Some((seg, at)) = reader.decode(pkt, &arena) else {
+                        return;
+                    };
+                    let w = shard(&seg, threads);
+                    batches[w].push((seg, at));
+                    if batches[w].len() == BATCH {
+                        let full = std::mem::replace(&mut batches[w], Vec::with_capacity(BATCH));
+                        senders[w].send(full).expect("worker alive");
+                    }
+                },
+                &mut |done| input.release(done),
+            );
             match read {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(e) => {

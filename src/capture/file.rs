@@ -59,11 +59,30 @@ pub enum Input {
     Owned(Vec<u8>),
 }
 
+/// Consumed pages are handed back every this many bytes (see `Input::release`).
+pub const RELEASE_EVERY: usize = 16 << 20;
+
 impl Input {
     pub fn bytes(&self) -> &[u8] {
         match self {
             Input::Mapped(m) => m,
             Input::Owned(v) => v,
+        }
+    }
+
+    /// Drops the mapping's pages before `upto` from this process's resident set, so reading a
+    /// capture of any size costs bounded memory. The pages stay in the page cache; a later
+    /// access (a worker still holding a segment) faults them back in with the same bytes.
+    pub fn release(&self, upto: usize) {
+        if let Input::Mapped(m) = self {
+            let page = 4096;
+            let len = (upto.min(m.len()) / page) * page;
+            if len > 0 {
+                // SAFETY: the map is a read-only, file-backed private mapping: MADV_DONTNEED only
+                // discards resident pages, which are re-read from the file on the next access.
+                let _ =
+                    unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, len) };
+            }
         }
     }
 }
@@ -87,7 +106,9 @@ pub fn open(path: &Path) -> Result<Input, CaptureError> {
         } else {
             // SAFETY: the map is read-only; a file truncated underneath us by another process
             // is the one risk, as with every mmap reader.
-            Input::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?)
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+            let _ = map.advise(memmap2::Advice::Sequential);
+            Input::Mapped(map)
         }
     };
     if input.bytes().starts_with(&[0x1f, 0x8b]) {
@@ -143,6 +164,17 @@ pub fn read_packets<'a>(
     name: &str,
     sink: &mut dyn FnMut(&Packet<'a>),
 ) -> Result<ReadOutcome, CaptureError> {
+    read_packets_with(bytes, name, sink, &mut |_| {})
+}
+
+/// As `read_packets`, and calls `progress` with the offset read so far every
+/// `RELEASE_EVERY` bytes (for `Input::release`).
+pub fn read_packets_with<'a>(
+    bytes: &'a [u8],
+    name: &str,
+    sink: &mut dyn FnMut(&Packet<'a>),
+    progress: &mut dyn FnMut(usize),
+) -> Result<ReadOutcome, CaptureError> {
     let not_capture = |detail: &str| CaptureError::NotACapture {
         path: name.to_string(),
         detail: detail.to_string(),
@@ -154,13 +186,13 @@ pub fn read_packets<'a>(
         return Err(not_capture("too short for a capture header"));
     }
     match &bytes[..4] {
-        [0x0a, 0x0d, 0x0d, 0x0a] => read_pcapng(bytes, sink, &not_capture),
+        [0x0a, 0x0d, 0x0d, 0x0a] => read_pcapng(bytes, sink, progress, &not_capture),
         [0xd4, 0xc3, 0xb2, 0xa1]
         | [0xa1, 0xb2, 0xc3, 0xd4]
         | [0x4d, 0x3c, 0xb2, 0xa1]
         | [0xa1, 0xb2, 0x3c, 0x4d]
         | [0x34, 0xcd, 0xb2, 0xa1]
-        | [0xa1, 0xb2, 0xcd, 0x34] => read_pcap(bytes, sink, &not_capture),
+        | [0xa1, 0xb2, 0xcd, 0x34] => read_pcap(bytes, sink, progress, &not_capture),
         _ => Err(not_capture("unknown magic number")),
     }
 }
@@ -168,6 +200,7 @@ pub fn read_packets<'a>(
 fn read_pcap<'a>(
     bytes: &'a [u8],
     sink: &mut dyn FnMut(&Packet<'a>),
+    progress: &mut dyn FnMut(usize),
     not_capture: &dyn Fn(&str) -> CaptureError,
 ) -> Result<ReadOutcome, CaptureError> {
     let (mut rest, header) = pcap_parser::parse_pcap_header(bytes)
@@ -182,6 +215,7 @@ fn read_pcap<'a>(
         pcap_parser::parse_pcap_frame
     };
     let mut out = ReadOutcome::default();
+    let mut next_tick = RELEASE_EVERY;
     while !rest.is_empty() {
         match parse(rest) {
             Ok((next, block)) => {
@@ -200,6 +234,7 @@ fn read_pcap<'a>(
                 };
                 sink(&pkt);
                 rest = next;
+                tick(bytes, rest, &mut next_tick, progress);
             }
             Err(_) => {
                 let offset = bytes.len() - rest.len();
@@ -226,6 +261,7 @@ struct Interface {
 fn read_pcapng<'a>(
     bytes: &'a [u8],
     sink: &mut dyn FnMut(&Packet<'a>),
+    progress: &mut dyn FnMut(usize),
     not_capture: &dyn Fn(&str) -> CaptureError,
 ) -> Result<ReadOutcome, CaptureError> {
     let (mut rest, shb) = pcapng::parse_sectionheaderblock(bytes)
@@ -235,6 +271,7 @@ fn read_pcapng<'a>(
     let mut out = ReadOutcome::default();
     let mut frame = 0u64;
     let mut last_time = Timestamp::default();
+    let mut next_tick = RELEASE_EVERY;
     while !rest.is_empty() {
         let parsed = if big_endian {
             pcapng::parse_block_be(rest)
@@ -252,6 +289,7 @@ fn read_pcapng<'a>(
             }
         };
         rest = next;
+        tick(bytes, rest, &mut next_tick, progress);
         match block {
             Block::SectionHeader(shb) => {
                 big_endian = shb.big_endian();
@@ -311,6 +349,15 @@ fn read_pcapng<'a>(
         }
     }
     Ok(out)
+}
+
+/// Reports progress once per `RELEASE_EVERY` bytes.
+fn tick(bytes: &[u8], rest: &[u8], next_tick: &mut usize, progress: &mut dyn FnMut(usize)) {
+    let done = bytes.len() - rest.len();
+    if done >= *next_tick {
+        *next_tick = done + RELEASE_EVERY;
+        progress(done);
+    }
 }
 
 fn emit<'a>(
