@@ -76,15 +76,20 @@ impl FlowKey {
 }
 
 struct Flow {
-    /// Sender of the first packet seen: direction 0.
-    first: SocketAddr,
     /// The last packet seen: its time drives expiry, its place labels bytes flushed at the end.
     last: Evidence,
-    streams: [Stream; 2],
-    /// `None` once bypassed.
-    tls: Option<Box<TlsConn>>,
+    /// Reassembly and TLS state while the handshake is read; `None` once bypassed, so a
+    /// bypassed flow is only its key and these few bytes.
+    active: Option<Box<Active>>,
+    /// The first packet seen was sent by the key's lower endpoint: that is direction 0.
+    first_is_lo: bool,
     fin: [bool; 2],
     saw_data: bool,
+}
+
+struct Active {
+    streams: [Stream; 2],
+    tls: TlsConn,
 }
 
 pub struct FlowTable {
@@ -123,7 +128,7 @@ impl FlowTable {
             // Port reuse (a new SYN on a used 5-tuple), or idle past the timeout: the old
             // connection ends here. Checked per packet, so the outcome does not depend on when
             // sweeps run (nor on how flows are spread over workers).
-            let reused = fresh_syn && (flow.saw_data || flow.tls.is_none());
+            let reused = fresh_syn && (flow.saw_data || flow.active.is_none());
             let idle = at.time.seconds_since(flow.last.time) > self.limits.idle_timeout_secs;
             if reused || idle {
                 let old = self.flows.remove(&key).expect("present");
@@ -137,17 +142,20 @@ impl FlowTable {
                 return;
             }
             self.stats.connections += 1;
-            self.flows.insert(key, Flow::new(seg.src, seg.dst, at));
+            self.flows.insert(key, Flow::new(key, seg.src, seg.dst, at));
         }
         let flow = self.flows.get_mut(&key).expect("inserted");
         flow.last = at;
-        let Some(tls) = flow.tls.as_mut() else { return };
-        let dir = usize::from(seg.src != flow.first);
+        let Some(active) = flow.active.as_mut() else {
+            return;
+        };
+        let Active { streams, tls } = &mut **active;
+        let dir = usize::from((seg.src == key.0) != flow.first_is_lo);
         if !seg.payload.is_empty() {
             flow.saw_data = true;
         }
         let fin = seg.flags.fin || seg.flags.rst;
-        flow.streams[dir].push(
+        streams[dir].push(
             seg.seq,
             seg.flags.syn,
             fin,
@@ -193,18 +201,22 @@ impl FlowTable {
         flush: bool,
         out: &mut Vec<ConnSummary>,
     ) {
-        let Some(mut tls) = flow.tls.take() else {
+        let Some(active) = flow.active.take() else {
             return;
         };
+        let Active {
+            mut streams,
+            mut tls,
+        } = *active;
         let at = flow.last;
-        for (dir, s) in flow.streams.iter_mut().enumerate() {
+        for (dir, s) in streams.iter_mut().enumerate() {
             if flush {
                 s.flush(budget, &mut |d: Delivery<'_>| tls.push(dir, d, at));
             }
             Self::account(stats, s);
             s.release(budget);
         }
-        Self::summarise(stats, *tls, out);
+        Self::summarise(stats, tls, out);
     }
 
     fn account(stats: &mut FlowStats, s: &Stream) {
@@ -252,14 +264,33 @@ impl FlowTable {
 }
 
 impl Flow {
-    fn new(first: SocketAddr, other: SocketAddr, at: Evidence) -> Self {
+    fn new(key: FlowKey, first: SocketAddr, other: SocketAddr, at: Evidence) -> Self {
         Flow {
-            first,
             last: at,
-            streams: [Stream::new(), Stream::new()],
-            tls: Some(Box::new(TlsConn::new(first, other))),
+            active: Some(Box::new(Active {
+                streams: [Stream::new(), Stream::new()],
+                tls: TlsConn::new(first, other),
+            })),
+            first_is_lo: first == key.0,
             fin: [false; 2],
             saw_data: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bypassed_flow_costs_at_most_256_bytes_of_table_entry() {
+        let entry = std::mem::size_of::<FlowKey>() + std::mem::size_of::<Flow>();
+        eprintln!(
+            "flow table entry: {entry} bytes (key {}, flow {}, stream {})",
+            std::mem::size_of::<FlowKey>(),
+            std::mem::size_of::<Flow>(),
+            std::mem::size_of::<Stream>()
+        );
+        assert!(entry <= 256, "{entry}");
     }
 }
