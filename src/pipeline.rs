@@ -41,6 +41,14 @@ impl PacketStats {
     }
 }
 
+/// What the decode stage made of one packet.
+enum Step<'a> {
+    Segment(Segment<'a>, Evidence),
+    /// The last fragment of an IPv4 datagram arrived: the whole datagram.
+    Datagram(Vec<u8>, Evidence),
+    Skipped,
+}
+
 pub struct Pipeline {
     pub flows: FlowTable,
     pub defrag: Defrag,
@@ -76,9 +84,14 @@ impl Pipeline {
     }
 
     pub fn push_packet(&mut self, pkt: &Packet<'_>) {
-        let arena = Arena::new();
-        if let Some((seg, at)) = self.decode(pkt, &arena) {
-            self.push_segment(&seg, at);
+        match self.classify(pkt) {
+            Step::Segment(seg, at) => self.push_segment(&seg, at),
+            Step::Datagram(data, at) => {
+                if let Some(seg) = self.datagram(&data, pkt) {
+                    self.push_segment(&seg, at);
+                }
+            }
+            Step::Skipped => {}
         }
     }
 
@@ -90,54 +103,68 @@ impl Pipeline {
         pkt: &Packet<'a>,
         arena: &'a Arena<u8>,
     ) -> Option<(Segment<'a>, Evidence)> {
+        match self.classify(pkt) {
+            Step::Segment(seg, at) => Some((seg, at)),
+            Step::Datagram(data, at) => {
+                let data: &'a [u8] = arena.alloc_extend(data);
+                self.datagram(data, pkt).map(|seg| (seg, at))
+            }
+            Step::Skipped => None,
+        }
+    }
+
+    fn classify<'a>(&mut self, pkt: &Packet<'a>) -> Step<'a> {
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
         self.start = Some(self.start.map_or(pkt.time, |s| s.min(pkt.time)));
         self.end = Some(self.end.map_or(pkt.time, |e| e.max(pkt.time)));
-        let seg = match decode::decode(pkt) {
-            Ok(seg) => seg,
+        let at = Evidence {
+            time: pkt.time,
+            file: self.file,
+            frame: pkt.frame,
+        };
+        let s = &mut self.stats;
+        match decode::decode(pkt) {
+            Ok(seg) => {
+                s.tcp_segments += 1;
+                s.truncated_packets += u64::from(seg.truncated);
+                Step::Segment(seg, at)
+            }
             Err(Skip::IpFragment) => {
-                self.stats.ip_fragments += 1;
-                let frag = decode::ipv4_fragment(pkt)?;
-                let datagram = self.defrag.push(&frag, pkt.time)?;
-                let data: &'a [u8] = arena.alloc_extend(datagram);
-                let whole = Packet {
-                    data,
-                    orig_len: data.len() as u32,
-                    linktype: linktype::RAW,
-                    ..*pkt
-                };
-                match decode::decode(&whole) {
-                    Ok(seg) => seg,
-                    Err(_) => {
-                        self.stats.not_tcp += 1;
-                        return None;
-                    }
-                }
+                s.ip_fragments += 1;
+                let whole = decode::ipv4_fragment(pkt).and_then(|f| self.defrag.push(&f, pkt.time));
+                whole.map_or(Step::Skipped, |d| Step::Datagram(d, at))
             }
             Err(skip) => {
-                let s = &mut self.stats;
                 match skip {
-                    Skip::NotTcp => s.not_tcp += 1,
-                    Skip::IpFragment => unreachable!("handled above"),
+                    Skip::NotTcp | Skip::IpFragment => s.not_tcp += 1,
                     Skip::Malformed => s.malformed += 1,
                     Skip::UnsupportedLinkType => s.unsupported_link_type += 1,
                 }
-                return None;
+                Step::Skipped
             }
-        };
-        self.stats.tcp_segments += 1;
-        if seg.truncated {
-            self.stats.truncated_packets += 1;
         }
-        Some((
-            seg,
-            Evidence {
-                time: pkt.time,
-                file: self.file,
-                frame: pkt.frame,
-            },
-        ))
+    }
+
+    /// Decodes a datagram reassembled from the fragments that ended with `last`.
+    fn datagram<'b>(&mut self, data: &'b [u8], last: &Packet<'_>) -> Option<Segment<'b>> {
+        let whole = Packet {
+            data,
+            orig_len: data.len() as u32,
+            linktype: linktype::RAW,
+            time: last.time,
+            frame: last.frame,
+        };
+        match decode::decode(&whole) {
+            Ok(seg) => {
+                self.stats.tcp_segments += 1;
+                Some(seg)
+            }
+            Err(_) => {
+                self.stats.not_tcp += 1;
+                None
+            }
+        }
     }
 
     /// The connection stage: flow table, reassembly, TLS, tracker.
