@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # make-fixtures.sh — regenerate the stekwatch fixture captures in this directory.
 #
-# Real nginx servers on loopback, real `openssl s_client` clients, captured with tcpdump; capture
-# segments are shifted in time with `editcap -t` (segment k of every fixture starts at exactly
-# 2026-11-01T00:00:00Z + its offset) and joined with `mergecap`.  See README.md for what each file
-# must show.
+# Real servers on loopback (nginx, `openssl s_server`, haproxy, `gnutls-serv`), real clients
+# (`openssl s_client`, `gnutls-cli`, curl), captured with tcpdump; capture segments are shifted in
+# time with `editcap -t` (segment k of every fixture starts at exactly 2026-11-01T00:00:00Z + its
+# offset) and joined with `mergecap`.  See README.md for what each file must show.
 #
-# Needs (Debian 12): nginx openssl tcpdump tshark wireshark-common (editcap mergecap capinfos), root.
-# Servers listen on 127.0.0.1, 127.0.0.2 and ::1 only (ports 443 and 8443, which must be free).
+# Needs (Debian 12): nginx openssl tcpdump tshark wireshark-common (editcap mergecap capinfos), root;
+# haproxy (fixture haproxy) and gnutls-bin (fixture gnutls-serv).
+# Servers listen on 127.0.0.1, 127.0.0.2 and ::1 only (ports 443, 8443, 8080, 4433, 4434, 8444 and
+# 5556, which must be free).
 #
 # Usage:
 #   ./make-fixtures.sh                      regenerate every fixture
@@ -22,7 +24,9 @@ BASE=1793491200            # 2026-11-01T00:00:00Z: first packet of every fixture
 HOUR=3600
 DAY=86400
 ALL_FIXTURES=(static-key-weeks rotation-daily tls13-static-days session-cache-only shared-key
-              no-resumption ipv6-sll2-nano weak-key early-data plain-http)
+              no-resumption ipv6-sll2-nano weak-key early-data plain-http
+              openssl-s-server haproxy gnutls-serv hello-retry)
+HRR_RANDOM=cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c   # RFC 8446 4.1.3
 
 die() { echo "make-fixtures: ERROR: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -35,14 +39,14 @@ TSHARK_FIELDS=(frame.number frame.time_epoch tcp.stream ip.src ipv6.src tcp.srcp
   tls.handshake.extension.type tls.handshake.extension.len tls.handshake.extension.data
   tls.handshake.session_ticket tls.handshake.session_ticket_lifetime_hint
   tls.handshake.extensions.psk.identity.identity tls.handshake.extensions.psk.identity.selected
-  tls.handshake.extensions.supported_version)
+  tls.handshake.extensions.supported_version tls.handshake.random)
 
 # Prints "== connections", "== keys" and a final "counts: k=v ..." line.
 summarize() {
   local f=$1 args=() x
   for x in "${TSHARK_FIELDS[@]}"; do args+=(-e "$x"); done
   tshark -r "$f" -Y 'tls.handshake.type' -T fields -E separator='|' -E occurrence=a \
-      -E aggregator=',' "${args[@]}" 2>/dev/null | awk -F'|' -v BASE="$BASE" "$SUMMARY_AWK"
+      -E aggregator=',' "${args[@]}" 2>/dev/null | awk -F'|' -v BASE="$BASE" -v HRR="$HRR_RANDOM" "$SUMMARY_AWK"
 }
 
 read -r -d '' SUMMARY_AWK <<'AWK' || true
@@ -86,7 +90,10 @@ function note(svc, key, what, t) {
     types = $10
     if (!(s in first)) { first[s] = t; order[++ns] = s }
     if (has(types, 1)) {                                   # ClientHello
-        nch++; ch[s] = 1; cht[s] = t; chfr[s] = fr; sni[s] = $11; srv[s] = dst; cli[s] = src; chsid[s] = $12
+        if (s in ch) chfr[s] = chfr[s] "+" fr                # second ClientHello after a HelloRetryRequest
+        else chfr[s] = fr
+        if (!(s in ch)) cht[s] = t
+        nch++; ch[s] = 1; sni[s] = $11; srv[s] = dst; cli[s] = src; chsid[s] = $12
         nt = split($13, et, ","); split($14, el, ","); nd = split($15, ed, ",")
         for (i = 1; i <= nt; i++) {
             if (et[i] == 35 && el[i] > 0)                  # non-empty session_ticket: find its bytes
@@ -96,7 +103,9 @@ function note(svc, key, what, t) {
         }
         chpsk[s] = $18
     }
-    if (has(types, 2)) {                                   # ServerHello
+    if (has(types, 2) && $21 == HRR) {                     # HelloRetryRequest (a ServerHello with the special random)
+        hrr[s] = fr; nhrr++
+    } else if (has(types, 2)) {                            # ServerHello
         sh[s] = 1; shfr[s] = fr; sht[s] = t; shsid[s] = $12; shsel[s] = $19
         if ($12 != "" && !($12 in sidfr)) { sidfr[$12] = fr; sidtm[$12] = t }
         shv13[s] = has($20, "0x0304") ? 1 : 0
@@ -130,7 +139,8 @@ END {
         if (kind ~ /^resumed-(psk|ticket)/) { note(svc, acc, "accepted", sht[s]); accepted = " accepted:" acc; if (kind ~ /ticket/ && (chtk[s] in tfr)) accepted = accepted " (ticket issued in frame " tfr[chtk[s]] ", " age(sht[s] - ttm[chtk[s]]) " earlier)" }
         else if (kind == "resumed-sessionid-1.2") accepted = " accepted-session-id:" substr(chsid[s], 1, 16) "... (session established in frame " sidfr[chsid[s]] ", " age(sht[s] - sidtm[chsid[s]]) " earlier)"
         for (i = 1; i <= nstn[s]; i++) note(svc, nstk[s, i], "issued", nstt[s, i])
-        printf "stream %-3s CH frame %-4s SH frame %-4s %s (%s) %s -> %s sni=%s %s%s%s%s\n", s, chfr[s], shfr[s], utc(cht[s]), rel(cht[s]), cli[s], srv[s], (sni[s] != "" ? sni[s] : "-"), kind, \
+        printf "stream %-3s CH frame %-4s SH frame %-4s %s (%s) %s -> %s sni=%s %s%s%s%s%s\n", s, chfr[s], shfr[s], utc(cht[s]), rel(cht[s]), cli[s], srv[s], (sni[s] != "" ? sni[s] : "-"), kind, \
+            (s in hrr ? " after-HelloRetryRequest(frame " hrr[s] ")" : ""), \
             (nst[s] != "" ? " issued:" nst[s] : ""), offered == "" ? "" : " offered:" substr(offered, 2), accepted
         nconn++
     }
@@ -146,20 +156,24 @@ END {
     }
     printf "counts: conns=%d full12=%d full13=%d res_ticket=%d res_sid=%d res_psk=%d nst=%d ch_psk=%d ch_early=%d\n", \
         nconn, nf12, nf13, nrtk, nrsid, nrpsk, nnst, nchpsk, nearly
+    if (nhrr > 0) printf "hello-retry-requests: %d\n", nhrr
 }
 AWK
 
-# Plain display-filter counts (the commands listed in README.md), printed as k=v.
+# Plain display-filter counts (the commands listed in README.md), printed as k=v.  ClientHellos and
+# ClientHellos with pre_shared_key are counted per TCP stream: after a HelloRetryRequest the client
+# sends a second ClientHello on the same connection (without HRR: one ClientHello per stream).
 filter_counts() {
   local f=$1
-  local nst ch chpsk shpsk early abbr12
+  local nst ch chpsk shpsk early abbr12 hrr
   nst=$(tshark -r "$f" -Y 'tls.handshake.type==4' -T fields -e tls.handshake.session_ticket 2>/dev/null | tr ',' '\n' | grep -c . || true)
-  ch=$(tshark -r "$f" -Y 'tls.handshake.type==1' 2>/dev/null | wc -l)
-  chpsk=$(tshark -r "$f" -Y 'tls.handshake.type==1 && tls.handshake.extension.type==41' 2>/dev/null | wc -l)
-  shpsk=$(tshark -r "$f" -Y 'tls.handshake.type==2 && tls.handshake.extension.type==41' 2>/dev/null | wc -l)
+  ch=$(tshark -r "$f" -Y 'tls.handshake.type==1' -T fields -e tcp.stream 2>/dev/null | sort -u | wc -l)
+  chpsk=$(tshark -r "$f" -Y 'tls.handshake.type==1 && tls.handshake.extension.type==41' -T fields -e tcp.stream 2>/dev/null | sort -u | wc -l)
+  hrr=$(tshark -r "$f" -Y "tls.handshake.type==2 && tls.handshake.random==$HRR_RANDOM" 2>/dev/null | wc -l)
+  shpsk=$(tshark -r "$f" -Y "tls.handshake.type==2 && tls.handshake.extension.type==41 && !(tls.handshake.random==$HRR_RANDOM)" 2>/dev/null | wc -l)
   early=$(tshark -r "$f" -Y 'tls.handshake.type==1 && tls.handshake.extension.type==42' 2>/dev/null | wc -l)
   abbr12=$(tshark -r "$f" -Y 'tls.handshake.type==2 && !(tls.handshake.type==11) && !(tls.handshake.extensions.supported_version==0x0304)' 2>/dev/null | wc -l)
-  echo "filters: clienthello=$ch nst=$nst ch_psk=$chpsk sh_psk=$shpsk ch_early=$early abbreviated12=$abbr12"
+  echo "filters: clienthello=$ch nst=$nst ch_psk=$chpsk sh_psk=$shpsk ch_early=$early abbreviated12=$abbr12 hrr=$hrr"
 }
 
 if [[ ${1:-} == --summarize ]]; then
@@ -175,7 +189,7 @@ fi
 for c in nginx openssl tcpdump tshark editcap mergecap capinfos timeout ss; do
   command -v "$c" >/dev/null || die "missing command: $c"
 done
-for p in 443 8443 8080; do
+for p in 443 8443 8080 4433 4434 8444 5556; do
   [[ -z $(ss -Hltn "sport = :$p") ]] || die "port $p is already in use: $(ss -Hltn "sport = :$p")"
 done
 
@@ -183,6 +197,9 @@ T=$(mktemp -d /tmp/stekwatch-fixtures.XXXXXX)
 chmod 755 "$T"                       # nginx workers run as nobody
 NG=$T/nginx
 NGINX_PID=
+SERVER_PID=              # openssl s_server / haproxy / gnutls-serv (one at a time)
+NETNS=()                 # command prefix "ip netns exec NAME" while a fixture runs in its own netns
+NETNS_NAME=
 TCPDUMP_PID=
 NCONN=0
 
@@ -191,6 +208,8 @@ cleanup() {
   set +e
   if [[ -n $TCPDUMP_PID ]]; then kill -INT "$TCPDUMP_PID" 2>/dev/null; wait "$TCPDUMP_PID" 2>/dev/null; fi
   if [[ -n $NGINX_PID ]]; then kill -QUIT "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; fi
+  if [[ -n $SERVER_PID ]]; then kill -TERM "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
+  if [[ -n $NETNS_NAME ]]; then ip netns del "$NETNS_NAME" 2>/dev/null; fi
   if [[ $rc != 0 || -n ${KEEP_TMP:-} ]]; then echo "make-fixtures: temp dir kept: $T" >&2
   else rm -rf "$T"; fi
 }
@@ -198,7 +217,7 @@ trap cleanup EXIT
 
 # One self-signed ECDSA P-256 certificate (small handshakes) for every server name.
 NAMES=(static.test rotate.test tls13.test cache.test a.shared.test b.shared.test c.shared.test
-       none.test v6.test weak.test early.test)
+       none.test v6.test weak.test early.test ossl.test haproxy.test gnutls.test hrr.test)
 SAN=$(printf 'DNS:%s,' "${NAMES[@]}")IP:127.0.0.1,IP:127.0.0.2,IP:::1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
   -subj /CN=stekwatch-fixtures -addext "subjectAltName=$SAN" \
@@ -266,7 +285,7 @@ seg_begin() {
   local fx=$1 k=$2 filter=$3; shift 3
   [[ $# -gt 0 ]] || set -- -i lo
   SEG_RAW=$T/$fx.seg$k.raw
-  tcpdump "$@" -n -U -Z root -w "$SEG_RAW" "$filter" 2>"$SEG_RAW.log" &
+  "${NETNS[@]}" tcpdump "$@" -n -U -Z root -w "$SEG_RAW" "$filter" 2>"$SEG_RAW.log" &
   TCPDUMP_PID=$!
   sleep 1
   kill -0 "$TCPDUMP_PID" 2>/dev/null || { cat "$SEG_RAW.log" >&2; die "tcpdump did not start"; }
@@ -321,7 +340,7 @@ conn() {
   local lf
   lf=$T/conn$(printf %03d $NCONN).log
   echo "openssl s_client -connect $connect -servername $sni $vflag $*" > "$lf"
-  if ! (trap '' PIPE; sleep "$hold"; echo Q 2>/dev/null || true) | timeout 20 openssl s_client -connect "$connect" -servername "$sni" "$vflag" "$@" >>"$lf" 2>&1; then
+  if ! (trap '' PIPE; sleep "$hold"; echo Q 2>/dev/null || true) | timeout 20 "${NETNS[@]}" openssl s_client -connect "$connect" -servername "$sni" "$vflag" "$@" >>"$lf" 2>&1; then
     cat "$lf" >&2; die "s_client failed (log $lf)"
   fi
   if ! grep -q "^$expect, TLSv$ver," "$lf"; then
@@ -335,9 +354,10 @@ resume12() { conn 1.2 Reused "$1" "$2" -sess_in "$3"; }
 full13()   { conn 1.3 New    "$1" "$2" -sess_out "$3"; has_ticket "$3"; }
 resume13() { conn 1.3 Reused "$1" "$2" -sess_in "$3"; }
 
-# check_counts FILE "conns=.. full12=.. ..." — the tshark/awk oracle must agree with the plan.
+# check_counts FILE "conns=.. full12=.. ..." [HRR] — the tshark/awk oracle must agree with the plan;
+# HRR = number of HelloRetryRequests (default 0).
 check_counts() {
-  local f=$1 want=$2 got
+  local f=$1 want=$2 want_hrr=${3:-0} got
   got=$(summarize "$f" | sed -n 's/^counts: //p')
   [[ $got == "$want" ]] || { summarize "$f" >&2; die "$(basename "$f"): counts '$got', expected '$want'"; }
   # the plain display-filter counts must agree with the per-connection classification
@@ -349,6 +369,7 @@ check_counts() {
   (( h[clienthello] == g[conns] && h[nst] == g[nst] && h[ch_psk] == g[ch_psk] && h[sh_psk] == g[res_psk] \
      && h[ch_early] == g[ch_early] && h[abbreviated12] == g[res_ticket] + g[res_sid] )) \
     || die "$(basename "$f"): display-filter counts ($fc) disagree with the classification ($got)"
+  (( h[hrr] == want_hrr )) || die "$(basename "$f"): ${h[hrr]} HelloRetryRequests, expected $want_hrr"
   log "$(basename "$f"): $got; $fc"
 }
 
@@ -357,6 +378,83 @@ server() {   # server LISTEN NAME EXTRA... -> an nginx server block
   printf '    server {\n        listen %s ssl;\n        server_name %s;\n' "$listen" "$name"
   local l; for l in "$@"; do printf '        %s\n' "$l"; done
   printf '        location / { return 200 "ok\\n"; }\n    }\n'
+}
+
+# ---------------------------------------------------------------------------------------------
+# other servers: openssl s_server, haproxy, gnutls-serv (foreground, our child, log in $T)
+# ---------------------------------------------------------------------------------------------
+need() { local c; for c in "$@"; do command -v "$c" >/dev/null || die "missing command: $c"; done; }
+hexname() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+
+# netns_enter / netns_leave — a private network namespace whose only interface is lo
+# (127.0.0.1, ::1), for servers that cannot be told to listen on loopback only (gnutls-serv binds
+# 0.0.0.0 and ::).  While inside, tcpdump, the clients and the server run under "ip netns exec".
+netns_enter() {
+  need ip
+  NETNS_NAME=stekwatch-fixtures-$$
+  ip netns add "$NETNS_NAME" || die "ip netns add failed"
+  ip netns exec "$NETNS_NAME" ip link set lo up || die "cannot bring up lo in $NETNS_NAME"
+  NETNS=(ip netns exec "$NETNS_NAME")
+}
+netns_leave() {
+  ip netns del "$NETNS_NAME" || die "ip netns del $NETNS_NAME failed"
+  NETNS=(); NETNS_NAME=
+}
+
+# start_server NAME PORT COMMAND... — run COMMAND in the background (stdin /dev/null, output to
+# $T/NAME.<ns>.log) and wait until something listens on PORT.
+start_server() {
+  local name=$1 port=$2; shift 2
+  [[ -z $SERVER_PID ]] || die "a server is already running (pid $SERVER_PID)"
+  SERVER_LOG=$T/$name.$(date +%s%N).log
+  echo "$*" > "$SERVER_LOG"
+  "${NETNS[@]}" "$@" </dev/null >>"$SERVER_LOG" 2>&1 &
+  SERVER_PID=$!
+  local i
+  for i in $(seq 100); do
+    [[ -n $("${NETNS[@]}" ss -Hltn "sport = :$port") ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$SERVER_LOG" >&2; die "$name exited"; }
+    sleep 0.1
+  done
+  [[ -n $("${NETNS[@]}" ss -Hltn "sport = :$port") ]] || { cat "$SERVER_LOG" >&2; die "$name is not listening on port $port"; }
+}
+
+# stop_server SIGNAL [STATUS] — signal the server and wait for it: exit status 0, "killed by
+# SIGNAL" or STATUS (gnutls-serv catches SIGTERM and exits with 1) are fine.
+stop_server() {
+  local sig=$1 ok=${2:-0} rc=0
+  kill "-$sig" "$SERVER_PID"
+  wait "$SERVER_PID" || rc=$?
+  (( rc == 0 || rc == ok || rc == 128 + $(kill -l "$sig") )) || { cat "$SERVER_LOG" >&2; die "server exited with status $rc"; }
+  SERVER_PID=
+}
+
+# gnutls_resume VER PORT SNI [PRIORITY-SUFFIX] — `gnutls-cli --resume`: a full handshake, then a
+# second connection that must resume it ("*** This is a resumed session"); TLS 1.3 with
+# --waitresumption (wait for the NewSessionTicket before closing the first connection).
+gnutls_resume() {
+  local ver=$1 port=$2 sni=$3 prio="NORMAL:-VERS-ALL:+VERS-TLS$1${4:-}"
+  local opts=(--insecure --sni-hostname "$sni" -p "$port" --resume --priority "$prio")
+  [[ $ver == 1.3 ]] && opts+=(--waitresumption)
+  NCONN=$((NCONN + 2))
+  local lf
+  lf=$T/conn$(printf %03d $NCONN).log
+  echo "gnutls-cli ${opts[*]} 127.0.0.1" > "$lf"
+  timeout 20 "${NETNS[@]}" gnutls-cli "${opts[@]}" 127.0.0.1 </dev/null >>"$lf" 2>&1 \
+    || { cat "$lf" >&2; die "gnutls-cli failed (log $lf)"; }
+  [[ $(grep -c "^- Description: (TLS$ver-" "$lf") == 2 ]] || { cat "$lf" >&2; die "gnutls-cli: expected two TLS$ver connections (log $lf)"; }
+  grep -q '^\*\*\* This is a resumed session' "$lf" || { cat "$lf" >&2; die "gnutls-cli: the second connection was not resumed (log $lf)"; }
+  echo "   New+Reused TLSv$ver  127.0.0.1:$port $sni gnutls-cli --resume --priority $prio" >&2
+}
+
+# key_names FILE [FILTER] — distinct first 16 bytes (hex) of the NST tickets and PSK identities
+# (the design's tshark oracle), optionally restricted by a display filter.
+key_names() {
+  local filter='tls.handshake.session_ticket || tls.handshake.extensions.psk.identity.identity'
+  [[ -n ${2:-} ]] && filter="($filter) && ($2)"
+  tshark -r "$1" -Y "$filter" -T fields -e tls.handshake.session_ticket \
+      -e tls.handshake.extensions.psk.identity.identity 2>/dev/null \
+    | tr '\t,' '\n\n' | { grep . || true; } | cut -c1-32 | sort -u
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -542,6 +640,133 @@ fx_plain_http() {
   join_segments "$OUT/$fx.pcap"
   [[ $(tshark -r "$OUT/$fx.pcap" -Y http.request 2>/dev/null | wc -l) == 3 ]] || die "$fx: expected 3 HTTP requests"
   [[ $(tshark -r "$OUT/$fx.pcap" -Y tls 2>/dev/null | wc -l) == 0 ]] || die "$fx: TLS in a plain capture"
+}
+
+# openssl s_server: a random ticket key per process (no key file).  Two runs, two days apart; each
+# run: TLS 1.2 ticket + resumption, TLS 1.3 PSK resumption, TLS 1.2 session-ID resumption.  The
+# second run is also offered the first run's tickets, which it cannot decrypt (full handshakes).
+fx_openssl_s_server() {
+  local fx=openssl-s-server c=127.0.0.1:4433 sni=ossl.test k d names=() n
+  for k in 0 1; do
+    d=$((k * 2))
+    start_server s_server 4433 openssl s_server -accept 127.0.0.1:4433 -cert "$T/cert.pem" -key "$T/key.pem" -www
+    seg_begin $fx $k 'tcp port 4433'
+    if (( k == 1 )); then             # tickets of the previous s_server process: rejected
+      conn 1.2 New $c $sni -sess_in "$T/$fx.d0.t12.sess"
+      conn 1.3 New $c $sni -sess_in "$T/$fx.d0.t13.sess"
+    fi
+    full12   $c $sni "$T/$fx.d$d.t12.sess"
+    resume12 $c $sni "$T/$fx.d$d.t12.sess"
+    full13   $c $sni "$T/$fx.d$d.t13.sess"
+    resume13 $c $sni "$T/$fx.d$d.t13.sess"
+    conn 1.2 New    $c $sni -no_ticket -sess_out "$T/$fx.d$d.sid.sess"
+    openssl sess_id -in "$T/$fx.d$d.sid.sess" -noout -text | grep -q 'TLS session ticket:' && die "$fx: unexpected ticket"
+    openssl sess_id -in "$T/$fx.d$d.sid.sess" -noout -text | grep -Eq 'Session-ID: [0-9A-F]{64}' || die "$fx: no session ID"
+    conn 1.2 Reused $c $sni -no_ticket -sess_in "$T/$fx.d$d.sid.sess"
+    seg_end $((BASE + d * DAY))
+    stop_server TERM
+    n=$(key_names "${SEG_FILES[-1]}" 'tls.handshake.type==4')      # issued in this run
+    [[ -n $n && $(wc -l <<<"$n") == 1 ]] || die "$fx: segment $k: expected one issuing key name, got '$n'"
+    names+=("$n")
+  done
+  [[ ${names[0]} != "${names[1]}" ]] || die "$fx: both s_server runs used key name ${names[0]}"
+  join_segments "$OUT/$fx.pcap"
+  check_counts "$OUT/$fx.pcap" "conns=14 full12=5 full13=3 res_ticket=2 res_sid=2 res_psk=2 nst=3 ch_psk=3 ch_early=0"
+  [[ $(key_names "$OUT/$fx.pcap") == "$(printf '%s\n' "${names[@]}" | sort)" ]] || die "$fx: unexpected key names"
+  log "$fx: key names: +0d ${names[0]}, +2d ${names[1]}"
+}
+
+# haproxy: `tls-ticket-keys` file with three 48-byte keys (16-byte name, 16 AES, 16 HMAC), base64,
+# one a line; haproxy encrypts with the penultimate key (haproxy-key-0002) and decrypts with all.
+# The same file for two runs 10 days apart: a static key.
+fx_haproxy() {
+  need haproxy
+  local fx=haproxy c=127.0.0.1:8444 sni=haproxy.test k d
+  cat "$T/cert.pem" "$T/key.pem" > "$T/haproxy.pem"
+  : > "$T/haproxy.keys"
+  for k in 1 2 3; do
+    mkkey "$T/haproxy$k.key" "haproxy-key-000$k"
+    { base64 -w0 "$T/haproxy$k.key"; echo; } >> "$T/haproxy.keys"
+  done
+  cat > "$T/haproxy.cfg" <<HAPROXY
+global
+    log stderr format short local0 notice
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:8444 ssl crt $T/haproxy.pem tls-ticket-keys $T/haproxy.keys
+    http-request return status 200 content-type text/plain string ok
+HAPROXY
+  haproxy -c -q -f "$T/haproxy.cfg" || die "haproxy config check failed"
+  for k in 0 1; do
+    d=$((k * 10))
+    start_server haproxy 8444 haproxy -db -f "$T/haproxy.cfg"
+    seg_begin $fx $k 'tcp port 8444'
+    full12   $c $sni "$T/$fx.d$d.t12.sess"
+    resume12 $c $sni "$T/$fx.d$d.t12.sess"
+    full13   $c $sni "$T/$fx.d$d.t13.sess"
+    resume13 $c $sni "$T/$fx.d$d.t13.sess"
+    seg_end $((BASE + d * DAY))
+    stop_server USR1                  # soft stop
+  done
+  join_segments "$OUT/$fx.pcap"
+  check_counts "$OUT/$fx.pcap" "conns=8 full12=2 full13=2 res_ticket=2 res_sid=0 res_psk=2 nst=2 ch_psk=2 ch_early=0"
+  [[ $(key_names "$OUT/$fx.pcap") == "$(hexname haproxy-key-0002)" ]] \
+    || die "$fx: key names '$(key_names "$OUT/$fx.pcap")', expected only haproxy-key-0002"
+}
+
+# gnutls-serv (GnuTLS): a random 64-byte master ticket key per process; the ticket's first 16 bytes
+# are its key name.  gnutls-serv listens on 0.0.0.0 and :: (no option to bind an address), so this
+# fixture runs in a private network namespace that has nothing but lo.
+fx_gnutls_serv() {
+  need gnutls-serv gnutls-cli
+  local fx=gnutls-serv c=127.0.0.1:5556 sni=gnutls.test n
+  netns_enter
+  start_server gnutls-serv 5556 gnutls-serv -p 5556 --x509certfile "$T/cert.pem" --x509keyfile "$T/key.pem" -a
+  seg_begin $fx 0 'tcp port 5556'
+  gnutls_resume 1.2 5556 $sni                  # ticket
+  gnutls_resume 1.3 5556 $sni                  # PSK
+  gnutls_resume 1.2 5556 $sni ':%NO_TICKETS'   # session ID (gnutls-cli --noticket leaves TLS 1.2 tickets on)
+  full12   $c $sni "$T/$fx.t12.sess"
+  resume12 $c $sni "$T/$fx.t12.sess"
+  full13   $c $sni "$T/$fx.t13.sess"
+  resume13 $c $sni "$T/$fx.t13.sess"
+  seg_end $BASE
+  stop_server TERM 1
+  grep -q '^Exiting via signal 15' "$SERVER_LOG" || { cat "$SERVER_LOG" >&2; die "gnutls-serv did not exit on SIGTERM"; }
+  netns_leave
+  join_segments "$OUT/$fx.pcap"
+  check_counts "$OUT/$fx.pcap" "conns=10 full12=3 full13=2 res_ticket=2 res_sid=1 res_psk=2 nst=2 ch_psk=2 ch_early=0"
+  n=$(key_names "$OUT/$fx.pcap")
+  [[ -n $n && $(wc -l <<<"$n") == 1 ]] || die "$fx: expected one key name, got '$n'"
+  log "$fx: key name $n"
+}
+
+# TLS 1.3 HelloRetryRequest: s_server accepts only P-256, s_client sends its first key share for
+# X25519 (default groups) -> HRR -> second ClientHello with a P-256 share.  A full handshake and a
+# PSK resumption after HRR, then both without HRR (client -groups P-256).
+fx_hello_retry() {
+  local fx=hello-retry c=127.0.0.1:4434 sni=hrr.test n
+  start_server s_server 4434 openssl s_server -accept 127.0.0.1:4434 -cert "$T/cert.pem" -key "$T/key.pem" -www -groups P-256
+  seg_begin $fx 0 'tcp port 4434'
+  full13   $c $sni "$T/$fx.hrr.sess"
+  resume13 $c $sni "$T/$fx.hrr.sess"
+  conn 1.3 New    $c $sni -groups P-256 -sess_out "$T/$fx.p256.sess"; has_ticket "$T/$fx.p256.sess"
+  conn 1.3 Reused $c $sni -groups P-256 -sess_in "$T/$fx.p256.sess"
+  seg_end $BASE
+  stop_server TERM
+  join_segments "$OUT/$fx.pcap"
+  check_counts "$OUT/$fx.pcap" "conns=4 full12=0 full13=2 res_ticket=0 res_sid=0 res_psk=2 nst=0 ch_psk=2 ch_early=0" 2
+  # the HRRs are in the first two connections (streams 0 and 1): the PSK resumption of stream 1 follows one
+  [[ $(tshark -r "$OUT/$fx.pcap" -Y "tls.handshake.random==$HRR_RANDOM" -T fields -e tcp.stream 2>/dev/null | tr '\n' ' ') == "0 1 " ]] \
+    || die "$fx: HelloRetryRequests not in streams 0 and 1"
+  n=$(key_names "$OUT/$fx.pcap")
+  [[ -n $n && $(wc -l <<<"$n") == 1 ]] || die "$fx: expected one key name, got '$n'"
+  log "$fx: key name $n"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,10 @@ const FIXTURES: &[(&str, u16)] = &[
     ("no-resumption.pcap", 443),
     ("weak-key.pcap", 443),
     ("early-data.pcap", 443),
+    ("openssl-s-server.pcap", 4433),
+    ("haproxy.pcap", 8444),
+    ("gnutls-serv.pcap", 5556),
+    ("hello-retry.pcap", 4434),
 ];
 
 /// What must not change: per service the handshake counts and, per key, the counters; and the

@@ -210,14 +210,15 @@ impl State {
                 self.summary.sslv2_hello = Some(at);
             }
             Unit::ChangeCipherSpec => {
-                if self.is_client(dir) {
-                    if self.summary.answer.is_some() {
-                        reader.stop(Stop::Done);
-                    }
-                } else {
-                    self.summary.server_ccs = Some(at);
-                    reader.stop(Stop::Done);
+                // Before the (real) ServerHello a ChangeCipherSpec is TLS 1.3's middlebox
+                // compatibility record (e.g. after a HelloRetryRequest): nothing is encrypted yet.
+                if self.summary.answer.is_none() {
+                    return;
                 }
+                if !self.is_client(dir) {
+                    self.summary.server_ccs = Some(at);
+                }
+                reader.stop(Stop::Done);
             }
             Unit::Handshake { msg_type, body } => {
                 self.summary.handshake_messages += 1;
