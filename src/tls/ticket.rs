@@ -188,6 +188,31 @@ mod tests {
     }
 
     #[test]
+    fn nss_names_sharing_the_nss_prefix_are_still_told_apart() {
+        // NSS: "NSS!" then 12 random bytes make the 16-byte key name.
+        let ts = tickets(
+            &[
+                b"NSS!\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c",
+                b"NSS!\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xfb\xfc",
+            ],
+            3,
+        );
+        assert_eq!(infer(&ts), KeyNameLen::Inferred(16));
+    }
+
+    #[test]
+    fn s2n_version_byte_before_the_name_keeps_keys_apart() {
+        // s2n-tls: a 1-byte format version, then the 16-byte key name; names are capped at 16
+        // bytes, so the version byte and the first 15 name bytes identify the key.
+        let a = [&[1u8][..], b"s2n-key-name-aaa"].concat();
+        let b = [&[1u8][..], b"s2n-key-name-bbb"].concat();
+        let ts = tickets(&[&a, &b], 3);
+        assert_eq!(infer(&ts), KeyNameLen::Inferred(16));
+        let refs: Vec<TicketRef> = ts.iter().map(|t| TicketRef::new(t)).collect();
+        assert_ne!(refs[0].name(16), refs[3].name(16));
+    }
+
+    #[test]
     fn go_tickets_without_key_name_are_not_observable() {
         let ts: Vec<Vec<u8>> = (0..20).map(|i| [iv(i), vec![1; 40]].concat()).collect();
         assert_eq!(infer(&ts), KeyNameLen::NotObservable);
