@@ -7,7 +7,7 @@ pub mod defrag;
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice};
+use etherparse::{EtherType, Ethernet2Slice, IpNumber, LaxIpSlice, SingleVlanSlice, TcpSlice};
 
 use crate::capture::{linktype, Packet};
 
@@ -48,12 +48,13 @@ pub enum Skip {
 /// Decodes `pkt` into a TCP segment.
 pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let truncated_capture = (pkt.orig_len as usize) > pkt.data.len();
-    from_net(link(pkt)?.net, truncated_capture, 0)
+    from_ip(ip(link(pkt)?)?, truncated_capture, 0)
 }
 
 /// The IPv4 fragment a packet carries (for packets `decode` skipped as `IpFragment`).
 pub fn ipv4_fragment<'a>(pkt: &Packet<'a>) -> Option<defrag::Fragment<'a>> {
-    let Some(LaxNetSlice::Ipv4(ip)) = link(pkt).ok()?.net else {
+    let bytes = link(pkt).ok()?;
+    let LaxIpSlice::Ipv4(ip) = ip(bytes).ok()? else {
         return None;
     };
     let h = ip.header();
@@ -61,11 +62,7 @@ pub fn ipv4_fragment<'a>(pkt: &Packet<'a>) -> Option<defrag::Fragment<'a>> {
     if payload.incomplete {
         return None;
     }
-    // The header bytes, borrowed from the packet: they end where the payload starts.
-    let payload_at = payload.payload.as_ptr() as usize - pkt.data.as_ptr() as usize;
-    let header = pkt
-        .data
-        .get(payload_at.checked_sub(h.slice().len())?..payload_at)?;
+    let header = bytes.get(..h.slice().len())?;
     Some(defrag::Fragment {
         src: h.source_addr(),
         dst: h.destination_addr(),
@@ -78,35 +75,37 @@ pub fn ipv4_fragment<'a>(pkt: &Packet<'a>) -> Option<defrag::Fragment<'a>> {
     })
 }
 
-/// Strips the link layer: what lies above it, as etherparse sees it.
-fn link<'a>(pkt: &Packet<'a>) -> Result<LaxSlicedPacket<'a>, Skip> {
+/// Strips the link layer: the bytes from the IP header on.
+fn link<'a>(pkt: &Packet<'a>) -> Result<&'a [u8], Skip> {
     let data = pkt.data;
-    let sliced = match pkt.linktype {
-        linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?,
+    match pkt.linktype {
+        linktype::ETHERNET => {
+            let eth = Ethernet2Slice::from_slice_without_fcs(data).map_err(|_| Skip::Malformed)?;
+            above_ether_type(eth.ether_type(), eth.payload_slice())
+        }
         linktype::RAW
         | linktype::RAW_DLT_LINUX
         | linktype::RAW_DLT_OPENBSD
         | linktype::IPV4
-        | linktype::IPV6 => LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed)?,
+        | linktype::IPV6 => Ok(data),
         linktype::LINUX_SLL => {
             // 16-byte header; protocol (an EtherType) in the last two bytes.
             let proto = be16(data, 14).ok_or(Skip::Malformed)?;
-            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[16..])
+            above_ether_type(EtherType(proto), &data[16..])
         }
         linktype::LINUX_SLL2 => {
             // 20-byte header; protocol (an EtherType) in the first two bytes.
             let proto = be16(data, 0).ok_or(Skip::Malformed)?;
-            if data.len() < 20 {
-                return Err(Skip::Malformed);
-            }
-            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[20..])
+            let rest = data.get(20..).ok_or(Skip::Malformed)?;
+            above_ether_type(EtherType(proto), rest)
         }
         linktype::NULL | linktype::LOOP => {
             // 4-byte address family, host byte order for NULL, network order for LOOP.
-            if data.len() < 4 {
-                return Err(Skip::Malformed);
-            }
-            let raw = [data[0], data[1], data[2], data[3]];
+            let raw: [u8; 4] = data
+                .get(..4)
+                .ok_or(Skip::Malformed)?
+                .try_into()
+                .expect("4 bytes");
             // NULL is in the capturing host's byte order: small values tell which.
             let family = if pkt.linktype == linktype::LOOP || (raw[0] == 0 && raw[1] == 0) {
                 u32::from_be_bytes(raw)
@@ -114,20 +113,41 @@ fn link<'a>(pkt: &Packet<'a>) -> Result<LaxSlicedPacket<'a>, Skip> {
                 u32::from_le_bytes(raw)
             };
             match family {
-                2 | 24 | 28 | 30 => {
-                    LaxSlicedPacket::from_ip(&data[4..]).map_err(|_| Skip::Malformed)?
-                }
-                _ => return Err(Skip::NotTcp),
+                2 | 24 | 28 | 30 => Ok(&data[4..]),
+                _ => Err(Skip::NotTcp),
             }
         }
-        _ => return Err(Skip::UnsupportedLinkType),
-    };
-    Ok(sliced)
+        _ => Err(Skip::UnsupportedLinkType),
+    }
 }
 
-fn from_net<'a>(net: Option<LaxNetSlice<'a>>, cut: bool, depth: u8) -> Result<Segment<'a>, Skip> {
-    let (src, dst, payload) = match &net {
-        Some(LaxNetSlice::Ipv4(ip)) => {
+/// Follows up to three VLAN tags (802.1Q, QinQ) to an IP payload.
+fn above_ether_type(mut ether_type: EtherType, mut payload: &[u8]) -> Result<&[u8], Skip> {
+    for _ in 0..=3 {
+        match ether_type {
+            EtherType::IPV4 | EtherType::IPV6 => return Ok(payload),
+            EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
+                let vlan = SingleVlanSlice::from_slice(payload).map_err(|_| Skip::Malformed)?;
+                ether_type = vlan.ether_type();
+                payload = vlan.payload_slice();
+            }
+            _ => return Err(Skip::NotTcp),
+        }
+    }
+    Err(Skip::NotTcp)
+}
+
+fn ip(bytes: &[u8]) -> Result<LaxIpSlice<'_>, Skip> {
+    LaxIpSlice::from_slice(bytes)
+        .map(|(ip, _)| ip)
+        .map_err(|_| Skip::Malformed)
+}
+
+fn from_ip<'a>(ip: LaxIpSlice<'a>, cut: bool, depth: u8) -> Result<Segment<'a>, Skip> {
+    let (src, dst, payload) = match &ip {
+        LaxIpSlice::Ipv4(ip) => {
             let h = ip.header();
             (
                 IpAddr::V4(h.source_addr()),
@@ -135,7 +155,7 @@ fn from_net<'a>(net: Option<LaxNetSlice<'a>>, cut: bool, depth: u8) -> Result<Se
                 ip.payload(),
             )
         }
-        Some(LaxNetSlice::Ipv6(ip)) => {
+        LaxIpSlice::Ipv6(ip) => {
             let h = ip.header();
             (
                 IpAddr::V6(h.source_addr()),
@@ -143,7 +163,6 @@ fn from_net<'a>(net: Option<LaxNetSlice<'a>>, cut: bool, depth: u8) -> Result<Se
                 ip.payload(),
             )
         }
-        _ => return Err(Skip::NotTcp),
     };
     if payload.fragmented {
         return Err(Skip::IpFragment);
@@ -151,8 +170,7 @@ fn from_net<'a>(net: Option<LaxNetSlice<'a>>, cut: bool, depth: u8) -> Result<Se
     match payload.ip_number {
         IpNumber::TCP => {}
         IpNumber::IPV4 | IpNumber::IPV6 if depth == 0 => {
-            let inner = LaxSlicedPacket::from_ip(payload.payload).map_err(|_| Skip::Malformed)?;
-            return from_net(inner.net, cut || payload.incomplete, 1);
+            return from_ip(self::ip(payload.payload)?, cut || payload.incomplete, 1);
         }
         _ => return Err(Skip::NotTcp),
     }

@@ -61,12 +61,26 @@ impl FlowStats {
     }
 }
 
+/// One endpoint in a compact, cheaply hashed form: the IPv6 (or IPv4-mapped) address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Endpoint(u128, u16, bool);
+
+impl Endpoint {
+    fn of(a: SocketAddr) -> Self {
+        match a {
+            SocketAddr::V4(v4) => Endpoint(v4.ip().to_ipv6_mapped().to_bits(), v4.port(), false),
+            SocketAddr::V6(v6) => Endpoint(v6.ip().to_bits(), v6.port(), true),
+        }
+    }
+}
+
 /// Canonical 5-tuple (protocol is always TCP): the lower endpoint first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct FlowKey(SocketAddr, SocketAddr);
+struct FlowKey(Endpoint, Endpoint);
 
 impl FlowKey {
     fn of(a: SocketAddr, b: SocketAddr) -> Self {
+        let (a, b) = (Endpoint::of(a), Endpoint::of(b));
         if a <= b {
             FlowKey(a, b)
         } else {
@@ -150,7 +164,7 @@ impl FlowTable {
             return;
         };
         let Active { streams, tls } = &mut **active;
-        let dir = usize::from((seg.src == key.0) != flow.first_is_lo);
+        let dir = usize::from((Endpoint::of(seg.src) == key.0) != flow.first_is_lo);
         if !seg.payload.is_empty() {
             flow.saw_data = true;
         }
@@ -271,7 +285,7 @@ impl Flow {
                 streams: [Stream::new(), Stream::new()],
                 tls: TlsConn::new(first, other),
             })),
-            first_is_lo: first == key.0,
+            first_is_lo: Endpoint::of(first) == key.0,
             fin: [false; 2],
             saw_data: false,
         }
