@@ -25,6 +25,12 @@ impl Timestamp {
             .div_euclid(Self::NS_PER_SEC)
     }
 
+    /// Whether more than `secs` whole seconds separate `earlier` from `self` (no division: this
+    /// runs per packet).
+    pub fn later_than(self, earlier: Timestamp, secs: i64) -> bool {
+        self.0.saturating_sub(earlier.0) >= secs.saturating_add(1).saturating_mul(Self::NS_PER_SEC)
+    }
+
     /// RFC 3339 UTC with microseconds, e.g. `2026-11-01T10:00:00.000000Z`.
     pub fn rfc3339(self) -> String {
         let micros = self.0.div_euclid(1000);
@@ -98,6 +104,26 @@ mod tests {
     fn rfc3339_has_microseconds_and_z() {
         let t = Timestamp::from_parts(1_793_491_200, 123_456_789);
         assert_eq!(t.rfc3339(), "2026-11-01T00:00:00.123456Z");
+    }
+
+    #[test]
+    fn later_than_agrees_with_whole_seconds_since() {
+        let t0 = Timestamp::from_parts(1000, 500_000_000);
+        for (dt_ns, secs) in [
+            (0i64, 0i64),
+            (999_999_999, 0),
+            (1_000_000_000, 0),
+            (1_500_000_000, 1),
+            (300_999_999_999, 300),
+            (301_000_000_000, 300),
+        ] {
+            let t1 = Timestamp(t0.0 + dt_ns);
+            assert_eq!(
+                t1.later_than(t0, secs),
+                t1.seconds_since(t0) > secs,
+                "{dt_ns} ns vs {secs} s"
+            );
+        }
     }
 
     #[test]

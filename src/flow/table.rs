@@ -143,7 +143,9 @@ impl FlowTable {
             // connection ends here. Checked per packet, so the outcome does not depend on when
             // sweeps run (nor on how flows are spread over workers).
             let reused = fresh_syn && (flow.saw_data || flow.active.is_none());
-            let idle = at.time.seconds_since(flow.last.time) > self.limits.idle_timeout_secs;
+            let idle = at
+                .time
+                .later_than(flow.last.time, self.limits.idle_timeout_secs);
             if reused || idle {
                 let old = self.flows.remove(&key).expect("present");
                 self.stats.expired += u64::from(idle);
@@ -251,7 +253,7 @@ impl FlowTable {
 
     fn maybe_sweep(&mut self, now: Timestamp, out: &mut Vec<ConnSummary>) {
         let interval = self.limits.idle_timeout_secs / 4;
-        if now.seconds_since(self.last_sweep) < interval.max(1) {
+        if !now.later_than(self.last_sweep, interval.max(1) - 1) {
             return;
         }
         self.last_sweep = now;
@@ -259,7 +261,7 @@ impl FlowTable {
         let idle: Vec<FlowKey> = self
             .flows
             .iter()
-            .filter(|(_, f)| now.seconds_since(f.last.time) > timeout)
+            .filter(|(_, f)| now.later_than(f.last.time, timeout))
             .map(|(k, _)| *k)
             .collect();
         // Closing an idle flow early is the same as closing it at the end of input, so sweeps
