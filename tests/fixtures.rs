@@ -369,3 +369,21 @@ fn every_alert_carries_file_frame_and_time_evidence() {
         }
     }
 }
+
+#[test]
+fn closed_connections_free_their_entries_so_a_small_flow_cap_loses_nothing() {
+    // static-key-weeks has 17 connections one after the other; two entries are enough when
+    // closed connections are forgotten at once.
+    let small = report(
+        &[&capture("static-key-weeks.pcap")],
+        &["--max-flows", "2", "-j", "1"],
+    );
+    let clean = fixture_report("static-key-weeks.pcap");
+    assert_eq!(
+        small["statistics"]["dropped_flows_cap"], 0,
+        "{}",
+        small["statistics"]
+    );
+    assert_eq!(alerts(&small), alerts(&clean));
+    assert_eq!(small["services"], clean["services"]);
+}

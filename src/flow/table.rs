@@ -153,6 +153,11 @@ impl FlowTable {
             }
         }
         if !self.flows.contains_key(&key) {
+            if !seg.flags.syn && seg.payload.is_empty() {
+                // A bare ACK, FIN or RST of a connection not (or no longer) tracked: nothing
+                // to read, and no entry to spend on it.
+                return;
+            }
             if self.flows.len() >= self.limits.max_flows {
                 self.stats.dropped_flows_cap += 1;
                 return;
@@ -162,15 +167,23 @@ impl FlowTable {
         }
         let flow = self.flows.get_mut(&key).expect("inserted");
         flow.last = at;
+        let dir = usize::from((Endpoint::of(seg.src) == key.0) != flow.first_is_lo);
+        let fin = seg.flags.fin || seg.flags.rst;
+        if fin {
+            flow.fin[dir] = true;
+        }
+        let ended = seg.flags.rst || flow.fin.iter().all(|f| *f);
         let Some(active) = flow.active.as_mut() else {
+            // Bypassed: only the end of the connection matters, to free its entry.
+            if ended {
+                self.flows.remove(&key);
+            }
             return;
         };
         let Active { streams, tls } = &mut **active;
-        let dir = usize::from((Endpoint::of(seg.src) == key.0) != flow.first_is_lo);
         if !seg.payload.is_empty() {
             flow.saw_data = true;
         }
-        let fin = seg.flags.fin || seg.flags.rst;
         streams[dir].push(
             seg.seq,
             seg.flags.syn,
@@ -179,12 +192,11 @@ impl FlowTable {
             &mut self.budget,
             &mut |d: Delivery<'_>| tls.push(dir, d, at),
         );
-        if fin {
-            flow.fin[dir] = true;
-        }
-        let ended = seg.flags.rst || flow.fin.iter().all(|f| *f);
-        if tls.is_done() || ended {
-            self.bypass(key, ended, out);
+        if ended {
+            let flow = self.flows.remove(&key).expect("present");
+            self.close(flow, out);
+        } else if tls.is_done() {
+            self.bypass(key, out);
         }
     }
 
@@ -196,12 +208,11 @@ impl FlowTable {
         }
     }
 
-    /// The handshake is audited (`ended` false) or the connection closed (`ended` true): the
-    /// summary goes out, buffers are freed, and the entry stays as a bypassed flow so the
-    /// connection's remaining packets cost one lookup.
-    fn bypass(&mut self, key: FlowKey, ended: bool, out: &mut Vec<ConnSummary>) {
+    /// The handshake is audited: the summary goes out, buffers are freed, and the entry stays
+    /// as a bypassed flow so the connection's remaining packets cost one lookup.
+    fn bypass(&mut self, key: FlowKey, out: &mut Vec<ConnSummary>) {
         let flow = self.flows.get_mut(&key).expect("present");
-        Self::finish_flow(&mut self.stats, &mut self.budget, flow, ended, out);
+        Self::finish_flow(&mut self.stats, &mut self.budget, flow, false, out);
     }
 
     fn close(&mut self, mut flow: Flow, out: &mut Vec<ConnSummary>) {
