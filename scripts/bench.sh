@@ -23,6 +23,8 @@
 #   TSHARK_RUNS [1]             tshark runs (fastest reported); SKIP_TSHARK=1 skips tshark
 #   THREADS                     passed as -j THREADS when `stekwatch read` has -j/--threads
 #   SAMPLE_MS [2]               interval of the anonymous-memory sampler
+#   NICE                        run the measured tools under `nice -n NICE` (e.g. -10 as root, to
+#                               keep other load on a shared machine from distorting wall times)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -41,6 +43,7 @@ TSHARK_RUNS=${TSHARK_RUNS:-1}
 SKIP_TSHARK=${SKIP_TSHARK:-0}
 THREADS=${THREADS:-}
 SAMPLE_MS=${SAMPLE_MS:-2}
+NICE=${NICE:-}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -81,6 +84,12 @@ if [[ -n $THREADS ]]; then
   fi
 fi
 
+nice=()
+if [[ -n $NICE ]]; then
+  [[ $NICE =~ ^-?[0-9]+$ ]] || die "NICE must be an integer"
+  nice=(nice -n "$NICE")
+fi
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/stekwatch-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$BENCH_DIR"
@@ -119,8 +128,12 @@ tfile = name + ".time"
 with open(out, "wb") as o, open(name + ".stderr", "wb") as e:
     t0 = time.monotonic()
     p = subprocess.Popen(["/usr/bin/time", "-v", "-o", tfile] + cmd, stdout=o, stderr=e)
-    child, anon = None, 0
-    while p.poll() is None:
+    child, anon, status, ru = None, 0, None, None
+    while True:
+        pid, st, r = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            status, ru, p.returncode = st, r, os.waitstatus_to_exitcode(st)
+            break
         try:
             if child is None:
                 kids = open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()
@@ -138,8 +151,8 @@ def field(label):
     m = re.search(r"^\s*" + re.escape(label) + r":\s*(.+)$", t, re.M)
     return m.group(1).strip() if m else None
 status = int(field("Exit status") or p.returncode)
-res = {"wall": wall, "user": float(field("User time (seconds)")),
-       "sys": float(field("System time (seconds)")),
+# CPU times from wait4 (microseconds; they include the waited-for grandchild), peak RSS from time -v.
+res = {"wall": wall, "user": ru.ru_utime, "sys": ru.ru_stime,
        "maxrss_kib": int(field("Maximum resident set size (kbytes)")),
        "anon_kib": anon, "exit": status}
 json.dump(res, open(name + ".json", "w"))
@@ -155,7 +168,7 @@ best() {
   local name=$1 runs=$2 out=$3; shift 3
   local i
   for ((i = 1; i <= runs; i++)); do
-    python3 "$WORK/measure.py" "$WORK/$name.$i" "$out.$i" "$SAMPLE_MS" "$@"
+    python3 "$WORK/measure.py" "$WORK/$name.$i" "$out.$i" "$SAMPLE_MS" "${nice[@]}" "$@"
   done
   python3 - "$WORK/$name" "$runs" "$out" <<'PY'
 import json, shutil, sys
@@ -266,8 +279,7 @@ def row(tool, path, r, packets):
     size = os.path.getsize(path)
     return {"tool": tool, "file": os.path.basename(path), "mib": size / 2**20, "packets": packets,
             "wall": r["wall"], "cpu": r["user"] + r["sys"], "mbs": size / r["wall"] / 1e6,
-            # time -v counts in 10 ms steps: no cpu rate below 50 ms
-            "cpu_mbs": size / (r["user"] + r["sys"]) / 1e6 if r["user"] + r["sys"] >= 0.05 else None,
+            "cpu_mbs": size / (r["user"] + r["sys"]) / 1e6 if r["user"] + r["sys"] > 0 else None,
             "pps": packets / r["wall"], "rss": r["maxrss_kib"] / 1024,
             "anon": r["anon_kib"] / 1024, "runs": r["runs"]}
 
@@ -280,7 +292,7 @@ if not skip_tshark:
     rows.append(row("tshark", small, load("tshark.json"), pk_small))
 
 print()
-print("Results (MB = 10^6 bytes of capture file; wall = best of the runs; cpu = user + system;")
+print("Results (MB = 10^6 bytes of capture file; wall = best of the runs; cpu = user + system of that run;")
 print("peak RSS from /usr/bin/time -v, which counts the mmap'd capture; anon = peak RssAnon sampled)")
 def fmt(v):
     return "-" if v is None else f"{v:.1f}"
