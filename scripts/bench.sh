@@ -5,7 +5,7 @@
 #   BIG_SIZE=200M SMALL_SIZE=20M RUNS=1 scripts/bench.sh     # quick
 #
 # Steps: build stekwatch (release) and the gencap example; generate the captures with gencap
-# (reused when present and made with the same settings); warm the page cache; run
+# (reused when present and made with the same settings); warm the page cache (before every run); run
 # `stekwatch read --format json` (best of RUNS) on both captures and tshark (ticket and
 # PSK-identity field extraction) on the small one, each under /usr/bin/time -v; check that the
 # reports show the same key names per service as the source fixtures (and the same handshake
@@ -163,11 +163,13 @@ if status != 0:
     sys.exit(f"bench: {cmd[0]} exited with status {status}")
 PY
 
-# best NAME RUNS OUTFILE CMD...: RUNS measurements, keeps the fastest as NAME.json.
+# best NAME RUNS OUTFILE CAPTURE CMD...: RUNS measurements, keeps the fastest as NAME.json.
+# The capture is read once before every run: some VMs page cold page cache out between runs.
 best() {
-  local name=$1 runs=$2 out=$3; shift 3
+  local name=$1 runs=$2 out=$3 capture=$4; shift 4
   local i
   for ((i = 1; i <= runs; i++)); do
+    cat "$capture" >/dev/null
     python3 "$WORK/measure.py" "$WORK/$name.$i" "$out.$i" "$SAMPLE_MS" "${nice[@]}" "$@"
   done
   python3 - "$WORK/$name" "$runs" "$out" <<'PY'
@@ -181,16 +183,23 @@ shutil.copy(f"{out}.{i}", out)
 PY
 }
 
-warm() { say "warming the page cache: $1"; cat "$1" >/dev/null; }
+warm() {
+  say "warming the page cache: $1"
+  cat "$1" >/dev/null
+  if command -v fincore >/dev/null; then
+    fincore --bytes --noheadings --output RES,SIZE "$1" |
+      awk '{printf "   %.1f%% of %s resident\n", $2 ? 100 * $1 / $2 : 0, "'"$1"'"}' >&2
+  fi
+}
 
 warm "$BIG"
 say "stekwatch on $BIG ($RUNS runs)"
-best sw_big "$RUNS" "$WORK/sw_big.out" "$SW" "${sw_args[@]}" "$BIG"
+best sw_big "$RUNS" "$WORK/sw_big.out" "$BIG" "$SW" "${sw_args[@]}" "$BIG"
 
 if [[ $SMALL != "$BIG" ]]; then
   warm "$SMALL"
   say "stekwatch on $SMALL ($RUNS runs)"
-  best sw_small "$RUNS" "$WORK/sw_small.out" "$SW" "${sw_args[@]}" "$SMALL"
+  best sw_small "$RUNS" "$WORK/sw_small.out" "$SMALL" "$SW" "${sw_args[@]}" "$SMALL"
 else
   cp "$WORK/sw_big.json" "$WORK/sw_small.json"
   cp "$WORK/sw_big.out" "$WORK/sw_small.out"
@@ -199,7 +208,7 @@ fi
 if [[ $SKIP_TSHARK != 1 ]]; then
   say "tshark on $SMALL ($TSHARK_RUNS run(s))"
   # The fixture services on port 8443 need the decode-as, as in the tshark oracle test.
-  best tshark "$TSHARK_RUNS" "$WORK/tshark.out" tshark -n -r "$SMALL" -d tcp.port==8443,tls \
+  best tshark "$TSHARK_RUNS" "$WORK/tshark.out" "$SMALL" tshark -n -r "$SMALL" -d tcp.port==8443,tls \
     -T fields -e tls.handshake.session_ticket -e tls.handshake.extensions.psk.identity.identity
 fi
 
@@ -293,7 +302,7 @@ if not skip_tshark:
 
 print()
 print("Results (MB = 10^6 bytes of capture file; wall = best of the runs; cpu = user + system of that run;")
-print("peak RSS from /usr/bin/time -v, which counts the mmap'd capture; anon = peak RssAnon sampled)")
+print("peak RSS from /usr/bin/time -v, which counts the mapped pages of the capture; anon = peak RssAnon sampled)")
 def fmt(v):
     return "-" if v is None else f"{v:.1f}"
 
