@@ -23,20 +23,10 @@ fn at(secs: i64) -> Evidence {
 fn conn(sni: &str, ch: ClientHello, sh: ServerHello, secs: i64) -> ConnSummary {
     let mut ch = ch;
     ch.sni = Some(sni.to_string());
-    let mut c = ConnSummary {
-        client: "198.51.100.9:40000".parse().unwrap(),
-        server: "192.0.2.1:443".parse().unwrap(),
-        offer: None,
-        sslv2_hello: None,
-        answer: None,
-        hello_retry: false,
-        full_flight: false,
-        server_ccs: None,
-        tickets: Vec::new(),
-        tickets_dropped: 0,
-        parse_errors: 0,
-        handshake_messages: 2,
-    };
+    let mut c = ConnSummary::new(
+        "198.51.100.9:40000".parse().unwrap(),
+        "192.0.2.1:443".parse().unwrap(),
+    );
     c.offer = Some((ch, at(secs)));
     c.answer = Some((sh, at(secs)));
     c

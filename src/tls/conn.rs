@@ -61,7 +61,7 @@ pub struct ConnSummary {
 }
 
 impl ConnSummary {
-    fn new(client: SocketAddr, server: SocketAddr) -> Self {
+    pub(crate) fn new(client: SocketAddr, server: SocketAddr) -> Self {
         ConnSummary {
             client,
             server,
