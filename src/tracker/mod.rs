@@ -48,6 +48,41 @@ impl Handshakes {
     }
 }
 
+/// What key-name inference keeps of one ticket: its first `MAX_KEY_NAME_LEN` bytes.
+///
+/// `infer_key_name_len` counts, per ticket, the longest prefix it shares with another ticket,
+/// capped at `MAX_KEY_NAME_LEN`; two prefixes cut at that length give exactly the same capped
+/// count as the whole tickets, so this is all inference needs, and inferred key names are the
+/// same whether the sample was just seen or reloaded from a state file. It reveals nothing
+/// beyond the key name the service's aggregates are already keyed by (`Service::keys`); the
+/// ticket's remaining bytes (IV, encrypted state, MAC) are never kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sample {
+    prefix: [u8; MAX_KEY_NAME_LEN],
+    len: u8,
+}
+
+impl Sample {
+    pub fn of(t: &TicketRef) -> Self {
+        Self::from_prefix(t.name(MAX_KEY_NAME_LEN))
+    }
+
+    /// From stored bytes; anything past `MAX_KEY_NAME_LEN` is dropped.
+    pub fn from_prefix(bytes: &[u8]) -> Self {
+        let n = bytes.len().min(MAX_KEY_NAME_LEN);
+        let mut prefix = [0u8; MAX_KEY_NAME_LEN];
+        prefix[..n].copy_from_slice(&bytes[..n]);
+        Sample {
+            prefix,
+            len: n as u8,
+        }
+    }
+
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix[..self.len as usize]
+    }
+}
+
 /// One ticket, known by its hash: its first issuance and its last acceptance, so the age of
 /// the oldest accepted ticket is found whatever order the sightings arrive in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,6 +94,19 @@ pub struct TicketLife {
 }
 
 impl TicketLife {
+    /// A ticket under key `name` (cut to `MAX_KEY_NAME_LEN` bytes).
+    pub fn new(name: &[u8], issued: Option<Evidence>, accepted: Option<Evidence>) -> Self {
+        let n = name.len().min(MAX_KEY_NAME_LEN);
+        let mut life = TicketLife {
+            issued,
+            accepted,
+            name_len: n as u8,
+            ..Default::default()
+        };
+        life.name[..n].copy_from_slice(&name[..n]);
+        life
+    }
+
     pub fn name(&self) -> &[u8] {
         &self.name[..self.name_len as usize]
     }
@@ -119,9 +167,9 @@ pub struct Service {
     pub span: Option<Span>,
     /// Aggregates keyed by the ticket's first `MAX_KEY_NAME_LEN` bytes.
     pub keys: HashMap<Vec<u8>, KeyStats>,
-    /// Ticket prefixes for key-name inference (in memory only): the `MAX_SAMPLES` distinct
+    /// Ticket prefixes for key-name inference, keyed by ticket hash: the `MAX_SAMPLES` distinct
     /// tickets with the lowest hashes, a sample that does not depend on arrival order.
-    pub samples: BTreeMap<u64, TicketRef>,
+    pub samples: BTreeMap<u64, Sample>,
     pub tickets: HashMap<u64, TicketLife>,
     pub sessions: HashMap<u64, SessionLife>,
     pub sessions_established: u64,
@@ -230,8 +278,11 @@ impl Service {
                 |a, b| a.merge(b),
             );
         }
-        for t in o.samples.values() {
-            self.sample(t);
+        for (hash, s) in o.samples {
+            self.samples.insert(hash, s);
+            if self.samples.len() > MAX_SAMPLES {
+                self.samples.pop_last();
+            }
         }
         for (hash, life) in o.tickets {
             upsert(
@@ -317,14 +368,7 @@ impl Service {
     }
 
     fn ticket_life(&mut self, t: &TicketRef, issued: Option<Evidence>, accepted: Option<Evidence>) {
-        let name = t.name(MAX_KEY_NAME_LEN);
-        let mut life = TicketLife {
-            issued,
-            accepted,
-            name_len: name.len() as u8,
-            ..Default::default()
-        };
-        life.name[..name.len()].copy_from_slice(name);
+        let life = TicketLife::new(t.name(MAX_KEY_NAME_LEN), issued, accepted);
         upsert(
             &mut self.tickets,
             t.hash,
@@ -367,7 +411,7 @@ impl Service {
     }
 
     fn sample(&mut self, t: &TicketRef) {
-        self.samples.insert(t.hash, *t);
+        self.samples.insert(t.hash, Sample::of(t));
         if self.samples.len() > MAX_SAMPLES {
             self.samples.pop_last();
         }
