@@ -19,6 +19,7 @@ pub mod report;
 pub mod rules;
 pub mod run;
 pub mod shard;
+pub mod state;
 pub mod time;
 pub mod tls;
 pub mod tracker;

@@ -12,7 +12,10 @@ use crate::time::Timestamp;
 use crate::tls::conn::ConnSummary;
 use crate::tracker::Tracker;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Counters of the decode and TLS stages. Serialized into state files (`#[serde(default)]`: a
+/// counter added later reads as 0 from older files).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct PacketStats {
     pub packets: u64,
     pub bytes: u64,
@@ -27,7 +30,7 @@ pub struct PacketStats {
 }
 
 impl PacketStats {
-    fn merge(&mut self, o: &PacketStats) {
+    pub fn merge(&mut self, o: &PacketStats) {
         self.packets += o.packets;
         self.bytes += o.bytes;
         self.tcp_segments += o.tcp_segments;

@@ -34,7 +34,9 @@ impl Default for Limits {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Serialized into state files (`#[serde(default)]`: a counter added later reads as 0).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct FlowStats {
     pub connections: u64,
     pub tls_connections: u64,

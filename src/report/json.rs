@@ -11,6 +11,25 @@ pub struct Report {
     pub alerts: Vec<AlertOut>,
     pub statistics: Statistics,
     pub warnings: Vec<String>,
+    /// Live capture only: what libpcap counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureOut>,
+}
+
+/// Counters of a live capture (libpcap's `pcap_stats`) and how the capture ended.
+#[derive(Serialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureOut {
+    pub interface: String,
+    /// Packets the kernel passed the filter and handed to the capture.
+    pub received: u64,
+    /// Dropped because the capture buffer was full (stekwatch too slow): increase
+    /// `--buffer-mib` or filter more narrowly.
+    pub dropped_by_kernel: u64,
+    /// Dropped by the interface or its driver.
+    pub dropped_by_interface: u64,
+    /// Why the capture stopped: `signal`, `output closed`, or the capture error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -143,6 +162,62 @@ pub struct Statistics {
     pub dropped_by_service_caps: u64,
     pub dropped_services_cap: u64,
     pub skipped_capture_blocks: u64,
+}
+
+/// One line of `--format jsonl`: an alert with the fields of the report's `alerts`, and
+/// `"type": "alert"`.
+#[derive(Serialize, Debug)]
+pub struct AlertLine<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub alert: &'a AlertOut,
+}
+
+/// The last line of `--format jsonl`: what the run covered and how many alerts its history
+/// holds (all of them, printed now or by earlier runs).
+#[derive(Serialize, Debug)]
+pub struct SummaryLine<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub version: u32,
+    pub observation: &'a Observation,
+    pub services: usize,
+    pub alerts: AlertCounts,
+    pub statistics: &'a Statistics,
+    pub warnings: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<&'a CaptureOut>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct AlertCounts {
+    pub critical: usize,
+    pub warning: usize,
+    pub info: usize,
+}
+
+impl<'a> SummaryLine<'a> {
+    pub fn of(r: &'a Report) -> Self {
+        let mut alerts = AlertCounts::default();
+        for a in &r.alerts {
+            match a.severity {
+                "critical" => alerts.critical += 1,
+                "warning" => alerts.warning += 1,
+                _ => alerts.info += 1,
+            }
+        }
+        SummaryLine {
+            kind: "summary",
+            version: r.version,
+            observation: &r.observation,
+            services: r.services.len(),
+            alerts,
+            statistics: &r.statistics,
+            warnings: &r.warnings,
+            capture: r.capture.as_ref(),
+        }
+    }
 }
 
 pub fn write(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {

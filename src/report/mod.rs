@@ -4,6 +4,7 @@
 
 pub mod human;
 pub mod json;
+pub mod stream;
 
 use json::*;
 
@@ -28,18 +29,8 @@ pub fn build(
     warnings: Vec<String>,
     skipped_blocks: u64,
 ) -> Report {
-    let mut names: Vec<&String> = p.tracker.services.keys().collect();
-    names.sort();
-    let views: Vec<ServiceView<'_>> = names
-        .iter()
-        .map(|n| ServiceView::new(n, &p.tracker.services[*n], opts.key_name_len))
-        .collect();
-    let alerts = rules::evaluate(&views, &opts.thresholds);
-    let ev = |e: &Evidence| EvidenceOut {
-        file: p.files.get(e.file as usize).cloned().unwrap_or_default(),
-        frame: e.frame,
-        time: e.time.rfc3339(),
-    };
+    let views = views(p, opts);
+    let alerts = alerts_of(p, &views, opts);
     let f = &p.flows.stats;
     let s = &p.stats;
     Report {
@@ -56,7 +47,7 @@ pub fn build(
             files: p.files.clone(),
         },
         services: views.iter().map(service_out).collect(),
-        alerts: alerts.iter().map(|a| alert_out(a, &ev)).collect(),
+        alerts,
         statistics: Statistics {
             packets: s.packets,
             bytes: s.bytes,
@@ -84,7 +75,35 @@ pub fn build(
             skipped_capture_blocks: skipped_blocks,
         },
         warnings,
+        capture: None,
     }
+}
+
+/// Only the alerts (what a live run re-evaluates as history grows), as the report has them.
+pub fn alerts(p: &Pipeline, opts: &ReportOptions) -> Vec<AlertOut> {
+    let views = views(p, opts);
+    alerts_of(p, &views, opts)
+}
+
+fn views<'a>(p: &'a Pipeline, opts: &ReportOptions) -> Vec<ServiceView<'a>> {
+    let mut names: Vec<&String> = p.tracker.services.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| ServiceView::new(n, &p.tracker.services[n], opts.key_name_len))
+        .collect()
+}
+
+fn alerts_of(p: &Pipeline, views: &[ServiceView<'_>], opts: &ReportOptions) -> Vec<AlertOut> {
+    let ev = |e: &Evidence| EvidenceOut {
+        file: p.files.get(e.file as usize).cloned().unwrap_or_default(),
+        frame: e.frame,
+        time: e.time.rfc3339(),
+    };
+    rules::evaluate(views, &opts.thresholds)
+        .iter()
+        .map(|a| alert_out(a, &ev))
+        .collect()
 }
 
 fn span_out(s: Option<Span>) -> Option<SpanOut> {

@@ -1,0 +1,361 @@
+//! The state file format, version 1: serde types mirroring the tracker, and the conversions
+//! both ways. This is a persistence format, not a report (report output types are in
+//! `report/json.rs`): it is versioned separately, and readers refuse versions they do not know.
+//!
+//! ```text
+//! {"format": "stekwatch-state", "version": 1, "written_by": "stekwatch 0.1.0",
+//!  "files": [...names, sorted...], "start_ns": .., "end_ns": .., "packets": {..}, "flows": {..},
+//!  "skipped_capture_blocks": 0, "dropped_services": 0,
+//!  "services": [{"name": .., "sni": .., "addresses": [..], "versions": [771, 772],
+//!                "handshakes": {..}, "span": [EV, EV], "keys": [..], "samples": [[HASH, PREFIX]],
+//!                "tickets": [[HASH, NAME, EV|null, EV|null]], "sessions": [[HASH, EV|null, EV|null]],
+//!                "sessions_established": 0, "ticketbleed": EV|null, "dropped": 0}],
+//!  "announced": [{"rule": .., "service": .., "key_name": .., "severity": .., "services": [..]}]}
+//! ```
+//!
+//! `EV` (evidence) is `[time_ns, file_index, frame]`, the index into `files`. `HASH` is the
+//! 64-bit hash of a whole ticket or session ID as 16 hex digits; `PREFIX` and `NAME` are hex
+//! of at most 16 bytes (a key name, see `tracker::Sample`). No whole ticket or session ID is
+//! ever written. Every list is sorted, so equal histories give byte-identical files.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::evidence::Evidence;
+use crate::flow::table::FlowStats;
+use crate::pipeline::PacketStats;
+use crate::time::Timestamp;
+use crate::tls::ticket::{hex, MAX_KEY_NAME_LEN};
+use crate::tracker::keys::{Counted, StaleMatch};
+use crate::tracker::{
+    Handshakes, KeyStats, Sample, Service, SessionLife, Span, TicketLife, Tracker,
+};
+
+pub const FORMAT: &str = "stekwatch-state";
+pub const VERSION: u32 = 1;
+
+/// Read first, alone, so that a newer or foreign file is refused before its body is parsed.
+#[derive(Deserialize)]
+pub struct Header {
+    pub format: Option<String>,
+    pub version: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StateFile {
+    pub format: String,
+    pub version: u32,
+    pub written_by: String,
+    pub files: Vec<String>,
+    pub start_ns: Option<i64>,
+    pub end_ns: Option<i64>,
+    pub packets: PacketStats,
+    pub flows: FlowStats,
+    pub skipped_capture_blocks: u64,
+    pub dropped_services: u64,
+    pub services: Vec<ServiceRec>,
+    pub announced: Vec<AnnouncedRec>,
+}
+
+type Ev = (i64, u32, u64);
+type SpanRec = (Ev, Ev);
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRec {
+    pub name: String,
+    pub sni: Option<String>,
+    pub addresses: Vec<String>,
+    pub versions: Vec<u16>,
+    pub handshakes: HandshakesRec,
+    pub span: Option<SpanRec>,
+    pub keys: Vec<KeyRec>,
+    pub samples: Vec<(String, String)>,
+    pub tickets: Vec<(String, String, Option<Ev>, Option<Ev>)>,
+    pub sessions: Vec<(String, Option<Ev>, Option<Ev>)>,
+    pub sessions_established: u64,
+    pub ticketbleed: Option<Ev>,
+    pub dropped: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct HandshakesRec {
+    pub full: u64,
+    pub resumed_ticket: u64,
+    pub resumed_session_id: u64,
+    pub resumed_psk: u64,
+    pub unknown: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct KeyRec {
+    pub name: String,
+    pub issued: Option<SpanRec>,
+    pub accepted: Option<SpanRec>,
+    pub offered: Option<SpanRec>,
+    pub tickets_issued: u64,
+    pub resumptions_offered: u64,
+    pub resumptions_accepted: u64,
+    pub hint_min: Option<u32>,
+    pub hint_max: Option<(u32, Ev)>,
+    /// `(age_secs, accepted, issued)`.
+    pub stale_matched: Option<(i64, Ev, Ev)>,
+    pub psk_without_fs: Option<(u64, Ev)>,
+    pub early_data: Option<(u64, Ev)>,
+}
+
+/// An alert a live run printed, so the next run does not print it again.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AnnouncedRec {
+    pub rule: String,
+    pub service: Option<String>,
+    pub key_name: Option<String>,
+    pub severity: String,
+    pub services: Vec<String>,
+}
+
+/// A state file that parsed as JSON but does not hold what version 1 says.
+#[derive(Debug)]
+pub struct Invalid(pub String);
+
+fn ev_out(e: Evidence, file: &dyn Fn(u32) -> u32) -> Ev {
+    (e.time.0, file(e.file), e.frame)
+}
+
+fn span_out(s: Option<Span>, file: &dyn Fn(u32) -> u32) -> Option<SpanRec> {
+    s.map(|s| (ev_out(s.first, file), ev_out(s.last, file)))
+}
+
+/// The tracker as records; `file` maps the tracker's file indices to the file's.
+pub fn services_out(t: &Tracker, file: &dyn Fn(u32) -> u32) -> Vec<ServiceRec> {
+    let mut names: Vec<&String> = t.services.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| service_out(name, &t.services[name], file))
+        .collect()
+}
+
+fn service_out(name: &str, s: &Service, file: &dyn Fn(u32) -> u32) -> ServiceRec {
+    let ev = |e: Evidence| ev_out(e, file);
+    let mut keys: Vec<KeyRec> = s
+        .keys
+        .iter()
+        .map(|(name, k)| KeyRec {
+            name: hex(name),
+            issued: span_out(k.issued, file),
+            accepted: span_out(k.accepted, file),
+            offered: span_out(k.offered, file),
+            tickets_issued: k.tickets_issued,
+            resumptions_offered: k.resumptions_offered,
+            resumptions_accepted: k.resumptions_accepted,
+            hint_min: k.hint_min,
+            hint_max: k.hint_max.map(|(h, e)| (h, ev(e))),
+            stale_matched: k
+                .stale_matched
+                .map(|m| (m.age_secs, ev(m.accepted), ev(m.issued))),
+            psk_without_fs: k.psk_without_fs.map(|c| (c.count, ev(c.first))),
+            early_data: k.early_data.map(|c| (c.count, ev(c.first))),
+        })
+        .collect();
+    keys.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut tickets: Vec<_> = s
+        .tickets
+        .iter()
+        .map(|(h, l)| {
+            (
+                hash_hex(*h),
+                hex(l.name()),
+                l.issued.map(ev),
+                l.accepted.map(ev),
+            )
+        })
+        .collect();
+    tickets.sort();
+    let mut sessions: Vec<_> = s
+        .sessions
+        .iter()
+        .map(|(h, l)| (hash_hex(*h), l.established.map(ev), l.resumed.map(ev)))
+        .collect();
+    sessions.sort();
+    ServiceRec {
+        name: name.to_string(),
+        sni: s.sni.clone(),
+        addresses: s.addresses.iter().map(|a| a.to_string()).collect(),
+        versions: s.versions.iter().copied().collect(),
+        handshakes: HandshakesRec {
+            full: s.handshakes.full,
+            resumed_ticket: s.handshakes.resumed_ticket,
+            resumed_session_id: s.handshakes.resumed_session_id,
+            resumed_psk: s.handshakes.resumed_psk,
+            unknown: s.handshakes.unknown,
+        },
+        span: span_out(s.span, file),
+        keys,
+        samples: s
+            .samples
+            .iter()
+            .map(|(h, p)| (hash_hex(*h), hex(p.prefix())))
+            .collect(),
+        tickets,
+        sessions,
+        sessions_established: s.sessions_established,
+        ticketbleed: s.ticketbleed.map(ev),
+        dropped: s.dropped,
+    }
+}
+
+/// Records back into a tracker; `file` maps the file's indices to the tracker's (and refuses
+/// indices past the file's list). Per-service caps apply as when observing.
+pub fn services_in(
+    recs: Vec<ServiceRec>,
+    dropped_services: u64,
+    file: &dyn Fn(u32) -> Option<u32>,
+) -> Result<Tracker, Invalid> {
+    let mut t = Tracker::new();
+    t.dropped_services = dropped_services;
+    let mut seen = BTreeSet::new();
+    for rec in recs {
+        if !seen.insert(rec.name.clone()) {
+            return Err(Invalid(format!("service {} is listed twice", rec.name)));
+        }
+        let name = rec.name.clone();
+        let svc = service_in(rec, file).map_err(|Invalid(e)| Invalid(format!("{name}: {e}")))?;
+        let mut one = Tracker::new();
+        one.services.insert(name, svc);
+        t.merge(one);
+    }
+    Ok(t)
+}
+
+fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Service, Invalid> {
+    let ev = |e: Ev| ev_in(e, file);
+    let span = |s: Option<SpanRec>| -> Result<Option<Span>, Invalid> {
+        s.map(|(a, b)| {
+            Ok(Span {
+                first: ev(a)?,
+                last: ev(b)?,
+            })
+        })
+        .transpose()
+    };
+    let mut s = Service {
+        sni: r.sni,
+        versions: r.versions.into_iter().collect(),
+        handshakes: Handshakes {
+            full: r.handshakes.full,
+            resumed_ticket: r.handshakes.resumed_ticket,
+            resumed_session_id: r.handshakes.resumed_session_id,
+            resumed_psk: r.handshakes.resumed_psk,
+            unknown: r.handshakes.unknown,
+        },
+        span: span(r.span)?,
+        sessions_established: r.sessions_established,
+        ticketbleed: r.ticketbleed.map(ev).transpose()?,
+        dropped: r.dropped,
+        ..Service::default()
+    };
+    for a in r.addresses {
+        let addr: SocketAddr = a
+            .parse()
+            .map_err(|_| Invalid(format!("bad address {a:?}")))?;
+        s.addresses.insert(addr);
+    }
+    for k in r.keys {
+        let name = key_name(&k.name)?;
+        let stats = KeyStats {
+            issued: span(k.issued)?,
+            accepted: span(k.accepted)?,
+            offered: span(k.offered)?,
+            tickets_issued: k.tickets_issued,
+            resumptions_offered: k.resumptions_offered,
+            resumptions_accepted: k.resumptions_accepted,
+            hint_min: k.hint_min,
+            hint_max: k.hint_max.map(|(h, e)| Ok((h, ev(e)?))).transpose()?,
+            stale_matched: k
+                .stale_matched
+                .map(|(age_secs, a, i)| {
+                    Ok(StaleMatch {
+                        age_secs,
+                        accepted: ev(a)?,
+                        issued: ev(i)?,
+                    })
+                })
+                .transpose()?,
+            psk_without_fs: counted(k.psk_without_fs, &ev)?,
+            early_data: counted(k.early_data, &ev)?,
+        };
+        if s.keys.insert(name, stats).is_some() {
+            return Err(Invalid(format!("key {} is listed twice", k.name)));
+        }
+    }
+    for (h, prefix) in r.samples {
+        s.samples
+            .insert(hash_in(&h)?, Sample::from_prefix(&key_name(&prefix)?));
+    }
+    for (h, name, issued, accepted) in r.tickets {
+        let life = TicketLife::new(
+            &key_name(&name)?,
+            issued.map(ev).transpose()?,
+            accepted.map(ev).transpose()?,
+        );
+        s.tickets.insert(hash_in(&h)?, life);
+    }
+    for (h, established, resumed) in r.sessions {
+        let life = SessionLife {
+            established: established.map(ev).transpose()?,
+            resumed: resumed.map(ev).transpose()?,
+        };
+        s.sessions.insert(hash_in(&h)?, life);
+    }
+    Ok(s)
+}
+
+fn counted(
+    c: Option<(u64, Ev)>,
+    ev: &dyn Fn(Ev) -> Result<Evidence, Invalid>,
+) -> Result<Option<Counted>, Invalid> {
+    c.map(|(count, e)| {
+        Ok(Counted {
+            count,
+            first: ev(e)?,
+        })
+    })
+    .transpose()
+}
+
+fn ev_in((time, f, frame): Ev, file: &dyn Fn(u32) -> Option<u32>) -> Result<Evidence, Invalid> {
+    Ok(Evidence {
+        time: Timestamp(time),
+        file: file(f).ok_or_else(|| Invalid(format!("evidence names file #{f}, not listed")))?,
+        frame,
+    })
+}
+
+fn hash_hex(h: u64) -> String {
+    format!("{h:016x}")
+}
+
+fn hash_in(text: &str) -> Result<u64, Invalid> {
+    if text.len() != 16 {
+        return Err(Invalid(format!("bad hash {text:?}")));
+    }
+    u64::from_str_radix(text, 16).map_err(|_| Invalid(format!("bad hash {text:?}")))
+}
+
+/// Hex of at most `MAX_KEY_NAME_LEN` bytes.
+fn key_name(text: &str) -> Result<Vec<u8>, Invalid> {
+    let bad = || Invalid(format!("bad key name {text:?}"));
+    if text.len() % 2 != 0 || text.len() > 2 * MAX_KEY_NAME_LEN {
+        return Err(bad());
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(bad)
+        })
+        .collect()
+}
