@@ -32,23 +32,114 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Sniff a live interface (needs the cargo feature "live").
+    /// Sniff a live interface (needs the cargo feature "live"); alerts print as they fire.
     Live {
-        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
-        interface: String,
+        #[command(flatten)]
+        live: LiveArgs,
         #[command(flatten)]
         common: Common,
     },
+    /// Print the report of a saved state.
+    Report {
+        /// The state file to report on.
+        #[arg(long, required = true, value_name = "FILE")]
+        state: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Combine the states of several sensors (or runs) into one; the order does not matter.
+    Merge {
+        #[arg(required = true, value_name = "STATE")]
+        states: Vec<PathBuf>,
+        /// Where to write the combined state (may be one of the inputs).
+        #[arg(short = 'o', long = "output", required = true, value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+/// Options of `live` only.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Interface to capture on (e.g. eth1 on a span port, lo, any).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: String,
+    /// BPF capture filter (tcpdump syntax).
+    #[arg(long, default_value = "tcp", value_name = "EXPR")]
+    pub filter: String,
+    /// Bytes captured per packet; handshakes need whole packets.
+    #[arg(long, default_value_t = 262_144, value_name = "BYTES")]
+    pub snaplen: u32,
+    /// Kernel capture buffer, in MiB (raise it when the kernel drops packets).
+    #[arg(long, default_value_t = 32, value_name = "MIB")]
+    pub buffer_mib: u32,
+    /// Deliver each packet at once instead of in batches (lower latency, more CPU).
+    #[arg(long)]
+    pub immediate: bool,
+    /// Save the state this often (wall clock) besides at exit; needs --state.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub checkpoint: String,
+    /// Print capture health (kernel drops, errors) to stderr this often; 0 = only at exit.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub stats_interval: String,
+}
+
+/// Validated `live` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveConfig {
+    pub interface: String,
+    pub filter: String,
+    pub snaplen: u32,
+    pub buffer_bytes: u32,
+    pub immediate: bool,
+    pub checkpoint_secs: u64,
+    /// 0 = health only at exit.
+    pub stats_secs: u64,
+}
+
+impl LiveArgs {
+    pub fn validate(&self) -> Result<LiveConfig, String> {
+        let checkpoint_secs =
+            parse_duration(&self.checkpoint).map_err(|e| format!("--checkpoint: {e}"))?;
+        if checkpoint_secs == 0 {
+            return Err("--checkpoint must be at least 1s".into());
+        }
+        let stats_secs =
+            parse_duration(&self.stats_interval).map_err(|e| format!("--stats-interval: {e}"))?;
+        if !(64..=1 << 20).contains(&self.snaplen) {
+            return Err(format!(
+                "--snaplen: expected 64 to 1048576 bytes, got {}",
+                self.snaplen
+            ));
+        }
+        if !(1..=2047).contains(&self.buffer_mib) {
+            return Err(format!(
+                "--buffer-mib: expected 1 to 2047, got {}",
+                self.buffer_mib
+            ));
+        }
+        Ok(LiveConfig {
+            interface: self.interface.clone(),
+            filter: self.filter.clone(),
+            snaplen: self.snaplen,
+            buffer_bytes: self.buffer_mib << 20,
+            immediate: self.immediate,
+            checkpoint_secs,
+            stats_secs,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Human,
     Json,
+    /// One JSON object per line: each alert, then a summary (`live`: alerts as they fire).
+    Jsonl,
 }
 
+/// What shapes a report: every command that prints one takes these.
 #[derive(Args, Debug, Clone)]
-pub struct Common {
+pub struct OutputArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -64,6 +155,17 @@ pub struct Common {
     /// Exit with status 1 when an alert at or above this severity fired.
     #[arg(long, value_name = "info|warning|critical")]
     pub fail_on: Option<String>,
+}
+
+/// Options of the commands that observe traffic (`read`, `live`).
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// History file: loaded at start (if it exists), saved back at the end (and, for `live`,
+    /// at every --checkpoint and on SIGINT/SIGTERM), so observation spans runs.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
     /// Worker threads (default: all cores); the report is the same for every value.
     #[arg(short = 'j', long = "threads", value_name = "N")]
     pub threads: Option<usize>,
@@ -83,9 +185,11 @@ pub struct Config {
     pub fail_on: Option<Severity>,
     pub limits: Limits,
     pub threads: usize,
+    pub state: Option<PathBuf>,
 }
 
-impl Common {
+impl OutputArgs {
+    /// The report settings; input settings (limits, threads, state) take their defaults.
     pub fn validate(&self) -> Result<Config, String> {
         let max = parse_duration(&self.max_key_age).map_err(|e| format!("--max-key-age: {e}"))?;
         let crit = parse_duration(&self.critical_key_age)
@@ -110,16 +214,8 @@ impl Common {
                 format!("--fail-on: expected info, warning or critical, got '{s}'")
             })?),
         };
-        if self.max_flows == 0 {
-            return Err("--max-flows must be at least 1".into());
-        }
-        let threads = match self.threads {
-            Some(0) => return Err("-j/--threads must be at least 1".into()),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
         Ok(Config {
-            threads,
+            threads: 1,
             format: self.format,
             report: ReportOptions {
                 thresholds: Thresholds {
@@ -130,11 +226,29 @@ impl Common {
                 key_name_len,
             },
             fail_on,
-            limits: Limits {
-                max_flows: self.max_flows,
-                max_buffered_bytes: self.max_buffer_mib.saturating_mul(1 << 20),
-                ..Limits::default()
-            },
+            limits: Limits::default(),
+            state: None,
         })
+    }
+}
+
+impl Common {
+    pub fn validate(&self) -> Result<Config, String> {
+        let mut cfg = self.output.validate()?;
+        if self.max_flows == 0 {
+            return Err("--max-flows must be at least 1".into());
+        }
+        cfg.threads = match self.threads {
+            Some(0) => return Err("-j/--threads must be at least 1".into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        cfg.limits = Limits {
+            max_flows: self.max_flows,
+            max_buffered_bytes: self.max_buffer_mib.saturating_mul(1 << 20),
+            ..Limits::default()
+        };
+        cfg.state = self.state.clone();
+        Ok(cfg)
     }
 }
