@@ -1,7 +1,10 @@
 //! Packet sources. A source hands out `Packet`s (time, Wireshark frame number, link type, bytes)
-//! in file order; everything downstream is the same for files and live capture.
+//! in file order (`file`) or as they arrive (`live`, cargo feature "live"); everything
+//! downstream is the same for files and live capture.
 
 pub mod file;
+#[cfg(feature = "live")]
+pub mod live;
 
 use crate::time::Timestamp;
 

@@ -1,0 +1,292 @@
+//! Live capture through libpcap (cargo feature "live"): opens an interface with a BPF filter,
+//! snaplen, kernel buffer size and optional immediate delivery, and hands out the same
+//! `Packet`s as capture files, so everything below capture is shared.
+//!
+//! Packets carry the interface's DLT as their link type (the decoder accepts Linux's DLT_RAW
+//! 12 and OpenBSD's 14 beside LINKTYPE 101), microsecond timestamps from the kernel, and frame
+//! numbers counted from 1 in this capture. The capture is non-blocking and waited on with
+//! `poll(2)` for at most `READ_TIMEOUT_MS`, so the caller regains control regularly (signals,
+//! checkpoints) even on a silent link: a blocking libpcap read may wait forever there (the
+//! Linux TPACKET_V3 ring polls without a timeout and retries after signals).
+
+use std::fmt;
+
+use std::os::unix::io::AsRawFd;
+
+use pcap::{Active, Capture, Device};
+
+use super::Packet;
+use crate::time::Timestamp;
+
+/// How long one read waits for packets before returning empty-handed; also libpcap's timeout,
+/// after which it hands over a partly filled buffer (without `--immediate`).
+pub const READ_TIMEOUT_MS: i32 = 200;
+/// Most packets handled per read, so the caller's periodic work is not starved under load.
+pub const MAX_BATCH: usize = 4096;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveOptions {
+    pub interface: String,
+    pub filter: String,
+    pub snaplen: u32,
+    pub buffer_bytes: u32,
+    pub immediate: bool,
+}
+
+/// Why a capture could not start or had to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveError {
+    NoSuchInterface {
+        interface: String,
+        available: Vec<String>,
+    },
+    Permission {
+        interface: String,
+        detail: String,
+    },
+    BadFilter {
+        filter: String,
+        detail: String,
+    },
+    /// Opening failed for another reason.
+    Open {
+        interface: String,
+        detail: String,
+    },
+    /// The capture failed while running (e.g. the interface disappeared).
+    Capture {
+        interface: String,
+        detail: String,
+    },
+}
+
+impl fmt::Display for LiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LiveError::NoSuchInterface {
+                interface,
+                available,
+            } => write!(
+                f,
+                "no interface named '{interface}' (available: {})",
+                if available.is_empty() {
+                    "none visible".to_string()
+                } else {
+                    available.join(", ")
+                }
+            ),
+            LiveError::Permission { interface, detail } => write!(
+                f,
+                "no permission to capture on '{interface}' ({detail}): run as root, or give the \
+                 binary the capabilities: sudo setcap cap_net_raw,cap_net_admin=eip \
+                 $(command -v stekwatch)"
+            ),
+            LiveError::BadFilter { filter, detail } => {
+                write!(f, "--filter '{filter}' is not a valid BPF filter: {detail}")
+            }
+            LiveError::Open { interface, detail } => {
+                write!(f, "cannot capture on '{interface}': {detail}")
+            }
+            LiveError::Capture { interface, detail } => {
+                write!(f, "capture on '{interface}' failed: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LiveError {}
+
+/// libpcap's counters since the capture opened (wider than libpcap's wrapping u32s).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveStats {
+    pub received: u64,
+    pub dropped_by_kernel: u64,
+    pub dropped_by_interface: u64,
+}
+
+pub struct LiveSource {
+    cap: Capture<Active>,
+    interface: String,
+    linktype: u32,
+    frame: u64,
+    last_raw: pcap::Stat,
+    totals: LiveStats,
+}
+
+fn pcap_detail(e: &pcap::Error) -> String {
+    match e {
+        pcap::Error::PcapError(s) if !s.is_empty() => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_permission(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.contains("permission") || d.contains("not permitted")
+}
+
+impl LiveSource {
+    pub fn open(o: &LiveOptions) -> Result<Self, LiveError> {
+        let open_err = |e: pcap::Error| {
+            let detail = pcap_detail(&e);
+            if is_permission(&detail) {
+                LiveError::Permission {
+                    interface: o.interface.clone(),
+                    detail,
+                }
+            } else {
+                LiveError::Open {
+                    interface: o.interface.clone(),
+                    detail,
+                }
+            }
+        };
+        // libpcap's own message for a missing device is vague; name the alternatives.
+        if let Ok(devices) = Device::list() {
+            if !devices.iter().any(|d| d.name == o.interface) {
+                return Err(LiveError::NoSuchInterface {
+                    interface: o.interface.clone(),
+                    available: devices.into_iter().map(|d| d.name).collect(),
+                });
+            }
+        }
+        let snaplen = i32::try_from(o.snaplen).unwrap_or(i32::MAX);
+        let buffer = i32::try_from(o.buffer_bytes).unwrap_or(i32::MAX);
+        let mut cap = Capture::from_device(o.interface.as_str())
+            .map_err(open_err)?
+            .promisc(true)
+            .snaplen(snaplen)
+            .buffer_size(buffer)
+            .immediate_mode(o.immediate)
+            .timeout(READ_TIMEOUT_MS)
+            .open()
+            .map_err(open_err)?;
+        cap.filter(&o.filter, true)
+            .map_err(|e| LiveError::BadFilter {
+                filter: o.filter.clone(),
+                detail: pcap_detail(&e),
+            })?;
+        let linktype = cap.get_datalink().0 as u32;
+        let cap = cap.setnonblock().map_err(open_err)?;
+        Ok(LiveSource {
+            cap,
+            interface: o.interface.clone(),
+            linktype,
+            frame: 0,
+            last_raw: pcap::Stat {
+                received: 0,
+                dropped: 0,
+                if_dropped: 0,
+            },
+            totals: LiveStats::default(),
+        })
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// Waits up to `READ_TIMEOUT_MS` for packets and hands each to `f` (at most `MAX_BATCH`).
+    /// Returns how many there were; 0 when the wait ended without any.
+    pub fn next_batch(&mut self, f: &mut dyn FnMut(&Packet<'_>)) -> Result<usize, LiveError> {
+        let mut pfd = libc::pollfd {
+            fd: self.cap.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, owned by this frame, for the duration of the call.
+        let ready = unsafe { libc::poll(&mut pfd, 1, READ_TIMEOUT_MS) };
+        if ready < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(0); // a signal: let the caller look at it
+            }
+            return Err(self.capture_error(err.to_string()));
+        }
+        if ready == 0 {
+            return Ok(0);
+        }
+        // Readable or in error: libpcap reports an error (e.g. the interface went away) on read.
+        let mut n = 0;
+        while n < MAX_BATCH {
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    self.frame += 1;
+                    n += 1;
+                    let ts = p.header.ts;
+                    let pkt = Packet {
+                        time: Timestamp::from_parts(ts.tv_sec as i64, ts.tv_usec as i64 * 1000),
+                        frame: self.frame,
+                        linktype: self.linktype,
+                        data: p.data,
+                        orig_len: p.header.len,
+                    };
+                    f(&pkt);
+                }
+                Err(pcap::Error::TimeoutExpired) => break,
+                Err(e) => return Err(self.capture_error(pcap_detail(&e))),
+            }
+        }
+        if n == 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            return Err(self.capture_error("the capture socket reports an error".into()));
+        }
+        Ok(n)
+    }
+
+    fn capture_error(&self, detail: String) -> LiveError {
+        LiveError::Capture {
+            interface: self.interface.clone(),
+            detail,
+        }
+    }
+
+    /// libpcap's counters, accumulated across its 32-bit wrap-around.
+    pub fn stats(&mut self) -> Result<LiveStats, LiveError> {
+        let s = match self.cap.stats() {
+            Ok(s) => s,
+            Err(e) => return Err(self.capture_error(pcap_detail(&e))),
+        };
+        let t = &mut self.totals;
+        t.received += u64::from(s.received.wrapping_sub(self.last_raw.received));
+        t.dropped_by_kernel += u64::from(s.dropped.wrapping_sub(self.last_raw.dropped));
+        t.dropped_by_interface += u64::from(s.if_dropped.wrapping_sub(self.last_raw.if_dropped));
+        self.last_raw = s;
+        Ok(*t)
+    }
+
+    /// The last counters read (for use after the capture failed).
+    pub fn last_stats(&self) -> LiveStats {
+        self.totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_errors_are_recognised_in_libpcap_wording() {
+        assert!(is_permission(
+            "You don't have permission to perform this capture on that device (socket: \
+             Operation not permitted)"
+        ));
+        assert!(is_permission("socket: Operation not permitted"));
+        assert!(!is_permission("The interface disappeared"));
+    }
+
+    #[test]
+    fn a_missing_interface_names_the_ones_that_exist() {
+        let e = LiveSource::open(&LiveOptions {
+            interface: "no-such-if0".into(),
+            filter: "tcp".into(),
+            snaplen: 65535,
+            buffer_bytes: 1 << 20,
+            immediate: false,
+        })
+        .err()
+        .expect("no such interface");
+        let msg = e.to_string();
+        assert!(msg.contains("no interface named 'no-such-if0'"), "{msg}");
+        assert!(msg.contains("lo"), "{msg}");
+    }
+}

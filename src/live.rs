@@ -1,0 +1,344 @@
+//! `stekwatch live` (cargo feature "live"): a long-running sensor. Packets from libpcap go
+//! through the same `Pipeline` as files; the rules are re-evaluated as history grows and new
+//! alerts print at once (`report::stream`); the history is loaded from `--state` at start,
+//! checkpointed every `--checkpoint` and saved at SIGINT/SIGTERM and when the capture fails;
+//! capture health (kernel drops) goes to stderr every `--stats-interval` and at exit.
+//!
+//! Like `run`, this is CLI-level code: it reads the wall clock for checkpoints and health
+//! reports only; alert evaluation is paced by packet time.
+
+use std::io::{self, ErrorKind, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::capture::live::{LiveError, LiveOptions, LiveSource, LiveStats};
+use crate::cli::{Config, Format, LiveConfig};
+use crate::pipeline::Pipeline;
+use crate::report::json::{CaptureOut, Report};
+use crate::report::{self, stream};
+use crate::run::{exit_status, RunError, EXIT_ERROR};
+use crate::state::{self, format::StateFile, Extra};
+use crate::time::Timestamp;
+
+/// Rules are re-evaluated at most this often in packet time (and when the link goes quiet).
+const EVAL_EVERY_NS: i64 = Timestamp::NS_PER_SEC;
+/// ... and spend at most about a tenth of the time: after an evaluation that took `t`, the
+/// next waits at least `EVAL_BACKOFF * t` of wall time.
+const EVAL_BACKOFF: u32 = 10;
+
+pub fn run(lc: &LiveConfig, cfg: &Config) -> i32 {
+    match Sensor::start(lc, cfg).and_then(|s| s.run()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("stekwatch: error: {e}");
+            EXIT_ERROR
+        }
+    }
+}
+
+struct Sensor<'a> {
+    cfg: &'a Config,
+    lc: &'a LiveConfig,
+    src: LiveSource,
+    p: Pipeline,
+    extra: Extra,
+    stop: Arc<AtomicBool>,
+    out: io::Stdout,
+    /// A checkpoint being written in the background.
+    writer: Option<JoinHandle<Result<(), state::StateError>>>,
+    last_eval_time: Option<Timestamp>,
+    last_eval_conns: u64,
+    eval_not_before: Instant,
+    last_checkpoint: Instant,
+    last_health: Instant,
+    last_drops: u64,
+}
+
+/// Why the capture loop ended.
+enum Stop {
+    Signal,
+    OutputClosed,
+    Failed(LiveError),
+}
+
+impl<'a> Sensor<'a> {
+    fn start(lc: &'a LiveConfig, cfg: &'a Config) -> Result<Self, RunError> {
+        // An unusable state file stops the run before anything else happens.
+        let saved: Option<StateFile> = match &cfg.state {
+            Some(path) => {
+                let saved = state::load(path)?;
+                state::probe_writable(path)?;
+                saved
+            }
+            None => None,
+        };
+        let src = LiveSource::open(&LiveOptions {
+            interface: lc.interface.clone(),
+            filter: lc.filter.clone(),
+            snaplen: lc.snaplen,
+            buffer_bytes: lc.buffer_bytes,
+            immediate: lc.immediate,
+        })
+        .map_err(|e| RunError(e.to_string()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // A second signal while stopping exits at once.
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+                .map_err(|e| RunError(format!("installing signal handlers: {e}")))?;
+        }
+        let mut p = Pipeline::new(cfg.limits);
+        let mut extra = Extra::default();
+        if let Some(saved) = saved {
+            state::restore(saved, &mut p, &mut extra)?;
+        }
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let started = &Timestamp(now_ns).rfc3339()[..19];
+        p.begin_input(&format!("live:{} {started}Z", lc.interface));
+        let now = Instant::now();
+        eprintln!(
+            "stekwatch: capturing on {} (filter '{}'){}",
+            lc.interface,
+            lc.filter,
+            match &cfg.state {
+                Some(path) => format!(
+                    ", history in {} ({} services)",
+                    path.display(),
+                    p.tracker.services.len()
+                ),
+                None => String::new(),
+            }
+        );
+        Ok(Sensor {
+            cfg,
+            lc,
+            src,
+            p,
+            extra,
+            stop,
+            out: io::stdout(),
+            writer: None,
+            last_eval_time: None,
+            last_eval_conns: u64::MAX,
+            eval_not_before: now,
+            last_checkpoint: now,
+            last_health: now,
+            last_drops: 0,
+        })
+    }
+
+    fn run(mut self) -> Result<i32, RunError> {
+        let stop = self.capture_loop();
+        // Every connection still open is summarised before the final evaluation and save.
+        self.p.finish();
+        let _ = self.src.stats();
+        let stopped = match &stop {
+            Stop::Signal => "signal".to_string(),
+            Stop::OutputClosed => "output closed".to_string(),
+            Stop::Failed(e) => e.to_string(),
+        };
+        let mut output_ok = !matches!(stop, Stop::OutputClosed);
+        if output_ok && self.evaluate().is_err() {
+            output_ok = false;
+        }
+        let saved = self.save_final();
+        let report = self.final_report(&stopped);
+        self.health("at exit");
+        if output_ok {
+            let mut out = self.out.lock();
+            let written = match self.cfg.format {
+                Format::Json => report::json::write(&report, &mut out),
+                Format::Jsonl => stream::summary_line(&report, &mut out),
+                Format::Human => Ok(()),
+            };
+            match written.and_then(|()| out.flush()) {
+                Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+                    eprintln!("stekwatch: error: writing the report: {e}")
+                }
+                _ => {}
+            }
+        }
+        saved?;
+        if let Stop::Failed(e) = stop {
+            let how = match &self.cfg.state {
+                Some(path) => format!(" (history saved to {})", path.display()),
+                None => String::new(),
+            };
+            return Err(RunError(format!("{e}{how}")));
+        }
+        Ok(exit_status(&report, self.cfg))
+    }
+
+    fn capture_loop(&mut self) -> Stop {
+        // History alone may already prove alerts not printed before.
+        if self.evaluate().is_err() {
+            return Stop::OutputClosed;
+        }
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Stop::Signal;
+            }
+            let p = &mut self.p;
+            let got = match self.src.next_batch(&mut |pkt| p.push_packet(pkt)) {
+                Ok(n) => n > 0,
+                Err(e) => return Stop::Failed(e),
+            };
+            if self.due_for_evaluation(got) && self.evaluate().is_err() {
+                return Stop::OutputClosed;
+            }
+            if self.cfg.state.is_some()
+                && self.last_checkpoint.elapsed() >= Duration::from_secs(self.lc.checkpoint_secs)
+            {
+                self.checkpoint();
+            }
+            if self.lc.stats_secs > 0
+                && self.last_health.elapsed() >= Duration::from_secs(self.lc.stats_secs)
+            {
+                self.health("");
+            }
+        }
+    }
+
+    /// New connections were summarised, and a second of packet time passed or the link is
+    /// quiet, and evaluation is not taking too much of the time.
+    fn due_for_evaluation(&self, got_packet: bool) -> bool {
+        if self.p.flows.stats.tls_connections == self.last_eval_conns
+            || Instant::now() < self.eval_not_before
+        {
+            return false;
+        }
+        !got_packet
+            || match (self.last_eval_time, self.p.end) {
+                (Some(last), Some(now)) => now.0.saturating_sub(last.0) >= EVAL_EVERY_NS,
+                _ => true,
+            }
+    }
+
+    /// Re-evaluates the rules and prints the alerts that are news. Err: stdout is closed.
+    fn evaluate(&mut self) -> io::Result<()> {
+        let began = Instant::now();
+        self.last_eval_time = self.p.end;
+        self.last_eval_conns = self.p.flows.stats.tls_connections;
+        let alerts = report::alerts(&self.p, &self.cfg.report);
+        let news = self.extra.announced.news(&alerts);
+        self.eval_not_before = Instant::now() + began.elapsed() * EVAL_BACKOFF;
+        if news.is_empty() || self.cfg.format == Format::Json {
+            return Ok(());
+        }
+        let mut out = self.out.lock();
+        let written = news.iter().try_for_each(|a| match self.cfg.format {
+            Format::Jsonl => stream::json_line(a, &mut out),
+            _ => stream::human_line(a, &mut out),
+        });
+        match written.and_then(|()| out.flush()) {
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(e),
+            Err(e) => {
+                eprintln!("stekwatch: warning: writing alerts: {e}");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Saves the history in the background; a failed checkpoint is a warning (the next one,
+    /// or the save at exit, may succeed).
+    fn checkpoint(&mut self) {
+        self.last_checkpoint = Instant::now();
+        let Some(path) = self.cfg.state.clone() else {
+            return;
+        };
+        if let Some(Err(e)) = self.writer.take().map(join) {
+            eprintln!("stekwatch: warning: checkpoint failed: {e}");
+        }
+        let snap = state::snapshot(&self.p, &self.extra);
+        self.writer = Some(std::thread::spawn(move || state::save(&path, &snap)));
+    }
+
+    fn save_final(&mut self) -> Result<(), RunError> {
+        if let Some(Err(e)) = self.writer.take().map(join) {
+            eprintln!("stekwatch: warning: checkpoint failed: {e}");
+        }
+        let Some(path): Option<PathBuf> = self.cfg.state.clone() else {
+            return Ok(());
+        };
+        state::save(&path, &state::snapshot(&self.p, &self.extra))?;
+        Ok(())
+    }
+
+    fn final_report(&mut self, stopped: &str) -> Report {
+        let mut r = report::build(
+            &self.p,
+            &self.cfg.report,
+            Vec::new(),
+            self.extra.skipped_blocks,
+        );
+        let s = self.src.last_stats();
+        r.capture = Some(CaptureOut {
+            interface: self.src.interface().to_string(),
+            received: s.received,
+            dropped_by_kernel: s.dropped_by_kernel,
+            dropped_by_interface: s.dropped_by_interface,
+            stopped: Some(stopped.to_string()),
+        });
+        r
+    }
+
+    /// One line of capture health on stderr.
+    fn health(&mut self, when: &str) {
+        self.last_health = Instant::now();
+        let s = self.src.stats().unwrap_or_else(|_| self.src.last_stats());
+        let st = &self.p.stats;
+        let mut line = health_line(
+            self.src.interface(),
+            &s,
+            self.p.flows.stats.tls_connections,
+            self.p.tracker.services.len(),
+            self.extra.announced.len(),
+        );
+        for (n, what) in [
+            (st.malformed, "malformed"),
+            (st.truncated_packets, "cut by --snaplen"),
+            (st.unsupported_link_type, "of an unsupported link type"),
+            (
+                self.p.flows.stats.dropped_flows_cap,
+                "flows refused by --max-flows",
+            ),
+        ] {
+            if n > 0 {
+                line.push_str(&format!(", {n} {what}"));
+            }
+        }
+        let new_drops = s.dropped_by_kernel.saturating_sub(self.last_drops);
+        self.last_drops = s.dropped_by_kernel;
+        if new_drops > 0 {
+            line.push_str(&format!(
+                "; {new_drops} new kernel drops: raise --buffer-mib or narrow --filter"
+            ));
+        }
+        if !when.is_empty() {
+            line.push_str(&format!(" ({when})"));
+        }
+        eprintln!("{line}");
+    }
+}
+
+fn join(h: JoinHandle<Result<(), state::StateError>>) -> Result<(), state::StateError> {
+    h.join().unwrap_or_else(|_| {
+        Err(state::StateError::invalid(
+            "the checkpoint writer panicked".into(),
+        ))
+    })
+}
+
+fn health_line(iface: &str, s: &LiveStats, tls: u64, services: usize, alerts: usize) -> String {
+    format!(
+        "stekwatch: {iface}: {} packets received, {} dropped by the kernel, {} by the interface; \
+         {tls} TLS connections, {services} services, {alerts} alerts printed",
+        s.received, s.dropped_by_kernel, s.dropped_by_interface
+    )
+}
