@@ -214,8 +214,11 @@ impl LiveSource {
                     self.frame += 1;
                     n += 1;
                     let ts = p.header.ts;
+                    // time_t and suseconds_t are 32 bits on some targets.
+                    #[allow(clippy::unnecessary_cast)]
+                    let (secs, usecs) = (ts.tv_sec as i64, ts.tv_usec as i64);
                     let pkt = Packet {
-                        time: Timestamp::from_parts(ts.tv_sec as i64, ts.tv_usec as i64 * 1000),
+                        time: Timestamp::from_parts(secs, usecs * 1000),
                         frame: self.frame,
                         linktype: self.linktype,
                         data: p.data,
