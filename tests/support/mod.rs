@@ -174,3 +174,37 @@ pub fn tshark_available() -> bool {
     }
     ok
 }
+
+/// A state of `services` services with many ticket hashes each: slow enough to write that
+/// kills land mid-write.
+pub fn big_state(services: usize) -> String {
+    let mut svcs = Vec::new();
+    for i in 0..services {
+        let tickets: Vec<Value> = (0..2000u64)
+            .map(|t| {
+                serde_json::json!([
+                    format!("{:016x}", (i as u64) << 32 | t),
+                    "00112233445566778899aabbccddeeff",
+                    [1_793_491_200_000_000_000i64 + t as i64, 0, t + 1],
+                    null
+                ])
+            })
+            .collect();
+        svcs.push(serde_json::json!({
+            "name": format!("svc{i:05}.test"), "sni": format!("svc{i:05}.test"),
+            "addresses": ["192.0.2.1:443"], "versions": [771],
+            "handshakes": {"full": 1, "resumed_ticket": 0, "resumed_session_id": 0,
+                           "resumed_psk": 0, "unknown": 0},
+            "span": [[1_793_491_200_000_000_000i64, 0, 1], [1_793_491_300_000_000_000i64, 0, 2]],
+            "keys": [], "samples": [], "tickets": tickets, "sessions": [],
+            "sessions_established": 0, "ticketbleed": null, "dropped": 0
+        }));
+    }
+    serde_json::json!({
+        "format": "stekwatch-state", "version": 1, "written_by": "test",
+        "files": ["big.pcap"], "start_ns": null, "end_ns": null,
+        "packets": {}, "flows": {}, "skipped_capture_blocks": 0, "dropped_services": 0,
+        "services": svcs, "announced": []
+    })
+    .to_string()
+}
