@@ -54,7 +54,10 @@ fn start_live(args: &[&str], err: &Path) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("live did not start: {}", std::fs::read_to_string(err).unwrap());
+    panic!(
+        "live did not start: {}",
+        std::fs::read_to_string(err).unwrap()
+    );
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -152,14 +155,27 @@ fn sigterm_saves_the_state_and_ends_with_a_summary_and_status_0() {
     signal(&child, "-TERM");
     let status = child.wait().unwrap();
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert_eq!(status.code(), Some(0), "{}", std::fs::read_to_string(&err).unwrap());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&err).unwrap()
+    );
     let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(last["type"], "summary");
     assert_eq!(last["capture"]["interface"], "lo");
     assert_eq!(last["capture"]["stopped"], "signal");
     let files = last["observation"]["files"].as_array().unwrap();
-    assert!(files[0].as_str().unwrap().starts_with("live:lo "), "{files:?}");
+    assert!(
+        files[0].as_str().unwrap().starts_with("live:lo "),
+        "{files:?}"
+    );
     let report = stekwatch(&["report", "--state", s(&state)]);
     assert_eq!(report.status.code(), Some(0));
     assert!(std::fs::read_to_string(&err).unwrap().contains("(at exit)"));
@@ -207,7 +223,10 @@ fn sigkill_during_live_checkpoints_never_leaves_a_state_that_fails_to_load() {
             String::from_utf8_lossy(&load.stderr)
         );
         let text = String::from_utf8_lossy(&load.stdout);
-        assert!(text.contains("\"services\":20"), "round {round}: history kept");
+        assert!(
+            text.contains("\"services\":20"),
+            "round {round}: history kept"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -107,9 +107,9 @@ fn rank(f: &AlertFacts) -> (u8, &AlertFacts) {
     (sev, f)
 }
 
-/// One human line: `TIME SEVERITY rule subject: message (evidence FILE frame N)`.
+/// One human line: `TIME SEVERITY rule message [FILE frame N]`. The time is the alert's last
+/// sighting (packet time); the message names the service.
 pub fn human_line(a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
-    let subject = a.service.clone().unwrap_or_else(|| a.services.join(", "));
     let when = a.last_seen.as_deref().unwrap_or("-");
     let evidence = a
         .evidence
@@ -118,7 +118,7 @@ pub fn human_line(a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
         .unwrap_or_default();
     writeln!(
         out,
-        "{when} {:<8} {} {subject}: {}{evidence}",
+        "{when} {:<8} {} {}{evidence}",
         a.severity.to_uppercase(),
         a.rule,
         a.message
