@@ -39,7 +39,7 @@ fn s(p: &Path) -> &str {
 
 /// Starts `stekwatch live` with stderr to a file, and waits until it captures.
 fn start_live(args: &[&str], err: &Path) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_stekwatch"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stekwatch"))
         .arg("live")
         .args(args)
         .stdin(Stdio::null())
