@@ -54,6 +54,8 @@ fn start_live(args: &[&str], err: &Path) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "live did not start: {}",
         std::fs::read_to_string(err).unwrap()
