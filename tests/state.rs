@@ -200,6 +200,23 @@ fn every_fixture_reports_the_same_from_a_saved_state_as_when_read() {
 }
 
 #[test]
+fn ip_fragment_counters_survive_a_saved_state() {
+    let dir = temp_dir("frag");
+    let path = support::rewrite::Capture::read(&capture("weak-key.pcap"))
+        .ip_fragment(64)
+        .write("state-ipfrag.pcap");
+    let state = dir.join("s.json");
+    let direct = report(&[&path], &["--state", s(&state)]);
+    assert!(
+        direct["statistics"]["ip_datagrams_reassembled"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(state_report(&state), direct);
+}
+
+#[test]
 fn a_damaged_or_newer_state_is_refused_with_status_2_and_left_untouched() {
     let dir = temp_dir("refuse");
     let good = dir.join("good.json");

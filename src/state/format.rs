@@ -5,6 +5,7 @@
 //! ```text
 //! {"format": "stekwatch-state", "version": 1, "written_by": "stekwatch 0.1.0",
 //!  "files": [...names, sorted...], "start_ns": .., "end_ns": .., "packets": {..}, "flows": {..},
+//!  "ip_datagrams_reassembled": 0, "ip_fragments_dropped": 0,
 //!  "skipped_capture_blocks": 0, "dropped_services": 0,
 //!  "services": [{"name": .., "sni": .., "addresses": [..], "versions": [771, 772],
 //!                "handshakes": {..}, "span": [EV, EV], "keys": [..], "samples": [[HASH, PREFIX]],
@@ -53,6 +54,11 @@ pub struct StateFile {
     pub end_ns: Option<i64>,
     pub packets: PacketStats,
     pub flows: FlowStats,
+    /// IPv4 datagrams reassembled from fragments, and fragments thrown away.
+    #[serde(default)]
+    pub ip_datagrams_reassembled: u64,
+    #[serde(default)]
+    pub ip_fragments_dropped: u64,
     pub skipped_capture_blocks: u64,
     pub dropped_services: u64,
     pub services: Vec<ServiceRec>,

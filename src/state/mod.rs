@@ -64,6 +64,8 @@ pub fn snapshot(p: &Pipeline, extra: &Extra) -> StateFile {
         end_ns: p.end.map(|t| t.0),
         packets: p.stats.clone(),
         flows: p.flows.stats.clone(),
+        ip_datagrams_reassembled: p.defrag.reassembled,
+        ip_fragments_dropped: p.defrag.dropped,
         skipped_capture_blocks: extra.skipped_blocks,
         dropped_services: p.tracker.dropped_services,
         services: format::services_out(&p.tracker, &file),
@@ -92,6 +94,8 @@ pub fn restore(s: StateFile, p: &mut Pipeline, extra: &mut Extra) -> Result<(), 
     saved.tracker = tracker;
     saved.stats = s.packets;
     saved.flows.stats = s.flows;
+    saved.defrag.reassembled = s.ip_datagrams_reassembled;
+    saved.defrag.dropped = s.ip_fragments_dropped;
     saved.start = s.start_ns.map(Timestamp);
     saved.end = s.end_ns.map(Timestamp);
     p.merge(saved);

@@ -52,6 +52,10 @@ const FIXTURES: &[&str] = &[
     "weak-key.pcap",
     "early-data.pcap",
     "plain-http.pcap",
+    "openssl-s-server.pcap",
+    "haproxy.pcap",
+    "gnutls-serv.pcap",
+    "hello-retry.pcap",
 ];
 
 #[test]
