@@ -6,7 +6,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::*;
@@ -310,15 +310,15 @@ fn sigkill_at_any_moment_of_a_save_never_leaves_a_state_that_fails_to_load() {
     ok(&["merge", s(&input), "-o", s(&out)]);
     let full = began.elapsed();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ std::process::id() as u64;
-    let mut killed = 0;
-    let rounds = 16;
-    for round in 0..rounds {
+    let mut next = || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        // Mostly while the new state is written (the second half of a run), sometimes while
-        // it loads, sometimes just after it ended.
-        let delay = full.mul_f64(0.3 + (seed % 1000) as f64 / 1250.0);
+        seed
+    };
+    let (mut killed, mut mid_write) = (0, 0);
+    let rounds = 16;
+    for round in 0..rounds {
         let mut child = Command::new(env!("CARGO_BIN_EXE_stekwatch"))
             .args(["merge", s(&input), "-o", s(&out)])
             .stdin(Stdio::null())
@@ -326,31 +326,40 @@ fn sigkill_at_any_moment_of_a_save_never_leaves_a_state_that_fails_to_load() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
+        let temp = dir.join(format!(".out.json.tmp-{}", child.id()));
+        if round % 2 == 0 {
+            // Anywhere in the run, or just after it.
+            std::thread::sleep(full.mul_f64((next() % 1000) as f64 / 900.0));
+        } else {
+            // While the new state is being written: once its temp file has contents.
+            let began = Instant::now();
+            while child.try_wait().unwrap().is_none()
+                && !std::fs::metadata(&temp).is_ok_and(|m| m.len() > 0)
+                && began.elapsed() < Duration::from_secs(60)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(next() % 40));
+        }
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
         }
         child.wait().unwrap();
+        mid_write += usize::from(temp.exists());
         let load = stekwatch(&["report", "--state", s(&out), "--format", "jsonl"]);
         assert_eq!(
             load.status.code(),
             Some(0),
-            "round {round} (killed after {delay:?}): {}",
+            "round {round}: {}",
             String::from_utf8_lossy(&load.stderr)
         );
     }
+    eprintln!("{killed} of {rounds} merges killed, {mid_write} while writing the new state");
     assert!(
         killed >= rounds / 4,
-        "only {killed} of {rounds} runs were killed mid-way"
+        "only {killed} of {rounds} runs were killed before they ended"
     );
-    // Stray temp files show that some kills landed while the new state was being written.
-    let mid_write = std::fs::read_dir(&*dir)
-        .unwrap()
-        .filter(|e| {
-            let name = e.as_ref().unwrap().file_name();
-            name.to_string_lossy().starts_with(".out.json.tmp-")
-        })
-        .count();
+    // A stray temp file shows that the kill landed while the new state was being written.
     assert!(mid_write >= 1, "no kill landed during a write");
 }
