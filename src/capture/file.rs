@@ -11,7 +11,6 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use pcap_parser::build_ts_resolution;
 use pcap_parser::pcapng::{self, Block};
 
 use super::Packet;
@@ -296,7 +295,7 @@ fn read_pcapng<'a>(
                 interfaces.clear();
             }
             Block::InterfaceDescription(idb) => {
-                let units = build_ts_resolution(idb.if_tsresol);
+                let units = ts_units_per_sec(idb.if_tsresol);
                 interfaces.push(Interface {
                     linktype: idb.linktype.0 as u32,
                     units_per_sec: units.unwrap_or(0),
@@ -314,7 +313,10 @@ fn read_pcapng<'a>(
                     continue;
                 }
                 let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                let secs = (raw / iface.units_per_sec) as i64 + iface.offset_secs;
+                // Hostile if_tsresol/if_tsoffset must not overflow: times saturate instead.
+                let secs = i64::try_from(raw / iface.units_per_sec)
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(iface.offset_secs);
                 let frac = raw % iface.units_per_sec;
                 let nanos = (frac as u128 * 1_000_000_000 / iface.units_per_sec as u128) as i64;
                 last_time = Timestamp::from_parts(secs, nanos);
@@ -345,6 +347,8 @@ fn read_pcapng<'a>(
                     spb.origlen,
                 );
             }
+            // Block types this reader does not know (or vendors' custom blocks): skipped, counted.
+            Block::Unknown(_) | Block::Custom(_) => out.skipped_blocks += 1,
             _ => {}
         }
     }
@@ -357,6 +361,19 @@ fn tick(bytes: &[u8], rest: &[u8], next_tick: &mut usize, progress: &mut dyn FnM
     if done >= *next_tick {
         *next_tick = done + RELEASE_EVERY;
         progress(done);
+    }
+}
+
+/// Timestamp units per second of an `if_tsresol` value: 10^v, or 2^(v & 0x7f) when the top
+/// bit is set; `None` when that does not fit in a u64. (pcap-parser 0.17's
+/// `build_ts_resolution` compares the exponent with the flag bit still set, so it refuses
+/// every power-of-two resolution.)
+fn ts_units_per_sec(tsresol: u8) -> Option<u64> {
+    let exp = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 != 0 {
+        1u64.checked_shl(exp).filter(|_| exp <= 63)
+    } else {
+        10u64.checked_pow(exp)
     }
 }
 
@@ -377,4 +394,22 @@ fn emit<'a>(
         data,
         orig_len,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_resolutions_cover_powers_of_ten_and_of_two() {
+        assert_eq!(ts_units_per_sec(6), Some(1_000_000));
+        assert_eq!(ts_units_per_sec(9), Some(1_000_000_000));
+        assert_eq!(ts_units_per_sec(19), Some(10_000_000_000_000_000_000));
+        assert_eq!(ts_units_per_sec(20), None);
+        assert_eq!(ts_units_per_sec(0x80), Some(1));
+        assert_eq!(ts_units_per_sec(0x80 | 10), Some(1024));
+        assert_eq!(ts_units_per_sec(0x80 | 63), Some(1 << 63));
+        assert_eq!(ts_units_per_sec(0x80 | 64), None);
+        assert_eq!(ts_units_per_sec(0xff), None);
+    }
 }
