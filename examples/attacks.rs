@@ -83,7 +83,18 @@ impl Pcap {
         let ip_len = 20 + 20 + payload.len();
         let mut p = Vec::with_capacity(14 + ip_len);
         p.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
-        p.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 6]);
+        p.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+        ]);
         p.extend_from_slice(&[0, 0]);
         p.extend_from_slice(&src.octets());
         p.extend_from_slice(&dst.octets());
@@ -292,7 +303,14 @@ fn many_messages(p: &mut Pcap, scale: f64) {
     p.handshake_open(&c);
     let ch = client_hello("many-tickets.test", &[], 0);
     send(p, &c, true, 0, &record(22, &handshake(1, &ch)), 1460);
-    let mut off = send(p, &c, false, 0, &record(22, &handshake(2, &server_hello())), 1460);
+    let mut off = send(
+        p,
+        &c,
+        false,
+        0,
+        &record(22, &handshake(2, &server_hello())),
+        1460,
+    );
     let mut i = 0;
     while i < n {
         let mut body = Vec::new();

@@ -19,7 +19,18 @@ use super::seq::SeqNumber;
 /// Out-of-order bytes one stream may hold.
 pub const MAX_PENDING_BYTES: usize = 256 * 1024;
 
-/// Shared limit on out-of-order bytes across all streams.
+/// What one buffered segment costs beyond its payload (its map entry, vector header and
+/// allocation). Caps count it, so a flood of 1-byte segments is bounded in memory, not only in
+/// payload bytes.
+pub const SEGMENT_OVERHEAD: usize = 96;
+
+/// Memory charged for one buffered segment of `len` payload bytes.
+fn cost(len: usize) -> usize {
+    len + SEGMENT_OVERHEAD
+}
+
+/// Shared limit on out-of-order bytes across all streams (each segment counted with
+/// `SEGMENT_OVERHEAD`); the flow table also charges partial TLS records to it.
 #[derive(Debug)]
 pub struct Budget {
     pub limit: usize,
@@ -69,6 +80,7 @@ impl Stream {
         self.delivered
     }
 
+    /// Memory charged for the buffered segments (payload + `SEGMENT_OVERHEAD` each).
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes
     }
@@ -149,8 +161,8 @@ impl Stream {
                 self.drain(budget, out);
                 return;
             }
-            let fits = self.pending_bytes + payload.len() <= MAX_PENDING_BYTES
-                && budget.used + payload.len() <= budget.limit;
+            let fits = self.pending_bytes + cost(payload.len()) <= MAX_PENDING_BYTES
+                && budget.used + cost(payload.len()) <= budget.limit;
             if fits {
                 self.insert(start, payload, budget);
                 return;
@@ -180,11 +192,11 @@ impl Stream {
                 if let Some(old) = old {
                     bytes[..old.len()].copy_from_slice(old);
                     self.retransmitted_bytes += old.len() as u64;
-                    self.pending_bytes -= old.len();
-                    budget.used -= old.len();
+                    self.pending_bytes -= cost(old.len());
+                    budget.used -= cost(old.len());
                 }
-                self.pending_bytes += bytes.len();
-                budget.used += bytes.len();
+                self.pending_bytes += cost(bytes.len());
+                budget.used += cost(bytes.len());
                 self.pending.insert(start, bytes);
             }
         }
@@ -197,8 +209,8 @@ impl Stream {
                 break;
             }
             let bytes = entry.remove();
-            self.pending_bytes -= bytes.len();
-            budget.used -= bytes.len();
+            self.pending_bytes -= cost(bytes.len());
+            budget.used -= cost(bytes.len());
             let end = start + bytes.len() as u64;
             if end <= self.delivered {
                 self.retransmitted_bytes += bytes.len() as u64;
@@ -342,7 +354,7 @@ mod tests {
     #[test]
     fn budget_exhaustion_skips_the_hole_and_counts_it() {
         let mut s = Stream::new();
-        let mut budget = Budget::new(4);
+        let mut budget = Budget::new(4 + SEGMENT_OVERHEAD);
         let mut out = Vec::new();
         let mut sink = |d: Delivery<'_>| out.push(format!("{d:?}"));
         s.push(100, false, false, b"a", &mut budget, &mut sink);
@@ -465,5 +477,22 @@ mod tests {
             vec!["Data([97, 98, 99])".to_string(), "Gap(7)".to_string()]
         );
         assert_eq!(s.gaps, 1);
+    }
+
+    #[test]
+    fn tiny_segments_are_charged_their_overhead_so_a_flood_of_them_is_bounded() {
+        let mut s = Stream::new();
+        let mut budget = Budget::new(1 << 20);
+        let mut sink = |_: Delivery<'_>| {};
+        s.push(100, false, false, b"a", &mut budget, &mut sink);
+        // A hole at 101, then 100k one-byte segments beyond it.
+        for i in 0..100_000u32 {
+            s.push(200 + 2 * i, false, false, b"x", &mut budget, &mut sink);
+            assert!(s.pending_bytes() <= MAX_PENDING_BYTES);
+        }
+        assert!(s.pending.len() <= MAX_PENDING_BYTES / (1 + SEGMENT_OVERHEAD));
+        assert_eq!(s.pending_bytes(), s.pending.len() * (1 + SEGMENT_OVERHEAD));
+        assert_eq!(budget.used, s.pending_bytes());
+        assert!(budget.discarded_bytes > 0);
     }
 }
