@@ -27,6 +27,8 @@ pub struct PacketStats {
     pub truncated_packets: u64,
     pub handshake_messages: u64,
     pub parse_failures: u64,
+    /// Connections whose parsing stopped at `MAX_HANDSHAKE_MESSAGES`.
+    pub handshake_messages_cap: u64,
 }
 
 impl PacketStats {
@@ -41,6 +43,7 @@ impl PacketStats {
         self.truncated_packets += o.truncated_packets;
         self.handshake_messages += o.handshake_messages;
         self.parse_failures += o.parse_failures;
+        self.handshake_messages_cap += o.handshake_messages_cap;
     }
 }
 
@@ -198,6 +201,7 @@ impl Pipeline {
         for c in self.done.drain(..) {
             self.stats.handshake_messages += c.handshake_messages as u64;
             self.stats.parse_failures += c.parse_errors as u64;
+            self.stats.handshake_messages_cap += u64::from(c.message_cap_hit());
             self.tracker.observe(&c);
         }
     }

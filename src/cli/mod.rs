@@ -173,7 +173,8 @@ pub struct Common {
     /// Most TCP connections tracked at once; new ones beyond are counted and ignored.
     #[arg(long, default_value_t = Limits::default().max_flows, value_name = "N")]
     pub max_flows: usize,
-    /// Most out-of-order bytes buffered across all connections, in MiB.
+    /// Most bytes buffered across all connections (out-of-order segments and partial TLS
+    /// records), in MiB.
     #[arg(long, default_value_t = Limits::default().max_buffered_bytes >> 20, value_name = "MIB")]
     pub max_buffer_mib: usize,
 }

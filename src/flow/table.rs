@@ -2,9 +2,10 @@
 //! reassembly streams and the TLS state until the handshake is audited; after that the entry
 //! is *bypassed*: buffers are freed and later packets cost one lookup.
 //!
-//! Invariants: at most `Limits::max_flows` entries; out-of-order bytes across all streams stay
-//! under `Limits::max_buffered_bytes`; expiry uses packet time only. Everything a cap refuses
-//! is counted in `FlowStats`.
+//! Invariants: at most `Limits::max_flows` entries; out-of-order segments and partial TLS
+//! records/messages across all connections stay under `Limits::max_buffered_bytes` (one shared
+//! `Budget`; a connection whose partial records would exceed it is abandoned); expiry uses
+//! packet time only. Everything a cap refuses is counted in `FlowStats`.
 
 use std::net::SocketAddr;
 
@@ -25,9 +26,13 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// Sized so that a run stays under 256 MiB of memory whatever the input: a connection
+    /// being read costs about 1.2 KiB before it buffers anything (table slot, reassembly and
+    /// TLS state; measured with the SYN flood of examples/attacks.rs), and everything buffered
+    /// is capped at 64 MiB together.
     fn default() -> Self {
         Limits {
-            max_flows: 262_144,
+            max_flows: 100_000,
             max_buffered_bytes: 64 << 20,
             idle_timeout_secs: 300,
         }
@@ -44,6 +49,9 @@ pub struct FlowStats {
     pub expired: u64,
     pub dropped_flows_cap: u64,
     pub discarded_bytes: u64,
+    /// Connections whose handshake parsing was abandoned because the shared buffer budget
+    /// could not hold their partial records (their buffered bytes are in `discarded_bytes`).
+    pub abandoned_handshakes_cap: u64,
     pub gaps: u64,
     pub resyncs: u64,
     pub retransmitted_bytes: u64,
@@ -57,6 +65,7 @@ impl FlowStats {
         self.expired += o.expired;
         self.dropped_flows_cap += o.dropped_flows_cap;
         self.discarded_bytes += o.discarded_bytes;
+        self.abandoned_handshakes_cap += o.abandoned_handshakes_cap;
         self.gaps += o.gaps;
         self.resyncs += o.resyncs;
         self.retransmitted_bytes += o.retransmitted_bytes;
@@ -106,6 +115,8 @@ struct Flow {
 struct Active {
     streams: [Stream; 2],
     tls: TlsConn,
+    /// Bytes of `tls` buffers (partial records and messages) charged to the shared budget.
+    charged: usize,
 }
 
 pub struct FlowTable {
@@ -114,6 +125,8 @@ pub struct FlowTable {
     limits: Limits,
     last_sweep: Timestamp,
     pub stats: FlowStats,
+    /// `budget.discarded_bytes` already added to `stats.discarded_bytes`.
+    synced_discarded: u64,
 }
 
 impl FlowTable {
@@ -124,6 +137,7 @@ impl FlowTable {
             limits,
             last_sweep: Timestamp::default(),
             stats: FlowStats::default(),
+            synced_discarded: 0,
         }
     }
 
@@ -182,7 +196,11 @@ impl FlowTable {
             }
             return;
         };
-        let Active { streams, tls } = &mut **active;
+        let Active {
+            streams,
+            tls,
+            charged,
+        } = &mut **active;
         if !seg.payload.is_empty() {
             flow.saw_data = true;
         }
@@ -194,6 +212,17 @@ impl FlowTable {
             &mut self.budget,
             &mut |d: Delivery<'_>| tls.push(dir, d, at),
         );
+        // Partial records and messages count against the same budget as out-of-order data.
+        let held = tls.buffered();
+        self.budget.used = self.budget.used - *charged + held;
+        *charged = held;
+        if held > 0 && self.budget.used > self.budget.limit {
+            tls.abandon();
+            self.budget.used -= held;
+            self.budget.discarded_bytes += held as u64;
+            *charged = 0;
+            self.stats.abandoned_handshakes_cap += 1;
+        }
         if ended {
             let flow = self.flows.remove(&key).expect("present");
             self.close(flow, out);
@@ -236,7 +265,9 @@ impl FlowTable {
         let Active {
             mut streams,
             mut tls,
+            charged,
         } = *active;
+        budget.used -= charged;
         let at = flow.last;
         for (dir, s) in streams.iter_mut().enumerate() {
             if flush {
@@ -283,12 +314,19 @@ impl FlowTable {
             let flow = self.flows.remove(&key).expect("present");
             self.close(flow, out);
         }
-        self.stats.discarded_bytes = self.budget.discarded_bytes;
+        self.sync_stats();
     }
 
-    /// Copies the budget's counter into the stats (call before reporting).
+    /// Bytes currently charged to the shared buffer budget.
+    pub fn buffered_bytes(&self) -> usize {
+        self.budget.used
+    }
+
+    /// Adds the budget's new discards to the stats (call before reporting). Adds rather than
+    /// copies: the stats may hold other tables' counters merged in (one per worker).
     pub fn sync_stats(&mut self) {
-        self.stats.discarded_bytes = self.budget.discarded_bytes;
+        self.stats.discarded_bytes += self.budget.discarded_bytes - self.synced_discarded;
+        self.synced_discarded = self.budget.discarded_bytes;
     }
 }
 
@@ -299,6 +337,7 @@ impl Flow {
             active: Some(Box::new(Active {
                 streams: [Stream::new(), Stream::new()],
                 tls: TlsConn::new(first, other),
+                charged: 0,
             })),
             first_is_lo: Endpoint::of(first) == key.0,
             fin: [false; 2],
@@ -310,6 +349,45 @@ impl Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::TcpFlags;
+
+    fn seg(i: u32, payload: &[u8]) -> Segment<'_> {
+        Segment {
+            src: SocketAddr::new([198, 51, (i >> 8) as u8, i as u8].into(), 40000),
+            dst: "192.0.2.1:443".parse().unwrap(),
+            seq: 1000,
+            flags: TcpFlags {
+                ack: true,
+                ..TcpFlags::default()
+            },
+            payload,
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn stalled_partial_records_are_bounded_by_the_buffer_budget_and_counted() {
+        let limit = 1 << 20;
+        let mut table = FlowTable::new(Limits {
+            max_buffered_bytes: limit,
+            ..Limits::default()
+        });
+        // A record header announcing 16 KB, a ClientHello header, 4000 bytes, then nothing.
+        let mut stalled = vec![22, 3, 1, 0x40, 0x00, 1, 0, 0x3f, 0xfc];
+        stalled.extend([0x41; 4000]);
+        let mut out = Vec::new();
+        for i in 0..1000 {
+            table.push(&seg(i, &stalled), Evidence::default(), &mut out);
+            assert!(table.buffered_bytes() <= limit);
+        }
+        assert_eq!(table.len(), 1000);
+        let abandoned = table.stats.abandoned_handshakes_cap;
+        assert!((700..1000).contains(&abandoned), "{abandoned}");
+        table.sync_stats();
+        assert!(table.stats.discarded_bytes >= abandoned * 4000);
+        table.finish_all(&mut out);
+        assert_eq!(table.buffered_bytes(), 0);
+    }
 
     #[test]
     fn a_bypassed_flow_costs_at_most_256_bytes_of_table_entry() {
@@ -321,5 +399,22 @@ mod tests {
             std::mem::size_of::<Stream>()
         );
         assert!(entry <= 256, "{entry}");
+    }
+
+    #[test]
+    fn syncing_stats_keeps_counters_merged_from_other_tables() {
+        let mut table = FlowTable::new(Limits::default());
+        table.budget.discarded_bytes = 10;
+        table.sync_stats();
+        let other = FlowStats {
+            discarded_bytes: 500,
+            ..FlowStats::default()
+        };
+        table.stats.merge(&other);
+        table.sync_stats();
+        assert_eq!(table.stats.discarded_bytes, 510);
+        table.budget.discarded_bytes = 15;
+        table.sync_stats();
+        assert_eq!(table.stats.discarded_bytes, 515);
     }
 }

@@ -182,6 +182,14 @@ fn statistics(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         (s.dropped_flows_cap, "flows refused by --max-flows"),
         (s.discarded_bytes_cap, "bytes discarded by buffer caps"),
         (
+            s.abandoned_handshakes_cap,
+            "handshakes abandoned by --max-buffer-mib",
+        ),
+        (
+            s.handshake_messages_cap,
+            "connections past the handshake-message cap",
+        ),
+        (
             s.dropped_by_service_caps + s.dropped_services_cap,
             "entries refused by per-service caps",
         ),

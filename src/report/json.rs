@@ -159,6 +159,8 @@ pub struct Statistics {
     pub expired_flows: u64,
     pub dropped_flows_cap: u64,
     pub discarded_bytes_cap: u64,
+    pub abandoned_handshakes_cap: u64,
+    pub handshake_messages_cap: u64,
     pub dropped_by_service_caps: u64,
     pub dropped_services_cap: u64,
     pub skipped_capture_blocks: u64,

@@ -70,6 +70,8 @@ pub fn build(
             expired_flows: f.expired,
             dropped_flows_cap: f.dropped_flows_cap,
             discarded_bytes_cap: f.discarded_bytes,
+            abandoned_handshakes_cap: f.abandoned_handshakes_cap,
+            handshake_messages_cap: s.handshake_messages_cap,
             dropped_by_service_caps: p.tracker.services.values().map(|s| s.dropped).sum(),
             dropped_services_cap: p.tracker.dropped_services,
             skipped_capture_blocks: skipped_blocks,

@@ -38,6 +38,8 @@ pub enum Stop {
     NotTls,
     /// A record or handshake message broke the format, or exceeded a cap.
     Malformed,
+    /// A resource cap (shared buffer budget, messages per connection) ended parsing.
+    Cap,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +60,12 @@ impl RecordReader {
 
     pub fn stopped(&self) -> Option<Stop> {
         self.stopped
+    }
+
+    /// Bytes this reader holds (capacity of its record and message buffers): the flow table
+    /// charges them to the shared buffer budget.
+    pub fn buffered(&self) -> usize {
+        self.buf.capacity() + self.hs.capacity()
     }
 
     pub fn stop(&mut self, why: Stop) {
@@ -143,6 +151,7 @@ impl RecordReader {
         }
         if self.stopped.is_none() {
             self.buf.drain(..pos);
+            shrink(&mut self.buf);
         }
     }
 
@@ -190,7 +199,16 @@ impl RecordReader {
         }
         if self.stopped.is_none() {
             self.hs.drain(..pos);
+            shrink(&mut self.hs);
         }
+    }
+}
+
+/// Gives back a large allocation once its bytes are consumed, so an idle connection holds
+/// (and is charged for) little.
+fn shrink(v: &mut Vec<u8>) {
+    if v.is_empty() && v.capacity() > 1024 {
+        *v = Vec::new();
     }
 }
 
@@ -345,6 +363,16 @@ mod tests {
         let bytes = record(22, &[1, 0x7f, 0xff, 0xff]);
         let (_, r) = collect(&[&bytes]);
         assert_eq!(r.stopped(), Some(Stop::Malformed));
+    }
+
+    #[test]
+    fn buffers_are_given_back_once_a_large_record_is_consumed() {
+        let bytes = record(22, &handshake(4, &[9; 10_000]));
+        let mut r = RecordReader::new();
+        r.push(Delivery::Data(&bytes[..6000]), &mut |_, _| {});
+        assert!(r.buffered() >= 6000);
+        r.push(Delivery::Data(&bytes[6000..]), &mut |_, _| {});
+        assert!(r.buffered() <= 1024, "{}", r.buffered());
     }
 
     #[test]
