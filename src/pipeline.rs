@@ -73,7 +73,7 @@ impl Pipeline {
         Pipeline {
             flows: FlowTable::new(limits),
             defrag: Defrag::new(),
-            tracker: Tracker::new(),
+            tracker: Tracker::with_max_bytes(limits.max_tracker_bytes),
             stats: PacketStats::default(),
             files: Vec::new(),
             start: None,

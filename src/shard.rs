@@ -34,9 +34,12 @@ pub fn read_sharded(
     let per_worker = Limits {
         max_flows: (limits.max_flows / threads).max(1),
         max_buffered_bytes: limits.max_buffered_bytes / threads,
+        max_tracker_bytes: limits.max_tracker_bytes / threads,
         ..limits
     };
     let mut reader = Pipeline::new(per_worker);
+    // The workers' histories merge into the reader's: it may hold all of them.
+    reader.tracker.max_bytes = limits.max_tracker_bytes;
     let mut outcomes = Vec::new();
     // Datagrams reassembled from IP fragments live here for the whole run, as the mapped
     // inputs do, so segments can borrow from either.

@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_buffered_bytes: usize,
     /// A flow without packets for this long (packet time) is finished and forgotten.
     pub idle_timeout_secs: i64,
+    /// Approximate memory the per-service history may hold (`Tracker::max_bytes`).
+    pub max_tracker_bytes: usize,
 }
 
 impl Default for Limits {
@@ -35,6 +37,7 @@ impl Default for Limits {
             max_flows: 100_000,
             max_buffered_bytes: 64 << 20,
             idle_timeout_secs: 300,
+            max_tracker_bytes: crate::tracker::MAX_TRACKER_BYTES,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! merging aggregates. Every aggregate is a min, max or sum, so merging is order-free.
 //!
 //! Caps: addresses, keys, ticket samples, issued-ticket hashes and session hashes per service
-//! are bounded; what a cap refuses is counted in `Service::dropped`.
+//! are bounded; what a cap refuses is counted in `Service::dropped`. Across services, their
+//! approximate memory (`Service::cost`) is bounded by `Tracker::max_bytes`: past it no new
+//! service is created (`Tracker::dropped_services`) and existing ones take no new entries.
 
 pub mod keys;
 pub mod view;
@@ -27,6 +29,14 @@ pub const MAX_KEYS_PER_SERVICE: usize = 4096;
 pub const MAX_SAMPLES: usize = 64;
 pub const MAX_HASHES: usize = 65_536;
 pub const MAX_SERVICES: usize = 100_000;
+/// Default approximate memory all services may hold together (see `Service::cost`).
+pub const MAX_TRACKER_BYTES: usize = 32 << 20;
+/// Approximate memory of a service without entries, of one key aggregate, and of one address,
+/// sample, ticket or session entry (measured with the many-services capture of
+/// examples/attacks.rs, report included).
+const SERVICE_COST: usize = 2048;
+const KEY_COST: usize = 640;
+const ENTRY_COST: usize = 64;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Handshakes {
@@ -176,12 +186,28 @@ pub struct Service {
     pub ticketbleed: Option<Evidence>,
     /// Entries refused by a per-service cap.
     pub dropped: u64,
+    /// Set while the tracker is over its memory cap: no new entries.
+    pub(crate) full: bool,
 }
 
-#[derive(Default)]
 pub struct Tracker {
     pub services: HashMap<String, Service>,
     pub dropped_services: u64,
+    /// Cap on the sum of `Service::cost` (approximate bytes).
+    pub max_bytes: usize,
+    /// The sum of `Service::cost` over all services.
+    used: usize,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker {
+            services: HashMap::new(),
+            dropped_services: 0,
+            max_bytes: MAX_TRACKER_BYTES,
+            used: 0,
+        }
+    }
 }
 
 impl Tracker {
@@ -189,38 +215,73 @@ impl Tracker {
         Self::default()
     }
 
+    /// A tracker whose services may hold about `max_bytes` together.
+    pub fn with_max_bytes(max_bytes: usize) -> Self {
+        Tracker {
+            max_bytes,
+            ..Self::default()
+        }
+    }
+
     /// Records what one connection showed.
     pub fn observe(&mut self, c: &ConnSummary) {
         let sni = c.offer.as_ref().and_then(|(ch, _)| ch.sni.clone());
         let name = sni.clone().unwrap_or_else(|| c.server.to_string());
-        let Some(svc) = self.service(name) else {
-            return;
-        };
-        svc.sni = sni;
-        svc.observe(c);
+        self.update(name, |svc| {
+            svc.sni = sni;
+            svc.observe(c);
+        });
     }
 
     /// Adds another tracker's history (another worker, file or sensor). Order-free:
-    /// `a.merge(b)` and `b.merge(a)` describe the same history.
+    /// `a.merge(b)` and `b.merge(a)` describe the same history (while under the caps).
     pub fn merge(&mut self, other: Tracker) {
         self.dropped_services += other.dropped_services;
         for (name, svc) in other.services {
-            if let Some(mine) = self.service(name) {
-                mine.merge(svc);
-            }
+            self.update(name, |mine| mine.merge(svc));
         }
     }
 
-    fn service(&mut self, name: String) -> Option<&mut Service> {
-        if !self.services.contains_key(&name) && self.services.len() >= MAX_SERVICES {
+    /// Approximate memory of all services: at most `max_bytes` plus one service's growth.
+    pub fn approx_bytes(&self) -> usize {
+        self.used
+    }
+
+    /// Runs `f` on the service `name` (created if the caps allow) and accounts its growth.
+    fn update(&mut self, name: String, f: impl FnOnce(&mut Service)) {
+        let full = self.used >= self.max_bytes;
+        let new = !self.services.contains_key(&name);
+        if new && (full || self.services.len() >= MAX_SERVICES) {
             self.dropped_services += 1;
-            return None;
+            return;
         }
-        Some(self.services.entry(name).or_default())
+        let svc = self.services.entry(name).or_default();
+        let before = if new { 0 } else { svc.cost() };
+        svc.full = full;
+        f(svc);
+        self.used = self.used - before + svc.cost();
     }
 }
 
 impl Service {
+    /// Approximate memory of this service and its entries.
+    fn cost(&self) -> usize {
+        SERVICE_COST
+            + self.sni.as_ref().map_or(0, String::len)
+            + self.keys.len() * KEY_COST
+            + (self.addresses.len() + self.samples.len() + self.tickets.len() + self.sessions.len())
+                * ENTRY_COST
+    }
+
+    /// The cap for a map of entries: none may be added while the tracker is full.
+    fn cap(&self, cap: usize) -> usize {
+        if self.full {
+            0
+        } else {
+            cap
+        }
+    }
+
     fn observe(&mut self, c: &ConnSummary) {
         self.address(c.server);
         for at in [
@@ -268,12 +329,13 @@ impl Service {
         self.versions.extend(o.versions);
         self.handshakes.merge(&o.handshakes);
         Span::merge(&mut self.span, o.span);
+        let (key_cap, hash_cap) = (self.cap(MAX_KEYS_PER_SERVICE), self.cap(MAX_HASHES));
         for (name, stats) in o.keys {
             upsert(
                 &mut self.keys,
                 name,
                 stats,
-                MAX_KEYS_PER_SERVICE,
+                key_cap,
                 &mut self.dropped,
                 |a, b| a.merge(b),
             );
@@ -289,7 +351,7 @@ impl Service {
                 &mut self.tickets,
                 hash,
                 life,
-                MAX_HASHES,
+                hash_cap,
                 &mut self.dropped,
                 |a, b| a.merge(b),
             );
@@ -299,7 +361,7 @@ impl Service {
                 &mut self.sessions,
                 hash,
                 life,
-                MAX_HASHES,
+                hash_cap,
                 &mut self.dropped,
                 |a, b| a.merge(b),
             );
@@ -310,6 +372,10 @@ impl Service {
     }
 
     fn address(&mut self, a: SocketAddr) {
+        if self.full && !self.addresses.contains(&a) {
+            self.dropped += 1;
+            return;
+        }
         self.addresses.insert(a);
         if self.addresses.len() > MAX_ADDRESSES {
             self.addresses.pop_last();
@@ -369,11 +435,12 @@ impl Service {
 
     fn ticket_life(&mut self, t: &TicketRef, issued: Option<Evidence>, accepted: Option<Evidence>) {
         let life = TicketLife::new(t.name(MAX_KEY_NAME_LEN), issued, accepted);
+        let cap = self.cap(MAX_HASHES);
         upsert(
             &mut self.tickets,
             t.hash,
             life,
-            MAX_HASHES,
+            cap,
             &mut self.dropped,
             |a, b| a.merge(b),
         );
@@ -400,17 +467,21 @@ impl Service {
             _ => return,
         };
         let id = id_hash(&sh.session_id);
+        let cap = self.cap(MAX_HASHES);
         upsert(
             &mut self.sessions,
             id,
             life,
-            MAX_HASHES,
+            cap,
             &mut self.dropped,
             |a, b| a.merge(b),
         );
     }
 
     fn sample(&mut self, t: &TicketRef) {
+        if self.full && self.samples.len() < MAX_SAMPLES {
+            return;
+        }
         self.samples.insert(t.hash, Sample::of(t));
         if self.samples.len() > MAX_SAMPLES {
             self.samples.pop_last();
@@ -419,7 +490,7 @@ impl Service {
 
     fn key(&mut self, t: &TicketRef) -> Option<&mut KeyStats> {
         let name = t.name(MAX_KEY_NAME_LEN);
-        if !self.keys.contains_key(name) && self.keys.len() >= MAX_KEYS_PER_SERVICE {
+        if !self.keys.contains_key(name) && self.keys.len() >= self.cap(MAX_KEYS_PER_SERVICE) {
             self.dropped += 1;
             return None;
         }
@@ -435,5 +506,111 @@ impl Service {
                 _ => None,
             })
             .max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::conn::Issued;
+    use crate::tls::handshake::{ClientHello, ServerHello};
+
+    fn conn(i: u32) -> ConnSummary {
+        let at = Evidence {
+            frame: i as u64,
+            ..Evidence::default()
+        };
+        let mut name = [0x6b; 16];
+        name[..4].copy_from_slice(&i.to_be_bytes());
+        let mut ticket = name.to_vec();
+        ticket.extend_from_slice(&[i as u8; 64]);
+        ConnSummary {
+            client: "198.51.100.9:40000".parse().unwrap(),
+            server: "192.0.2.1:443".parse().unwrap(),
+            offer: Some((
+                ClientHello {
+                    sni: Some(format!("svc-{i}.test")),
+                    ..Default::default()
+                },
+                at,
+            )),
+            sslv2_hello: None,
+            answer: Some((
+                ServerHello {
+                    version: 0x0303,
+                    session_id: i.to_be_bytes().to_vec(),
+                    ..Default::default()
+                },
+                at,
+            )),
+            hello_retry: false,
+            full_flight: true,
+            server_ccs: None,
+            tickets: vec![Issued {
+                lifetime_hint: 7200,
+                ticket: TicketRef::new(&ticket),
+                at,
+            }],
+            tickets_dropped: 0,
+            parse_errors: 0,
+            handshake_messages: 5,
+        }
+    }
+
+    #[test]
+    fn many_services_stop_at_the_memory_cap_and_are_counted() {
+        let mut t = Tracker::new();
+        let n = 20_000;
+        for i in 0..n {
+            t.observe(&conn(i));
+        }
+        assert!(t.services.len() < n as usize);
+        assert_eq!(t.services.len() as u64 + t.dropped_services, n as u64);
+        let one = t.services.values().next().unwrap().cost();
+        assert!(t.approx_bytes() <= t.max_bytes + one);
+        // The services kept are whole: their key and session were recorded.
+        let svc = &t.services["svc-0.test"];
+        assert_eq!(svc.keys.len(), 1);
+        assert_eq!(svc.sessions_established, 1);
+        assert_eq!(svc.sessions.len(), 1);
+    }
+
+    #[test]
+    fn a_full_tracker_still_counts_handshakes_of_known_services_but_adds_no_entries() {
+        let mut t = Tracker::new();
+        let mut i = 0;
+        while t.approx_bytes() < t.max_bytes {
+            t.observe(&conn(i));
+            i += 1;
+        }
+        let before = t.approx_bytes();
+        // svc-0 again, with a new key name: counted, but no new key is stored.
+        let mut c = conn(0);
+        c.tickets[0].ticket = TicketRef::new(&[0x42; 80]);
+        t.observe(&c);
+        let svc = &t.services["svc-0.test"];
+        assert_eq!(svc.handshakes.full, 2);
+        assert_eq!(svc.keys.len(), 1);
+        assert!(svc.dropped >= 1);
+        assert_eq!(t.approx_bytes(), before);
+    }
+
+    #[test]
+    fn merging_workers_respects_the_cap_of_the_merged_tracker() {
+        let mut merged = Tracker::new();
+        for w in 0..4u32 {
+            let mut worker = Tracker::with_max_bytes(MAX_TRACKER_BYTES / 4);
+            for i in 0..10_000 {
+                worker.observe(&conn(w * 10_000 + i));
+            }
+            assert!(worker.dropped_services > 0);
+            merged.merge(worker);
+        }
+        let one = merged.services.values().next().unwrap().cost();
+        assert!(merged.approx_bytes() <= merged.max_bytes + one);
+        assert_eq!(
+            merged.services.len() as u64 + merged.dropped_services,
+            40_000
+        );
     }
 }
