@@ -15,6 +15,10 @@
 //!   whose client sends 200k ClientHellos;
 //! - `out-of-order-flood.pcap`: 20k connections that each send 16 KB after a hole that is
 //!   never filled;
+//! - `tiny-segments.pcap`: 20 connections that each send 150k one-byte segments after a
+//!   hole (buffer caps must count per-segment overhead, not only payload bytes);
+//! - `many-services.pcap`: 100k short connections, each with its own SNI, presenting a
+//!   ticket under a random key name and issued one under another (tracker growth);
 //! - `overlap-storm.pcap`: 5000 real-looking TLS 1.2 handshakes sent as overlapping,
 //!   duplicated and reordered segments.
 //!
@@ -117,7 +121,7 @@ impl Pcap {
         self.packets += 1;
     }
 
-    fn from_client(&mut self, c: &Conn, offset: u32, flags: u8, payload: &[u8]) {
+    fn client_sends(&mut self, c: &Conn, offset: u32, flags: u8, payload: &[u8]) {
         self.tcp(
             c.client,
             c.cport,
@@ -129,7 +133,7 @@ impl Pcap {
         );
     }
 
-    fn from_server(&mut self, c: &Conn, offset: u32, flags: u8, payload: &[u8]) {
+    fn server_sends(&mut self, c: &Conn, offset: u32, flags: u8, payload: &[u8]) {
         self.tcp(
             SERVER,
             c.sport,
@@ -144,7 +148,7 @@ impl Pcap {
     fn handshake_open(&mut self, c: &Conn) {
         self.tcp(c.client, c.cport, SERVER, c.sport, c.cseq, SYN, &[]);
         self.tcp(SERVER, c.sport, c.client, c.cport, c.sseq, SYN | ACK, &[]);
-        self.from_client(c, 0, ACK, &[]);
+        self.client_sends(c, 0, ACK, &[]);
     }
 
     fn finish(mut self) -> u64 {
@@ -241,9 +245,9 @@ fn send(p: &mut Pcap, c: &Conn, client: bool, start: u32, bytes: &[u8], mss: usi
     let mut off = start;
     for chunk in bytes.chunks(mss) {
         if client {
-            p.from_client(c, off, ACK | PSH, chunk);
+            p.client_sends(c, off, ACK | PSH, chunk);
         } else {
-            p.from_server(c, off, ACK | PSH, chunk);
+            p.server_sends(c, off, ACK | PSH, chunk);
         }
         off += chunk.len() as u32;
     }
@@ -291,7 +295,7 @@ fn big_client_hello(p: &mut Pcap, scale: f64) {
         let mut tail = record(22, &handshake(4, &new_session_ticket(&key, i)));
         tail.extend(record(20, &[1]));
         let soff = send(p, &c, false, soff, &tail, 1460);
-        p.from_server(&c, soff, ACK | FIN, &[]);
+        p.server_sends(&c, soff, ACK | FIN, &[]);
     }
 }
 
@@ -341,11 +345,44 @@ fn out_of_order_flood(p: &mut Pcap, scale: f64) {
     for i in 0..scaled(20_000, scale) {
         let c = conn(i);
         p.handshake_open(&c);
-        p.from_client(&c, 0, ACK | PSH, &record(22, &[1, 0, 0, 10]));
+        p.client_sends(&c, 0, ACK | PSH, &record(22, &[1, 0, 0, 10]));
         // A hole of 1000 bytes that never fills, then 16 KB.
         for k in 0..12 {
-            p.from_client(&c, 1009 + k * 1400, ACK | PSH, &data);
+            p.client_sends(&c, 1009 + k * 1400, ACK | PSH, &data);
         }
+    }
+}
+
+fn tiny_segments(p: &mut Pcap, scale: f64) {
+    for i in 0..scaled(20, scale.sqrt()) {
+        let c = conn(i);
+        p.handshake_open(&c);
+        p.client_sends(&c, 0, ACK | PSH, &record(22, &[1, 0, 0, 10]));
+        for k in 0..scaled(150_000, scale.sqrt()) {
+            p.client_sends(&c, 100 + 2 * k, ACK | PSH, b"x");
+        }
+    }
+}
+
+fn many_services(p: &mut Pcap, scale: f64) {
+    for i in 0..scaled(100_000, scale) {
+        let c = conn(i);
+        p.handshake_open(&c);
+        let mut presented = [0x99u8; 160];
+        presented[..4].copy_from_slice(&i.to_be_bytes());
+        let ch = client_hello(&format!("svc-{i}.attack.test"), &presented, 0);
+        let end = send(p, &c, true, 0, &record(22, &handshake(1, &ch)), 1460);
+        let mut name = *b"key-of-000000000";
+        name[7..11].copy_from_slice(&i.to_be_bytes());
+        let mut flight = handshake(2, &server_hello());
+        flight.extend(handshake(11, &[0; 300]));
+        flight.extend(handshake(14, &[]));
+        flight.extend(handshake(4, &new_session_ticket(&name, i)));
+        let mut server = record(22, &flight);
+        server.extend(record(20, &[1]));
+        let soff = send(p, &c, false, 0, &server, 1460);
+        p.server_sends(&c, soff, ACK | FIN, &[]);
+        p.client_sends(&c, end, ACK | FIN, &[]);
     }
 }
 
@@ -378,16 +415,16 @@ fn overlap_storm(p: &mut Pcap, scale: f64) {
                 for _ in 0..1 + next() % 3 {
                     let seg = &bytes[start..start + n];
                     if client {
-                        p.from_client(&c, start as u32, ACK | PSH, seg);
+                        p.client_sends(&c, start as u32, ACK | PSH, seg);
                     } else {
-                        p.from_server(&c, start as u32, ACK | PSH, seg);
+                        p.server_sends(&c, start as u32, ACK | PSH, seg);
                     }
                 }
             }
             send(p, &c, client, 0, bytes, 1460);
         }
-        p.from_server(&c, server.len() as u32, ACK | FIN, &[]);
-        p.from_client(&c, ch.len() as u32, ACK | FIN, &[]);
+        p.server_sends(&c, server.len() as u32, ACK | FIN, &[]);
+        p.client_sends(&c, ch.len() as u32, ACK | FIN, &[]);
     }
 }
 
@@ -400,12 +437,14 @@ fn main() {
     let dir = Path::new(&dir);
     std::fs::create_dir_all(dir).expect("create output dir");
     type Gen = fn(&mut Pcap, f64);
-    let attacks: [(&str, Gen); 6] = [
+    let attacks: [(&str, Gen); 8] = [
         ("syn-flood", syn_flood),
         ("stalled-records", stalled_records),
         ("big-client-hello", big_client_hello),
         ("many-messages", many_messages),
         ("out-of-order-flood", out_of_order_flood),
+        ("tiny-segments", tiny_segments),
+        ("many-services", many_services),
         ("overlap-storm", overlap_storm),
     ];
     for (name, gen) in attacks {
