@@ -1,11 +1,13 @@
 //! Bounded IPv4 defragmentation. Fragments are held per (source, destination, identification,
 //! protocol) until the datagram is complete, for at most `TIMEOUT_SECS` of packet time.
 //!
-//! Invariants: at most `MAX_DATAGRAMS` datagrams and `MAX_BYTES` fragment bytes are held;
-//! a datagram never grows past 65535 bytes. What a cap or the timeout throws away is counted
+//! Invariants: at most `MAX_DATAGRAMS` datagrams and `MAX_BYTES` fragment bytes are held
+//! (each fragment counted with `FRAGMENT_OVERHEAD`, so floods of tiny fragments are bounded in
+//! memory too); a datagram never grows past 65535 bytes. Expiry visits only expired datagrams
+//! (an index by first-fragment time), so its cost does not grow with what is pending. What a cap or the timeout throws away is counted
 //! in `dropped`. Overlapping fragments: the first bytes received for an offset win.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
@@ -15,6 +17,8 @@ use crate::time::Timestamp;
 pub const MAX_DATAGRAMS: usize = 4096;
 pub const MAX_BYTES: usize = 16 << 20;
 pub const TIMEOUT_SECS: i64 = 30;
+/// What one held fragment costs beyond its payload (map entry, vector, allocation).
+pub const FRAGMENT_OVERHEAD: usize = 96;
 
 /// One IPv4 fragment, borrowed from its packet.
 #[derive(Clone, Copy, Debug)]
@@ -31,7 +35,7 @@ pub struct Fragment<'a> {
     pub payload: &'a [u8],
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Key(Ipv4Addr, Ipv4Addr, u16, u8);
 
 struct Pending {
@@ -47,6 +51,9 @@ struct Pending {
 #[derive(Default)]
 pub struct Defrag {
     pending: HashMap<Key, Pending>,
+    /// `pending` ordered by first-fragment time, for expiry.
+    by_time: BTreeSet<(Timestamp, Key)>,
+    /// Memory charged for held fragments (payload + `FRAGMENT_OVERHEAD` each).
     bytes: usize,
     pub reassembled: u64,
     /// Fragments thrown away: caps, timeouts, inconsistent lengths.
@@ -66,22 +73,27 @@ impl Defrag {
             self.dropped += 1;
             return None;
         }
+        let cost = f.payload.len() + FRAGMENT_OVERHEAD;
         if !self.pending.contains_key(&key)
-            && (self.pending.len() >= MAX_DATAGRAMS || self.bytes + f.payload.len() > MAX_BYTES)
+            && (self.pending.len() >= MAX_DATAGRAMS || self.bytes + cost > MAX_BYTES)
         {
             self.dropped += 1;
             return None;
         }
-        if self.bytes + f.payload.len() > MAX_BYTES {
+        if self.bytes + cost > MAX_BYTES {
             self.dropped += 1;
             return None;
         }
-        let p = self.pending.entry(key).or_insert_with(|| Pending {
-            first: now,
-            header: None,
-            parts: BTreeMap::new(),
-            total: None,
-            bytes: 0,
+        let by_time = &mut self.by_time;
+        let p = self.pending.entry(key).or_insert_with(|| {
+            by_time.insert((now, key));
+            Pending {
+                first: now,
+                header: None,
+                parts: BTreeMap::new(),
+                total: None,
+                bytes: 0,
+            }
         });
         if f.offset == 0 && p.header.is_none() {
             p.header = Some(f.header.to_vec());
@@ -91,11 +103,12 @@ impl Defrag {
         }
         if let std::collections::btree_map::Entry::Vacant(e) = p.parts.entry(f.offset) {
             e.insert(f.payload.to_vec());
-            p.bytes += f.payload.len();
-            self.bytes += f.payload.len();
+            p.bytes += cost;
+            self.bytes += cost;
         }
         let datagram = Self::complete(p)?;
         let p = self.pending.remove(&key).expect("present");
+        self.by_time.remove(&(p.first, key));
         self.bytes -= p.bytes;
         self.reassembled += 1;
         Some(datagram)
@@ -127,20 +140,17 @@ impl Defrag {
     }
 
     fn expire(&mut self, now: Timestamp) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let before = self.pending.len();
-        let mut freed = 0;
-        self.pending.retain(|_, p| {
-            let keep = now.seconds_since(p.first) <= TIMEOUT_SECS;
-            if !keep {
-                freed += p.bytes;
+        // Oldest first: the expired datagrams are a prefix of `by_time`.
+        while let Some(&(first, key)) = self.by_time.first() {
+            if now.seconds_since(first) <= TIMEOUT_SECS {
+                break;
             }
-            keep
-        });
-        self.bytes -= freed;
-        self.dropped += (before - self.pending.len()) as u64;
+            self.by_time.pop_first();
+            if let Some(p) = self.pending.remove(&key) {
+                self.bytes -= p.bytes;
+                self.dropped += 1;
+            }
+        }
     }
 }
 
@@ -189,6 +199,35 @@ mod tests {
         other.id = 8;
         assert!(d.push(&other, Timestamp::from_parts(200, 0)).is_none());
         assert_eq!(d.dropped, 1);
-        assert_eq!(d.bytes, 1);
+        assert_eq!(d.bytes, 1 + FRAGMENT_OVERHEAD);
+        assert_eq!(d.by_time.len(), 1);
+    }
+
+    #[test]
+    fn tiny_fragments_are_charged_their_overhead_and_expiry_stays_cheap() {
+        let header = [0x45u8; 20];
+        let mut d = Defrag::new();
+        let t = Timestamp::from_parts(100, 0);
+        // 1000 datagrams, each 8-byte fragments that never complete.
+        let mut held = 0;
+        for k in 0..1000 {
+            for id in 0..1000u16 {
+                let mut f = frag(&header, b"ABCDEFGH", k * 8, true);
+                f.id = id;
+                held += usize::from(d.push(&f, t).is_none());
+            }
+        }
+        assert_eq!(held, 1_000_000);
+        assert!(d.bytes <= MAX_BYTES);
+        let parts: usize = d.pending.values().map(|p| p.parts.len()).sum();
+        assert!(parts <= MAX_BYTES / (8 + FRAGMENT_OVERHEAD), "{parts}");
+        assert!(d.dropped > 0);
+        // All expire at once, and the index empties with them.
+        let mut f = frag(&header, b"x", 0, true);
+        f.id = 4242;
+        d.push(&f, Timestamp::from_parts(200, 0));
+        assert_eq!(d.pending.len(), 1);
+        assert_eq!(d.by_time.len(), 1);
+        assert_eq!(d.bytes, 1 + FRAGMENT_OVERHEAD);
     }
 }
