@@ -1,8 +1,6 @@
 //! The one place that wires the stages: packets → decode → flow table (reassembly, TLS) →
 //! tracker. Files and live capture both feed `Pipeline::push_packet`.
 
-use typed_arena::Arena;
-
 use crate::capture::{linktype, Packet};
 use crate::decode::defrag::Defrag;
 use crate::decode::{self, Segment, Skip};
@@ -45,6 +43,15 @@ impl PacketStats {
         self.parse_failures += o.parse_failures;
         self.handshake_messages_cap += o.handshake_messages_cap;
     }
+}
+
+/// What the decode stage made of one packet, for a reader that hands segments to workers.
+pub enum Decoded<'a> {
+    /// A segment borrowed from the packet.
+    Segment(Segment<'a>, Evidence),
+    /// A TCP segment in a datagram reassembled from IPv4 fragments: owned, so it lives only as
+    /// long as its consumer needs it (`Pipeline::raw_datagram` decodes it).
+    Datagram(Vec<u8>, Evidence),
 }
 
 /// What the decode stage made of one packet.
@@ -102,21 +109,29 @@ impl Pipeline {
     }
 
     /// The decode stage: counts the packet and turns it into a TCP segment, or counts why not.
-    /// A datagram reassembled from IPv4 fragments is stored in `arena`, from which the
-    /// segment borrows.
-    pub fn decode<'a>(
-        &mut self,
-        pkt: &Packet<'a>,
-        arena: &'a Arena<u8>,
-    ) -> Option<(Segment<'a>, Evidence)> {
+    /// A datagram reassembled from IPv4 fragments comes back owned (and already counted as a
+    /// TCP segment); nothing reassembled is kept beyond its segment.
+    pub fn decode<'a>(&mut self, pkt: &Packet<'a>) -> Option<Decoded<'a>> {
         match self.classify(pkt) {
-            Step::Segment(seg, at) => Some((seg, at)),
+            Step::Segment(seg, at) => Some(Decoded::Segment(seg, at)),
             Step::Datagram(data, at) => {
-                let data: &'a [u8] = arena.alloc_extend(data);
-                self.datagram(data, pkt).map(|seg| (seg, at))
+                self.datagram(&data, pkt)?;
+                Some(Decoded::Datagram(data, at))
             }
             Step::Skipped => None,
         }
+    }
+
+    /// The TCP segment of a reassembled datagram from `decode` (not counted again).
+    pub fn raw_datagram(data: &[u8]) -> Option<Segment<'_>> {
+        let whole = Packet {
+            data,
+            orig_len: data.len() as u32,
+            linktype: linktype::RAW,
+            time: Timestamp::default(),
+            frame: 0,
+        };
+        decode::decode(&whole).ok()
     }
 
     fn classify<'a>(&mut self, pkt: &Packet<'a>) -> Step<'a> {

@@ -8,20 +8,27 @@
 use std::hash::{Hash, Hasher};
 
 use crossbeam_channel::{bounded, Sender};
-use typed_arena::Arena;
 
 use crate::capture::file::{self, CaptureError, Input, ReadOutcome};
 use crate::decode::Segment;
 use crate::evidence::Evidence;
 use crate::flow::Limits;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Decoded, Pipeline};
 
 /// Segments per message: amortises the channel's per-message cost.
 const BATCH: usize = 256;
 /// Batches in flight per worker: bounds memory and lets the reader run ahead a little.
 const QUEUE: usize = 8;
 
-type Batch<'a> = Vec<(Segment<'a>, Evidence)>;
+/// A segment for a worker: borrowed from the mapped input, or, for a datagram reassembled from
+/// IPv4 fragments, the owned datagram (decoded again by the worker), so reassembled bytes live
+/// only until their segment is processed.
+enum Item<'a> {
+    Borrowed(Segment<'a>, Evidence),
+    Reassembled(Vec<u8>, Evidence),
+}
+
+type Batch<'a> = Vec<Item<'a>>;
 
 /// Reads `inputs` (name, input) with `threads` workers; returns the merged pipeline and how
 /// reading each input ended. Stops at the first input that is not a capture.
@@ -41,9 +48,6 @@ pub fn read_sharded(
     // The workers' histories merge into the reader's: it may hold all of them.
     reader.tracker.max_bytes = limits.max_tracker_bytes;
     let mut outcomes = Vec::new();
-    // Datagrams reassembled from IP fragments live here for the whole run, as the mapped
-    // inputs do, so segments can borrow from either.
-    let arena = Arena::new();
     let workers = std::thread::scope(|scope| {
         let mut senders: Vec<Sender<Batch<'_>>> = Vec::new();
         let mut handles = Vec::new();
@@ -53,8 +57,15 @@ pub fn read_sharded(
             handles.push(scope.spawn(move || {
                 let mut worker = Pipeline::new(per_worker);
                 for batch in rx {
-                    for (seg, at) in &batch {
-                        worker.push_segment(seg, *at);
+                    for item in &batch {
+                        match item {
+                            Item::Borrowed(seg, at) => worker.push_segment(seg, *at),
+                            Item::Reassembled(data, at) => {
+                                if let Some(seg) = Pipeline::raw_datagram(data) {
+                                    worker.push_segment(&seg, *at);
+                                }
+                            }
+                        }
                     }
                 }
                 worker.finish();
@@ -70,11 +81,19 @@ pub fn read_sharded(
                 bytes,
                 name,
                 &mut |pkt| {
-                    let Some((seg, at)) = reader.decode(pkt, &arena) else {
-                        return;
+                    let (w, item) = match reader.decode(pkt) {
+                        None => return,
+                        Some(Decoded::Segment(seg, at)) => {
+                            (shard(&seg, threads), Item::Borrowed(seg, at))
+                        }
+                        Some(Decoded::Datagram(data, at)) => {
+                            let Some(seg) = Pipeline::raw_datagram(&data) else {
+                                return;
+                            };
+                            (shard(&seg, threads), Item::Reassembled(data, at))
+                        }
                     };
-                    let w = shard(&seg, threads);
-                    batches[w].push((seg, at));
+                    batches[w].push(item);
                     if batches[w].len() == BATCH {
                         let full = std::mem::replace(&mut batches[w], Vec::with_capacity(BATCH));
                         senders[w].send(full).expect("worker alive");
