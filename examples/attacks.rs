@@ -19,6 +19,10 @@
 //!   hole (buffer caps must count per-segment overhead, not only payload bytes);
 //! - `many-services.pcap`: 100k short connections, each with its own SNI, presenting a
 //!   ticket under a random key name and issued one under another (tracker growth);
+//! - `tiny-fragments.pcap`: 4000 IPv4 datagrams sent as 600 eight-byte fragments each,
+//!   never completed (defragmentation caps and expiry);
+//! - `fragmented-segments.pcap`: 200k TCP segments of 1400 bytes, each in two IPv4 fragments
+//!   (memory of reassembled datagrams over a run);
 //! - `overlap-storm.pcap`: 5000 real-looking TLS 1.2 handshakes sent as overlapping,
 //!   duplicated and reordered segments.
 //!
@@ -118,6 +122,37 @@ impl Pcap {
             self.w.write_all(&x.to_le_bytes()).unwrap();
         }
         self.w.write_all(&p).unwrap();
+        self.packets += 1;
+    }
+
+    /// One IPv4 fragment carrying `data` at byte `offset` of datagram `id`.
+    fn fragment(&mut self, src: Ipv4Addr, id: u16, offset: usize, more: bool, data: &[u8]) {
+        self.now_us += 10;
+        let ip_len = 20 + data.len();
+        let frag = (u16::from(more) << 13) | (offset / 8) as u16;
+        let mut p = Vec::with_capacity(14 + ip_len);
+        p.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
+        p.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8]);
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&frag.to_be_bytes());
+        p.extend_from_slice(&[64, 6, 0, 0]);
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&SERVER.octets());
+        p.extend_from_slice(data);
+        self.raw(&p);
+    }
+
+    fn raw(&mut self, p: &[u8]) {
+        let ts = T0 as u64 + self.now_us / 1_000_000;
+        for x in [
+            ts as u32,
+            (self.now_us % 1_000_000) as u32,
+            p.len() as u32,
+            p.len() as u32,
+        ] {
+            self.w.write_all(&x.to_le_bytes()).unwrap();
+        }
+        self.w.write_all(p).unwrap();
         self.packets += 1;
     }
 
@@ -386,6 +421,36 @@ fn many_services(p: &mut Pcap, scale: f64) {
     }
 }
 
+fn tiny_fragments(p: &mut Pcap, scale: f64) {
+    // Interleaved so that every datagram stays pending until the end.
+    let n = scaled(4000, scale);
+    for k in 0..600 {
+        for i in 0..n {
+            let src = Ipv4Addr::from(0xc612_0000u32 + 256 + i);
+            p.fragment(src, i as u16, k * 8, true, &[0x42; 8]);
+        }
+    }
+}
+
+fn fragmented_segments(p: &mut Pcap, scale: f64) {
+    let n = scaled(200_000, scale);
+    let payload = [0x17u8; 1400];
+    for i in 0..n {
+        let c = conn(i % 1000);
+        // TCP header + payload, then cut in two fragments at byte 720.
+        let mut tcp = Vec::new();
+        tcp.extend_from_slice(&c.cport.to_be_bytes());
+        tcp.extend_from_slice(&c.sport.to_be_bytes());
+        tcp.extend_from_slice(&(c.cseq.wrapping_add(1 + 1400 * (i / 1000))).to_be_bytes());
+        tcp.extend_from_slice(&1u32.to_be_bytes());
+        tcp.extend_from_slice(&[0x50, ACK | PSH, 0xff, 0xff, 0, 0, 0, 0]);
+        tcp.extend_from_slice(&payload);
+        let id = i as u16;
+        p.fragment(c.client, id, 0, true, &tcp[..720]);
+        p.fragment(c.client, id, 720, false, &tcp[720..]);
+    }
+}
+
 fn overlap_storm(p: &mut Pcap, scale: f64) {
     let key = *b"overlap-storm-01";
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -437,7 +502,7 @@ fn main() {
     let dir = Path::new(&dir);
     std::fs::create_dir_all(dir).expect("create output dir");
     type Gen = fn(&mut Pcap, f64);
-    let attacks: [(&str, Gen); 8] = [
+    let attacks: [(&str, Gen); 10] = [
         ("syn-flood", syn_flood),
         ("stalled-records", stalled_records),
         ("big-client-hello", big_client_hello),
@@ -445,6 +510,8 @@ fn main() {
         ("out-of-order-flood", out_of_order_flood),
         ("tiny-segments", tiny_segments),
         ("many-services", many_services),
+        ("tiny-fragments", tiny_fragments),
+        ("fragmented-segments", fragmented_segments),
         ("overlap-storm", overlap_storm),
     ];
     for (name, gen) in attacks {
