@@ -129,7 +129,7 @@ fn peak_reading(bytes: Vec<u8>, threads: usize) -> (usize, stekwatch::pipeline::
 }
 
 #[test]
-fn hostile_fragments_keep_the_heap_bounded_with_one_and_two_workers() {
+fn hostile_fragments_and_compressed_input_keep_the_heap_bounded() {
     const MIB: usize = 1 << 20;
     // 30k reassembled datagrams = 43 MB of them over the run: none may stay allocated once its
     // segment is processed (workers used to borrow them from an arena kept for the run).
@@ -156,4 +156,20 @@ fn hostile_fragments_keep_the_heap_bounded_with_one_and_two_workers() {
         "tiny fragments: peak heap {} MiB",
         peak / MIB
     );
+    // A gzip-compressed capture is decompressed into an unlinked temporary file and mapped,
+    // not into memory: 43 MB of capture, a few MB of heap.
+    let capture = pcap(&fragmented_segments(30_000));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &capture).unwrap();
+    let path =
+        std::env::temp_dir().join(format!("stekwatch-memory-{}.pcap.gz", std::process::id()));
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let input = stekwatch::capture::file::open(&path).unwrap();
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(input.bytes(), &capture[..]);
+    eprintln!("gzip: peak heap {} KiB", peak >> 10);
+    assert!(peak < 4 * MIB, "gzip: peak heap {} MiB", peak / MIB);
 }

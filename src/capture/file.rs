@@ -52,7 +52,8 @@ pub struct ReadOutcome {
     pub skipped_blocks: u64,
 }
 
-/// The bytes of one input: a memory map for plain files, a buffer for stdin and gzip.
+/// The bytes of one input: a memory map of the file, or of an unlinked temporary copy for
+/// stdin and gzip (a buffer only when no temporary file can be made).
 pub enum Input {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
@@ -94,9 +95,9 @@ pub fn open(path: &Path) -> Result<Input, CaptureError> {
         error,
     };
     let input = if path == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut buf).map_err(io)?;
-        Input::Owned(buf)
+        spool(&mut std::io::stdin().lock(), u64::MAX).map_err(|e| match e {
+            SpoolError::Read(e) | SpoolError::Write(e) => io(e),
+        })?
     } else {
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
@@ -111,18 +112,72 @@ pub fn open(path: &Path) -> Result<Input, CaptureError> {
         }
     };
     if input.bytes().starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        let decoder = flate2::read::MultiGzDecoder::new(input.bytes());
-        decoder
-            .take(MAX_GZIP_BYTES)
-            .read_to_end(&mut out)
-            .map_err(|e| CaptureError::NotACapture {
+        let mut decoder = flate2::read::MultiGzDecoder::new(input.bytes());
+        return spool(&mut decoder, MAX_GZIP_BYTES).map_err(|e| match e {
+            SpoolError::Read(e) => CaptureError::NotACapture {
                 path: name.clone(),
                 detail: format!("gzip data is corrupt: {e}"),
-            })?;
-        return Ok(Input::Owned(out));
+            },
+            SpoolError::Write(e) => io(e),
+        });
     }
     Ok(input)
+}
+
+enum SpoolError {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Copies at most `limit` bytes of `reader` into an unlinked temporary file and maps it, so
+/// stdin and decompressed input cost page cache, not resident memory (`Input::release` drops
+/// their pages behind the reader as for a file). Falls back to memory when no temporary file
+/// can be made.
+fn spool(reader: &mut dyn Read, limit: u64) -> Result<Input, SpoolError> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let tmp = std::env::temp_dir().join(format!(
+        "stekwatch-{}-{}.spool",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&tmp);
+    let Ok(file) = file else {
+        let mut buf = Vec::new();
+        reader
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(SpoolError::Read)?;
+        return Ok(Input::Owned(buf));
+    };
+    // Unlinked at once: the file lives as long as the handle and the map.
+    let _ = std::fs::remove_file(&tmp);
+    let mut reader = reader.take(limit);
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(SpoolError::Read(e)),
+        };
+        out.write_all(&buf[..n]).map_err(SpoolError::Write)?;
+    }
+    out.flush().map_err(SpoolError::Write)?;
+    drop(out);
+    if file.metadata().map_err(SpoolError::Write)?.len() == 0 {
+        return Ok(Input::Owned(Vec::new()));
+    }
+    // SAFETY: read-only map of a file only this process can reach (it is unlinked).
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(SpoolError::Write)?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(Input::Mapped(map))
 }
 
 /// Expands directories (recursively, sorted) into the capture files they hold.
