@@ -19,6 +19,10 @@ use crate::pipeline::{Decoded, Pipeline};
 const BATCH: usize = 256;
 /// Batches in flight per worker: bounds memory and lets the reader run ahead a little.
 const QUEUE: usize = 8;
+/// A batch is sent early once the reassembled datagrams it owns reach this many bytes, so
+/// what is in flight stays bounded (`QUEUE` × this, per worker) even when every segment is a
+/// 64 KB reassembled datagram.
+const BATCH_OWNED_BYTES: usize = 1 << 20;
 
 /// A segment for a worker: borrowed from the mapped input, or, for a datagram reassembled from
 /// IPv4 fragments, the owned datagram (decoded again by the worker), so reassembled bytes live
@@ -73,6 +77,7 @@ pub fn read_sharded(
             }));
         }
         let mut batches: Vec<Batch<'_>> = (0..threads).map(|_| Vec::with_capacity(BATCH)).collect();
+        let mut owned = vec![0usize; threads];
         let mut result = Ok(());
         for (name, input) in inputs {
             reader.begin_input(name);
@@ -90,11 +95,14 @@ pub fn read_sharded(
                             let Some(seg) = Pipeline::raw_datagram(&data) else {
                                 return;
                             };
-                            (shard(&seg, threads), Item::Reassembled(data, at))
+                            let w = shard(&seg, threads);
+                            owned[w] += data.len();
+                            (w, Item::Reassembled(data, at))
                         }
                     };
                     batches[w].push(item);
-                    if batches[w].len() == BATCH {
+                    if batches[w].len() == BATCH || owned[w] >= BATCH_OWNED_BYTES {
+                        owned[w] = 0;
                         let full = std::mem::replace(&mut batches[w], Vec::with_capacity(BATCH));
                         senders[w].send(full).expect("worker alive");
                     }
