@@ -51,7 +51,7 @@ except Exception as e:
     print(f"{name:<20} exit {rc}: no report ({e})")
     sys.exit(1)
 keys = ["dropped_flows_cap", "discarded_bytes_cap", "abandoned_handshakes_cap",
-        "handshake_messages_cap", "dropped_services_cap", "dropped_by_service_caps",
+        "ip_fragments_dropped", "handshake_messages_cap", "dropped_services_cap", "dropped_by_service_caps",
         "parse_failures", "gaps", "resyncs", "retransmitted_bytes", "expired_flows"]
 counters = " ".join(f"{k}={st[k]}" for k in keys if st.get(k))
 pps = st["packets"] / secs if secs > 0 else float("inf")

@@ -2,7 +2,9 @@
 //! reassembly streams and the TLS state until the handshake is audited; after that the entry
 //! is *bypassed*: buffers are freed and later packets cost one lookup.
 //!
-//! Invariants: at most `Limits::max_flows` entries; out-of-order segments and partial TLS
+//! Invariants: at most `Limits::max_flows` entries, of which at most a quarter *active* (their
+//! handshake being read: reassembly and TLS state allocated; a bypassed entry is about 100
+//! bytes, an active one about 1 KiB more); out-of-order segments and partial TLS
 //! records/messages across all connections stay under `Limits::max_buffered_bytes` (one shared
 //! `Budget`; a connection whose partial records would exceed it is abandoned); expiry uses
 //! packet time only. Everything a cap refuses is counted in `FlowStats`.
@@ -28,13 +30,13 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// Sized so that a run stays under 256 MiB of memory whatever the input: a connection
-    /// being read costs about 1.2 KiB before it buffers anything (table slot, reassembly and
-    /// TLS state; measured with the SYN flood of examples/attacks.rs), and everything buffered
-    /// is capped at 64 MiB together.
+    /// Sized so that a run stays under 256 MiB of memory whatever the input: 262144 table
+    /// entries (about 55 MiB with the table's slack), at most 65536 of them active (about
+    /// 1 KiB of reassembly and TLS state each, before buffering; measured with the SYN flood of
+    /// examples/attacks.rs), everything buffered capped at 64 MiB together.
     fn default() -> Self {
         Limits {
-            max_flows: 100_000,
+            max_flows: 262_144,
             max_buffered_bytes: 64 << 20,
             idle_timeout_secs: 300,
             max_tracker_bytes: crate::tracker::MAX_TRACKER_BYTES,
@@ -130,6 +132,8 @@ pub struct FlowTable {
     pub stats: FlowStats,
     /// `budget.discarded_bytes` already added to `stats.discarded_bytes`.
     synced_discarded: u64,
+    /// Entries whose `active` state is allocated.
+    active: usize,
 }
 
 impl FlowTable {
@@ -141,6 +145,7 @@ impl FlowTable {
             last_sweep: Timestamp::default(),
             stats: FlowStats::default(),
             synced_discarded: 0,
+            active: 0,
         }
     }
 
@@ -177,11 +182,12 @@ impl FlowTable {
                 // to read, and no entry to spend on it.
                 return;
             }
-            if self.flows.len() >= self.limits.max_flows {
+            if self.flows.len() >= self.limits.max_flows || self.active >= self.max_active() {
                 self.stats.dropped_flows_cap += 1;
                 return;
             }
             self.stats.connections += 1;
+            self.active += 1;
             self.flows.insert(key, Flow::new(key, seg.src, seg.dst, at));
         }
         let flow = self.flows.get_mut(&key).expect("inserted");
@@ -246,24 +252,38 @@ impl FlowTable {
     /// as a bypassed flow so the connection's remaining packets cost one lookup.
     fn bypass(&mut self, key: FlowKey, out: &mut Vec<ConnSummary>) {
         let flow = self.flows.get_mut(&key).expect("present");
-        Self::finish_flow(&mut self.stats, &mut self.budget, flow, false, out);
+        if Self::finish_flow(&mut self.stats, &mut self.budget, flow, false, out) {
+            self.active -= 1;
+        }
     }
 
     fn close(&mut self, mut flow: Flow, out: &mut Vec<ConnSummary>) {
-        Self::finish_flow(&mut self.stats, &mut self.budget, &mut flow, true, out);
+        if Self::finish_flow(&mut self.stats, &mut self.budget, &mut flow, true, out) {
+            self.active -= 1;
+        }
+    }
+
+    /// Connections whose handshake may be read at once: a quarter of the table.
+    fn max_active(&self) -> usize {
+        (self.limits.max_flows / 4).max(1)
+    }
+
+    /// Entries with reassembly and TLS state allocated.
+    pub fn active_len(&self) -> usize {
+        self.active
     }
 
     /// Summarises a flow's TLS state; with `flush`, buffered data is handed over first (the
-    /// connection will send nothing more).
+    /// connection will send nothing more). Returns whether the flow was active.
     fn finish_flow(
         stats: &mut FlowStats,
         budget: &mut Budget,
         flow: &mut Flow,
         flush: bool,
         out: &mut Vec<ConnSummary>,
-    ) {
+    ) -> bool {
         let Some(active) = flow.active.take() else {
-            return;
+            return false;
         };
         let Active {
             mut streams,
@@ -280,6 +300,7 @@ impl FlowTable {
             s.release(budget);
         }
         Self::summarise(stats, tls, out);
+        true
     }
 
     fn account(stats: &mut FlowStats, s: &Stream) {
@@ -419,5 +440,47 @@ mod tests {
         table.budget.discarded_bytes = 15;
         table.sync_stats();
         assert_eq!(table.stats.discarded_bytes, 515);
+    }
+
+    #[test]
+    fn at_most_a_quarter_of_the_table_is_active_and_bypassed_flows_do_not_count() {
+        let mut table = FlowTable::new(Limits {
+            max_flows: 400,
+            ..Limits::default()
+        });
+        let mut out = Vec::new();
+        // 150 SYNs: at most 100 get reassembly and TLS state; the rest are refused, counted.
+        for i in 0..150 {
+            let mut s = seg(i, b"");
+            s.flags.syn = true;
+            s.flags.ack = false;
+            table.push(&s, Evidence::default(), &mut out);
+        }
+        assert_eq!(table.active_len(), 100);
+        assert_eq!(table.stats.dropped_flows_cap, 50);
+        // Both sides speak something other than TLS: the flows are bypassed, which frees them
+        // as active ones; new connections are taken again.
+        for i in 0..100 {
+            table.push(
+                &seg(i, b"GET / HTTP/1.1\r\n\r\n"),
+                Evidence::default(),
+                &mut out,
+            );
+            let mut answer = seg(i, b"HTTP/1.1 200 OK\r\n\r\n");
+            std::mem::swap(&mut answer.src, &mut answer.dst);
+            table.push(&answer, Evidence::default(), &mut out);
+        }
+        assert_eq!(table.active_len(), 0);
+        assert_eq!(table.len(), 100);
+        for i in 1000..1100 {
+            let mut s = seg(i, b"");
+            s.flags.syn = true;
+            s.flags.ack = false;
+            table.push(&s, Evidence::default(), &mut out);
+        }
+        assert_eq!(table.active_len(), 100);
+        assert_eq!(table.len(), 200);
+        table.finish_all(&mut out);
+        assert_eq!(table.active_len(), 0);
     }
 }
