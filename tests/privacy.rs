@@ -1,5 +1,6 @@
 //! Whole tickets and session IDs identify clients across connections: they must never appear in
-//! any output. Every fixture is run through every output format and the output is searched for
+//! any output. Every fixture is run through every output format (and saved as a state file),
+//! and the output is searched for
 //! every ticket, PSK identity and session ID the capture holds, as hex (lower and upper case)
 //! and base64 (standard, unpadded, URL-safe). The secrets are extracted here with the library's
 //! reassembly and record reader and a small independent parser of the three messages.
@@ -13,7 +14,7 @@ use stekwatch::flow::reassembly::{Budget, Stream};
 use stekwatch::tls::record::{RecordReader, Unit};
 use support::*;
 
-const FORMATS: [&str; 2] = ["human", "json"];
+const FORMATS: [&str; 3] = ["human", "json", "jsonl"];
 
 struct Cursor<'a>(&'a [u8]);
 
@@ -169,11 +170,34 @@ fn no_output_format_reveals_a_whole_ticket_or_session_id() {
         let s = secrets(&std::fs::read(path).unwrap());
         tickets += s.tickets.len();
         ids += s.session_ids.len();
+        let state = std::env::temp_dir().join(format!(
+            "stekwatch-privacy-{}-{}.state",
+            std::process::id(),
+            path.file_name().unwrap().to_str().unwrap()
+        ));
+        let _ = std::fs::remove_file(&state);
         for format in FORMATS {
-            let out = stekwatch(&["read", "--format", format, path.to_str().unwrap()]);
+            let out = stekwatch(&[
+                "read",
+                "--format",
+                format,
+                "--state",
+                state.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ]);
             assert_eq!(out.status.code(), Some(0), "{}", path.display());
             let mut text = String::from_utf8_lossy(&out.stdout).to_string();
             text.push_str(&String::from_utf8_lossy(&out.stderr));
+            // The saved history too (text forms, and the raw bytes for a binary format).
+            let saved = std::fs::read(&state).expect("state file written");
+            text.push_str(&String::from_utf8_lossy(&saved));
+            for secret in s.tickets.iter().chain(&s.session_ids) {
+                assert!(
+                    !saved.windows(secret.len()).any(|w| w == &secret[..]),
+                    "{}: the state file holds a whole ticket or session ID",
+                    path.display()
+                );
+            }
             for (what, set) in [("ticket", &s.tickets), ("session ID", &s.session_ids)] {
                 for secret in set.iter() {
                     for form in forms(secret) {
@@ -195,6 +219,13 @@ fn no_output_format_reveals_a_whole_ticket_or_session_id() {
                 }
             }
         }
+    }
+    for path in &fixtures {
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!(
+            "stekwatch-privacy-{}-{}.state",
+            std::process::id(),
+            path.file_name().unwrap().to_str().unwrap()
+        )));
     }
     // The fixtures really hold secrets to look for.
     assert!(
