@@ -2,7 +2,7 @@
 //! reassembly streams and the TLS state until the handshake is audited; after that the entry
 //! is *bypassed*: buffers are freed and later packets cost one lookup.
 //!
-//! Invariants: at most `Limits::max_flows` entries, of which at most a quarter *active* (their
+//! Invariants: at most `Limits::max_flows` entries, of which at most an eighth *active* (their
 //! handshake being read: reassembly and TLS state allocated; a bypassed entry is about 100
 //! bytes, an active one about 1 KiB more); out-of-order segments and partial TLS
 //! records/messages across all connections stay under `Limits::max_buffered_bytes` (one shared
@@ -31,9 +31,11 @@ pub struct Limits {
 
 impl Default for Limits {
     /// Sized so that a run stays under 256 MiB of memory whatever the input: 262144 table
-    /// entries (about 55 MiB with the table's slack), at most 65536 of them active (about
+    /// entries (about 55 MiB with the table's slack), at most 32768 of them active (about
     /// 1 KiB of reassembly and TLS state each, before buffering; measured with the SYN flood of
-    /// examples/attacks.rs), everything buffered capped at 64 MiB together.
+    /// examples/attacks.rs), everything buffered capped at 64 MiB together, the per-service
+    /// history at about 32 MiB. Several attacks at once (scripts/attacks.sh, "combined") peak
+    /// at about 230 MiB.
     fn default() -> Self {
         Limits {
             max_flows: 262_144,
@@ -263,9 +265,9 @@ impl FlowTable {
         }
     }
 
-    /// Connections whose handshake may be read at once: a quarter of the table.
+    /// Connections whose handshake may be read at once: an eighth of the table.
     fn max_active(&self) -> usize {
-        (self.limits.max_flows / 4).max(1)
+        (self.limits.max_flows / 8).max(1)
     }
 
     /// Entries with reassembly and TLS state allocated.
@@ -443,9 +445,9 @@ mod tests {
     }
 
     #[test]
-    fn at_most_a_quarter_of_the_table_is_active_and_bypassed_flows_do_not_count() {
+    fn at_most_an_eighth_of_the_table_is_active_and_bypassed_flows_do_not_count() {
         let mut table = FlowTable::new(Limits {
-            max_flows: 400,
+            max_flows: 800,
             ..Limits::default()
         });
         let mut out = Vec::new();

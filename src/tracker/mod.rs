@@ -34,7 +34,7 @@ pub const MAX_TRACKER_BYTES: usize = 32 << 20;
 /// Approximate memory of a service without entries, of one key aggregate, and of one address,
 /// sample, ticket or session entry (measured with the many-services capture of
 /// examples/attacks.rs, report included).
-const SERVICE_COST: usize = 2048;
+const SERVICE_COST: usize = 4096;
 const KEY_COST: usize = 640;
 const ENTRY_COST: usize = 64;
 
