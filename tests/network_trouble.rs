@@ -122,6 +122,32 @@ fn ip_fragments_in_reverse_order_are_reassembled_into_the_clean_answer() {
 }
 
 #[test]
+fn syn_ack_seen_before_syn_gives_the_clean_answer() {
+    for (name, _) in FIXTURES {
+        check_variant(name, "synack-first", Capture::syn_ack_first);
+    }
+}
+
+#[test]
+fn connections_reusing_one_client_port_are_told_apart() {
+    for (name, port) in FIXTURES {
+        if *name == "shared-key.pcap" {
+            continue; // two server addresses: reuse would not put them on one 5-tuple anyway
+        }
+        let clean = fixture_report(name);
+        let path = Capture::read(&capture(name))
+            .reuse_port(*port, 40000)
+            .write(&format!("reuse-{name}"));
+        let got = report(&[&path], &[]);
+        assert_eq!(meaning(&got), meaning(&clean), "port reuse {name}");
+        assert_eq!(
+            got["statistics"]["connections"], clean["statistics"]["connections"],
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn a_lost_new_session_ticket_loses_only_what_it_carried() {
     // Frame 9 of static-key-weeks carries the day-0 NewSessionTicket (captures/README.md).
     let lost = Capture::read(&capture("static-key-weeks.pcap")).drop_where(|frame, _| frame == 9);

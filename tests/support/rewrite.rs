@@ -161,6 +161,39 @@ impl Capture {
         self
     }
 
+    /// Puts each connection's SYN/ACK before its SYN, as when a span port delivers the two
+    /// directions through different queues.
+    pub fn syn_ack_first(mut self) -> Self {
+        let mut i = 0;
+        while i + 1 < self.packets.len() {
+            let (a, b) = (&self.packets[i], &self.packets[i + 1]);
+            let (ap, bp) = (ports(a), ports(b));
+            if is_syn(a) && is_syn(b) && ap == (bp.1, bp.0) {
+                let (left, right) = self.packets.split_at_mut(i + 1);
+                std::mem::swap(&mut left[i].data, &mut right[0].data);
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        self
+    }
+
+    /// Gives every connection from a client the same source port, so one 5-tuple carries
+    /// several connections one after the other (port reuse).
+    pub fn reuse_port(mut self, server_port: u16, client_port: u16) -> Self {
+        for p in &mut self.packets {
+            let (tcp, _, _) = offsets(p);
+            let (src, dst) = ports(p);
+            if dst == server_port {
+                p.data[tcp..tcp + 2].copy_from_slice(&client_port.to_be_bytes());
+            } else if src == server_port {
+                p.data[tcp + 2..tcp + 4].copy_from_slice(&client_port.to_be_bytes());
+            }
+        }
+        self
+    }
+
     /// Drops the packets for which `drop` is true (given the 1-based frame number and packet).
     pub fn drop_where(mut self, drop: impl Fn(usize, &Pkt) -> bool) -> Self {
         self.packets = self
