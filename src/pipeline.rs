@@ -1,7 +1,7 @@
 //! The one place that wires the stages: packets → decode → flow table (reassembly, TLS) →
 //! tracker. Files and live capture both feed `Pipeline::push_packet`.
 
-use crate::capture::{linktype, Packet};
+use crate::capture::Packet;
 use crate::decode::defrag::Defrag;
 use crate::decode::{self, Segment, Skip};
 use crate::evidence::Evidence;
@@ -45,21 +45,13 @@ impl PacketStats {
     }
 }
 
-/// What the decode stage made of one packet, for a reader that hands segments to workers.
+/// What the decode stage made of one packet.
 pub enum Decoded<'a> {
     /// A segment borrowed from the packet.
     Segment(Segment<'a>, Evidence),
-    /// A TCP segment in a datagram reassembled from IPv4 fragments: owned, so it lives only as
-    /// long as its consumer needs it (`Pipeline::raw_datagram` decodes it).
+    /// The last fragment of an IPv4 datagram arrived: the whole datagram, owned, so it lives
+    /// only as long as its consumer needs it (`Pipeline::push_datagram` takes it).
     Datagram(Vec<u8>, Evidence),
-}
-
-/// What the decode stage made of one packet.
-enum Step<'a> {
-    Segment(Segment<'a>, Evidence),
-    /// The last fragment of an IPv4 datagram arrived: the whole datagram.
-    Datagram(Vec<u8>, Evidence),
-    Skipped,
 }
 
 pub struct Pipeline {
@@ -97,44 +89,16 @@ impl Pipeline {
     }
 
     pub fn push_packet(&mut self, pkt: &Packet<'_>) {
-        match self.classify(pkt) {
-            Step::Segment(seg, at) => self.push_segment(&seg, at),
-            Step::Datagram(data, at) => {
-                if let Some(seg) = self.datagram(&data, pkt) {
-                    self.push_segment(&seg, at);
-                }
-            }
-            Step::Skipped => {}
+        match self.decode(pkt) {
+            Some(Decoded::Segment(seg, at)) => self.push_segment(&seg, at),
+            Some(Decoded::Datagram(data, at)) => self.push_datagram(&data, at),
+            None => {}
         }
     }
 
-    /// The decode stage: counts the packet and turns it into a TCP segment, or counts why not.
-    /// A datagram reassembled from IPv4 fragments comes back owned (and already counted as a
-    /// TCP segment); nothing reassembled is kept beyond its segment.
+    /// The decode stage: counts the packet and turns it into a TCP segment (or, for the last
+    /// fragment of an IPv4 datagram, the whole datagram), or counts why not.
     pub fn decode<'a>(&mut self, pkt: &Packet<'a>) -> Option<Decoded<'a>> {
-        match self.classify(pkt) {
-            Step::Segment(seg, at) => Some(Decoded::Segment(seg, at)),
-            Step::Datagram(data, at) => {
-                self.datagram(&data, pkt)?;
-                Some(Decoded::Datagram(data, at))
-            }
-            Step::Skipped => None,
-        }
-    }
-
-    /// The TCP segment of a reassembled datagram from `decode` (not counted again).
-    pub fn raw_datagram(data: &[u8]) -> Option<Segment<'_>> {
-        let whole = Packet {
-            data,
-            orig_len: data.len() as u32,
-            linktype: linktype::RAW,
-            time: Timestamp::default(),
-            frame: 0,
-        };
-        decode::decode(&whole).ok()
-    }
-
-    fn classify<'a>(&mut self, pkt: &Packet<'a>) -> Step<'a> {
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
         self.start = Some(self.start.map_or(pkt.time, |s| s.min(pkt.time)));
@@ -149,12 +113,12 @@ impl Pipeline {
             Ok(seg) => {
                 s.tcp_segments += 1;
                 s.truncated_packets += u64::from(seg.truncated);
-                Step::Segment(seg, at)
+                Some(Decoded::Segment(seg, at))
             }
             Err(Skip::IpFragment) => {
                 s.ip_fragments += 1;
                 let whole = decode::ipv4_fragment(pkt).and_then(|f| self.defrag.push(&f, pkt.time));
-                whole.map_or(Step::Skipped, |d| Step::Datagram(d, at))
+                whole.map(|d| Decoded::Datagram(d, at))
             }
             Err(skip) => {
                 match skip {
@@ -162,29 +126,19 @@ impl Pipeline {
                     Skip::Malformed => s.malformed += 1,
                     Skip::UnsupportedLinkType => s.unsupported_link_type += 1,
                 }
-                Step::Skipped
+                None
             }
         }
     }
 
-    /// Decodes a datagram reassembled from the fragments that ended with `last`.
-    fn datagram<'b>(&mut self, data: &'b [u8], last: &Packet<'_>) -> Option<Segment<'b>> {
-        let whole = Packet {
-            data,
-            orig_len: data.len() as u32,
-            linktype: linktype::RAW,
-            time: last.time,
-            frame: last.frame,
-        };
-        match decode::decode(&whole) {
+    /// The connection stage for a datagram reassembled from IPv4 fragments.
+    pub fn push_datagram(&mut self, datagram: &[u8], at: Evidence) {
+        match decode::decode_ip(datagram) {
             Ok(seg) => {
                 self.stats.tcp_segments += 1;
-                Some(seg)
+                self.push_segment(&seg, at);
             }
-            Err(_) => {
-                self.stats.not_tcp += 1;
-                None
-            }
+            Err(_) => self.stats.not_tcp += 1,
         }
     }
 

@@ -10,8 +10,7 @@ use std::hash::{Hash, Hasher};
 use crossbeam_channel::{bounded, Sender};
 
 use crate::capture::file::{self, CaptureError, Input, ReadOutcome};
-use crate::decode::Segment;
-use crate::evidence::Evidence;
+use crate::decode::{self, Segment};
 use crate::flow::Limits;
 use crate::pipeline::{Decoded, Pipeline};
 
@@ -24,15 +23,10 @@ const QUEUE: usize = 8;
 /// 64 KB reassembled datagram.
 const BATCH_OWNED_BYTES: usize = 1 << 20;
 
-/// A segment for a worker: borrowed from the mapped input, or, for a datagram reassembled from
-/// IPv4 fragments, the owned datagram (decoded again by the worker), so reassembled bytes live
-/// only until their segment is processed.
-enum Item<'a> {
-    Borrowed(Segment<'a>, Evidence),
-    Reassembled(Vec<u8>, Evidence),
-}
-
-type Batch<'a> = Vec<Item<'a>>;
+/// Segments for a worker: borrowed from the mapped input, or, for datagrams reassembled from
+/// IPv4 fragments, owned (decoded by the worker), so reassembled bytes live only until their
+/// segment is processed.
+type Batch<'a> = Vec<Decoded<'a>>;
 
 /// Reads `inputs` (name, input) with `threads` workers; returns the merged pipeline and how
 /// reading each input ended. Stops at the first input that is not a capture.
@@ -63,12 +57,8 @@ pub fn read_sharded(
                 for batch in rx {
                     for item in &batch {
                         match item {
-                            Item::Borrowed(seg, at) => worker.push_segment(seg, *at),
-                            Item::Reassembled(data, at) => {
-                                if let Some(seg) = Pipeline::raw_datagram(data) {
-                                    worker.push_segment(&seg, *at);
-                                }
-                            }
+                            Decoded::Segment(seg, at) => worker.push_segment(seg, *at),
+                            Decoded::Datagram(data, at) => worker.push_datagram(data, *at),
                         }
                     }
                 }
@@ -86,18 +76,16 @@ pub fn read_sharded(
                 bytes,
                 name,
                 &mut |pkt| {
-                    let (w, item) = match reader.decode(pkt) {
-                        None => return,
-                        Some(Decoded::Segment(seg, at)) => {
-                            (shard(&seg, threads), Item::Borrowed(seg, at))
-                        }
-                        Some(Decoded::Datagram(data, at)) => {
-                            let Some(seg) = Pipeline::raw_datagram(&data) else {
-                                return;
-                            };
-                            let w = shard(&seg, threads);
+                    let Some(item) = reader.decode(pkt) else {
+                        return;
+                    };
+                    let w = match &item {
+                        Decoded::Segment(seg, _) => shard(seg, threads),
+                        Decoded::Datagram(data, _) => {
+                            // Not TCP: the worker counts it; any worker will do.
+                            let w = decode::decode_ip(data).map_or(0, |seg| shard(&seg, threads));
                             owned[w] += data.len();
-                            (w, Item::Reassembled(data, at))
+                            w
                         }
                     };
                     batches[w].push(item);

@@ -51,6 +51,11 @@ pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     from_ip(ip(link(pkt)?)?, truncated_capture, 0)
 }
 
+/// Decodes a bare IP datagram (one reassembled from fragments) into a TCP segment.
+pub fn decode_ip(datagram: &[u8]) -> Result<Segment<'_>, Skip> {
+    from_ip(ip(datagram)?, false, 0)
+}
+
 /// The IPv4 fragment a packet carries (for packets `decode` skipped as `IpFragment`).
 pub fn ipv4_fragment<'a>(pkt: &Packet<'a>) -> Option<defrag::Fragment<'a>> {
     let bytes = link(pkt).ok()?;

@@ -47,6 +47,20 @@ impl Budget {
             discarded_bytes: 0,
         }
     }
+
+    /// Changes a holder's charge (e.g. a connection's partial TLS records) from `*charged` to
+    /// `now` bytes; true when the budget is then exceeded by a holder that holds something.
+    pub fn recharge(&mut self, charged: &mut usize, now: usize) -> bool {
+        self.used = self.used - *charged + now;
+        *charged = now;
+        now > 0 && self.used > self.limit
+    }
+
+    /// Gives up a holder's whole charge, counting it as discarded.
+    pub fn discard(&mut self, charged: &mut usize) {
+        self.discarded_bytes += *charged as u64;
+        self.recharge(charged, 0);
+    }
 }
 
 /// What a stream hands to its consumer.

@@ -224,14 +224,9 @@ impl FlowTable {
             &mut |d: Delivery<'_>| tls.push(dir, d, at),
         );
         // Partial records and messages count against the same budget as out-of-order data.
-        let held = tls.buffered();
-        self.budget.used = self.budget.used - *charged + held;
-        *charged = held;
-        if held > 0 && self.budget.used > self.budget.limit {
+        if self.budget.recharge(charged, tls.buffered()) {
             tls.abandon();
-            self.budget.used -= held;
-            self.budget.discarded_bytes += held as u64;
-            *charged = 0;
+            self.budget.discard(charged);
             self.stats.abandoned_handshakes_cap += 1;
         }
         if ended {
@@ -290,9 +285,9 @@ impl FlowTable {
         let Active {
             mut streams,
             mut tls,
-            charged,
+            mut charged,
         } = *active;
-        budget.used -= charged;
+        budget.recharge(&mut charged, 0);
         let at = flow.last;
         for (dir, s) in streams.iter_mut().enumerate() {
             if flush {

@@ -99,9 +99,12 @@ impl RecordReader {
     }
 
     fn parse(&mut self, out: &mut dyn FnMut(&mut Self, Unit<'_>)) {
+        // Work on the buffer taken out of `self`, so records can be handed on without copying
+        // while `out` borrows `self`.
+        let buf = std::mem::take(&mut self.buf);
         let mut pos = 0;
         while self.stopped.is_none() {
-            let rest = &self.buf[pos..];
+            let rest = &buf[pos..];
             if !self.started {
                 match first_bytes(rest) {
                     First::NeedMore => break,
@@ -145,13 +148,10 @@ impl RecordReader {
             };
             pos += 5 + fragment.len();
             self.records += 1;
-            // Copy out of `buf` so `out` may borrow `self` mutably.
-            let fragment = fragment.to_vec();
-            self.record(header.record_type, &fragment, out);
+            self.record(header.record_type, fragment, out);
         }
         if self.stopped.is_none() {
-            self.buf.drain(..pos);
-            shrink(&mut self.buf);
+            self.buf = unconsumed(buf, pos);
         }
     }
 
@@ -172,9 +172,10 @@ impl RecordReader {
     }
 
     fn messages(&mut self, out: &mut dyn FnMut(&mut Self, Unit<'_>)) {
+        let hs = std::mem::take(&mut self.hs);
         let mut pos = 0;
         while self.stopped.is_none() {
-            let rest = &self.hs[pos..];
+            let rest = &hs[pos..];
             if rest.len() < 4 {
                 break;
             }
@@ -187,29 +188,24 @@ impl RecordReader {
                 break;
             }
             let msg_type = rest[0];
-            let body = rest[4..4 + len].to_vec();
+            let body = &rest[4..4 + len];
             pos += 4 + len;
-            out(
-                self,
-                Unit::Handshake {
-                    msg_type,
-                    body: &body,
-                },
-            );
+            out(self, Unit::Handshake { msg_type, body });
         }
         if self.stopped.is_none() {
-            self.hs.drain(..pos);
-            shrink(&mut self.hs);
+            self.hs = unconsumed(hs, pos);
         }
     }
 }
 
-/// Gives back a large allocation once its bytes are consumed, so an idle connection holds
-/// (and is charged for) little.
-fn shrink(v: &mut Vec<u8>) {
+/// What is left of a buffer after its first `consumed` bytes; a large allocation is given back
+/// once everything is consumed, so an idle connection holds (and is charged for) little.
+fn unconsumed(mut v: Vec<u8>, consumed: usize) -> Vec<u8> {
+    v.drain(..consumed);
     if v.is_empty() && v.capacity() > 1024 {
-        *v = Vec::new();
+        return Vec::new();
     }
+    v
 }
 
 enum First {

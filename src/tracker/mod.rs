@@ -341,10 +341,7 @@ impl Service {
             );
         }
         for (hash, s) in o.samples {
-            self.samples.insert(hash, s);
-            if self.samples.len() > MAX_SAMPLES {
-                self.samples.pop_last();
-            }
+            self.insert_sample(hash, s);
         }
         for (hash, life) in o.tickets {
             upsert(
@@ -482,7 +479,12 @@ impl Service {
         if self.full && self.samples.len() < MAX_SAMPLES {
             return;
         }
-        self.samples.insert(t.hash, Sample::of(t));
+        self.insert_sample(t.hash, Sample::of(t));
+    }
+
+    /// Keeps the `MAX_SAMPLES` samples with the lowest hashes.
+    fn insert_sample(&mut self, hash: u64, sample: Sample) {
+        self.samples.insert(hash, sample);
         if self.samples.len() > MAX_SAMPLES {
             self.samples.pop_last();
         }
