@@ -11,13 +11,14 @@
 //!   (mode 3), and every ClientHello / ServerHello / NewSessionTicket body (modes 0, 1, 2).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use stekwatch::decode::Endpoint;
 
 use stekwatch::capture::{file, linktype};
+use stekwatch::chunk::Chunk;
 use stekwatch::decode::decode;
-use stekwatch::flow::reassembly::{Budget, Delivery, Stream};
 use stekwatch::tls::record::{RecordReader, Unit};
+use stekwatch::transport::tcp::reassembly::{Budget, Stream};
 
 /// Must match `LINKTYPES` in fuzz/fuzz_targets/decode.rs.
 const LINKTYPES: [u32; 10] = [
@@ -55,8 +56,8 @@ fn main() {
         let stem = path.file_name().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(path).expect("read capture");
         write(out, "capture", &stem, &bytes, &mut counts[0]);
-        let mut conns: BTreeMap<(SocketAddr, SocketAddr), Vec<Seg>> = BTreeMap::new();
-        let mut firsts: BTreeMap<(SocketAddr, SocketAddr), SocketAddr> = BTreeMap::new();
+        let mut conns: BTreeMap<(Endpoint, Endpoint), Vec<Seg>> = BTreeMap::new();
+        let mut firsts: BTreeMap<(Endpoint, Endpoint), Endpoint> = BTreeMap::new();
         let _ = file::read_packets(&bytes, &stem, &mut |pkt| {
             if let Some(i) = LINKTYPES.iter().position(|&l| l == pkt.linktype) {
                 let mut seed = vec![i as u8, 0];
@@ -138,7 +139,7 @@ fn tls_seeds(segs: &[Seg]) -> (Vec<u8>, Vec<Vec<u8>>) {
     for s in segs {
         let dir = s.dir as usize;
         streams[dir].push(s.seq, s.syn, s.fin, &s.payload, &mut budget, &mut |d| {
-            if let Delivery::Data(b) = d {
+            if let Chunk::Data(b) = d {
                 for piece in b.chunks(0x7fff) {
                     let word = ((dir as u16) << 15) | piece.len() as u16;
                     chunks.extend_from_slice(&word.to_be_bytes());

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use stekwatch::capture::file;
+use stekwatch::capture::{file, input};
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: readers FILE.pcap");
@@ -41,7 +41,7 @@ fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
 type Tally = (u64, u64, u8);
 
 fn mmap_pass(path: &str) -> Tally {
-    let input = file::open(Path::new(path)).expect("open");
+    let input = input::open(Path::new(path)).expect("open");
     let mut t: Tally = (0, 0, 0);
     file::read_packets(input.bytes(), path, &mut |p| {
         t.0 += 1;

@@ -34,11 +34,35 @@ impl Timestamp {
     /// RFC 3339 UTC with microseconds, e.g. `2026-11-01T10:00:00.000000Z`.
     pub fn rfc3339(self) -> String {
         let micros = self.0.div_euclid(1000);
-        match chrono::DateTime::from_timestamp_micros(micros) {
-            Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-            None => format!("@{}ns", self.0),
-        }
+        let (days, rem) = (
+            micros.div_euclid(86_400_000_000),
+            micros.rem_euclid(86_400_000_000),
+        );
+        let (y, mo, d) = civil_from_days(days);
+        let secs = rem / 1_000_000;
+        format!(
+            "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+            secs / 3600,
+            (secs / 60) % 60,
+            secs % 60,
+            rem % 1_000_000
+        )
     }
+}
+
+/// The proleptic Gregorian date of a day count from 1970-01-01 (H. Hinnant's algorithm,
+/// exact for every day an i64 of nanoseconds can reach).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 impl fmt::Display for Timestamp {
@@ -47,12 +71,19 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// Parses `90s`, `15m`, `24h`, `7d` (a bare number is seconds) into seconds.
+/// Parses `90s`, `15m`, `24h`, `7d`, `2w` into seconds. A number needs its unit (a bare `0`
+/// alone is accepted: it means the same in every unit).
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => text.split_at(i),
-        None => (text, "s"),
+        None if text == "0" => (text, "s"),
+        None if !text.is_empty() => {
+            return Err(format!(
+                "'{text}' has no unit: write e.g. {text}s, {text}m, {text}h or {text}d"
+            ))
+        }
+        None => (text, ""),
     };
     let n: u64 = digits
         .parse()
@@ -107,6 +138,23 @@ mod tests {
     }
 
     #[test]
+    fn rfc3339_matches_known_dates_across_eras() {
+        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(Timestamp(-1).rfc3339(), "1969-12-31T23:59:59.999999Z");
+        // 2000-02-29 (a leap day of a century divisible by 400) and 2100-03-01.
+        assert_eq!(
+            Timestamp::from_parts(951_782_400, 0).rfc3339(),
+            "2000-02-29T00:00:00.000000Z"
+        );
+        assert_eq!(
+            Timestamp::from_parts(4_107_542_400, 0).rfc3339(),
+            "2100-03-01T00:00:00.000000Z"
+        );
+        assert_eq!(Timestamp(i64::MAX).rfc3339(), "2262-04-11T23:47:16.854775Z");
+        assert_eq!(Timestamp(i64::MIN).rfc3339(), "1677-09-21T00:12:43.145224Z");
+    }
+
+    #[test]
     fn later_than_agrees_with_whole_seconds_since() {
         let t0 = Timestamp::from_parts(1000, 500_000_000);
         for (dt_ns, secs) in [
@@ -132,7 +180,10 @@ mod tests {
         assert_eq!(parse_duration("15m"), Ok(900));
         assert_eq!(parse_duration("24h"), Ok(86400));
         assert_eq!(parse_duration("7d"), Ok(604800));
-        assert_eq!(parse_duration("42"), Ok(42));
+        assert!(parse_duration("42")
+            .unwrap_err()
+            .contains("42s, 42m, 42h or 42d"));
+        assert_eq!(parse_duration("0"), Ok(0));
         assert!(parse_duration("7x").is_err());
         assert!(parse_duration("h").is_err());
     }

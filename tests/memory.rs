@@ -5,8 +5,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use stekwatch::capture::file::Input;
-use stekwatch::flow::Limits;
+use stekwatch::capture::input::Input;
+use stekwatch::pipeline::Limits;
 
 struct Counting;
 
@@ -115,17 +115,17 @@ fn tiny_fragments() -> Vec<Vec<u8>> {
 }
 
 /// Peak live heap (beyond what was live before) while reading `bytes` with `threads` workers.
-fn peak_reading(bytes: Vec<u8>, threads: usize) -> (usize, stekwatch::pipeline::Pipeline) {
+fn peak_reading(bytes: Vec<u8>, threads: usize) -> (usize, stekwatch::tracker::History) {
     let input = Input::Owned(bytes);
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let (pipeline, _) = stekwatch::shard::read_sharded(
+    let (history, _) = stekwatch::runtime::sharded::read(
         &[("hostile.pcap".to_string(), &input)],
         threads,
         Limits::default(),
     )
     .unwrap();
-    (PEAK.load(Ordering::Relaxed) - base, pipeline)
+    (PEAK.load(Ordering::Relaxed) - base, history)
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn hostile_fragments_and_compressed_input_keep_the_heap_bounded() {
     let capture = pcap(&fragmented_segments(30_000));
     for threads in [1, 2] {
         let (peak, p) = peak_reading(capture.clone(), threads);
-        assert_eq!(p.defrag.reassembled, 30_000);
+        assert_eq!(p.stats.ip_datagrams_reassembled, 30_000);
         assert_eq!(p.stats.tcp_segments, 30_000);
         eprintln!("-j {threads}: peak heap {} KiB", peak >> 10);
         assert!(
@@ -149,7 +149,7 @@ fn hostile_fragments_and_compressed_input_keep_the_heap_bounded() {
     // defragmenter's 16 MiB cap bounds the memory they really take.
     let capture = pcap(&tiny_fragments());
     let (peak, p) = peak_reading(capture, 1);
-    assert!(p.defrag.dropped > 0);
+    assert!(p.stats.ip_fragments_dropped > 0);
     eprintln!("tiny fragments: peak heap {} KiB", peak >> 10);
     assert!(
         peak < 16 * MIB,
@@ -166,7 +166,7 @@ fn hostile_fragments_and_compressed_input_keep_the_heap_bounded() {
     std::fs::write(&path, gz.finish().unwrap()).unwrap();
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let input = stekwatch::capture::file::open(&path).unwrap();
+    let input = stekwatch::capture::input::open(&path).unwrap();
     let peak = PEAK.load(Ordering::Relaxed) - base;
     std::fs::remove_file(&path).unwrap();
     assert_eq!(input.bytes(), &capture[..]);

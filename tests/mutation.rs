@@ -7,10 +7,11 @@
 mod support;
 
 use stekwatch::capture::file::read_packets;
-use stekwatch::flow::reassembly::{Budget, Delivery, Stream};
-use stekwatch::flow::Limits;
+use stekwatch::chunk::Chunk;
+use stekwatch::pipeline::Limits;
 use stekwatch::pipeline::Pipeline;
 use stekwatch::tls::handshake;
+use stekwatch::transport::tcp::reassembly::{Budget, Stream};
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);
@@ -142,10 +143,10 @@ fn run_pipeline(bytes: &[u8], limits: Limits) -> u64 {
         assert_eq!(o.packets, delivered);
     }
     p.finish();
-    assert_eq!(p.stats.packets, delivered);
-    assert!(p.stats.tcp_segments <= delivered);
-    assert!(p.flows.is_empty(), "finish leaves no flow behind");
-    let report = stekwatch::report::build(&p, &Default::default(), Vec::new(), 0);
+    assert_eq!(p.history().stats.packets, delivered);
+    assert!(p.history().stats.tcp_segments <= delivered);
+    assert!(p.open_flows() == 0, "finish leaves no flow behind");
+    let report = stekwatch::report::build(p.history(), &Default::default(), Vec::new());
     let mut out = Vec::new();
     stekwatch::report::json::write(&report, &mut out).unwrap();
     let _: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
@@ -211,7 +212,7 @@ fn mutated_handshake_bodies_never_panic_the_parsers() {
                 seg.flags.fin || seg.flags.rst,
                 seg.payload,
                 &mut budget,
-                &mut |d: Delivery<'_>| {
+                &mut |d: Chunk<'_>| {
                     r.push(d, &mut |_, u| {
                         if let stekwatch::tls::record::Unit::Handshake { msg_type, body } = u {
                             bodies.push((msg_type, body.to_vec()));

@@ -10,8 +10,8 @@ mod support;
 use std::collections::{BTreeSet, HashMap};
 
 use stekwatch::capture::file::read_packets;
-use stekwatch::flow::reassembly::{Budget, Stream};
 use stekwatch::tls::record::{RecordReader, Unit};
+use stekwatch::transport::tcp::reassembly::{Budget, Stream};
 use support::*;
 
 const FORMATS: [&str; 3] = ["human", "json", "jsonl"];

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use stekwatch::capture::file::read_packets;
-use stekwatch::flow::Limits;
+use stekwatch::pipeline::Limits;
 use stekwatch::pipeline::Pipeline;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(o.packets, packets);
     }
     p.finish();
-    let report = stekwatch::report::build(&p, &Default::default(), Vec::new(), 0);
+    let report = stekwatch::report::build(p.history(), &Default::default(), Vec::new());
     let _ = serde_json_len(&report);
 });
 

@@ -6,8 +6,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use stekwatch::chunk::Chunk;
 use stekwatch::evidence::Evidence;
-use stekwatch::flow::reassembly::{Budget, Delivery, Stream};
+use stekwatch::transport::tcp::reassembly::{Budget, Stream};
 use stekwatch::time::Timestamp;
 use stekwatch::tls::conn::TlsConn;
 
@@ -39,10 +40,10 @@ fuzz_target!(|data: &[u8]| {
             file: 0,
             frame,
         };
-        let mut out = |d: Delivery<'_>| {
+        let mut out = |d: Chunk<'_>| {
             match d {
-                Delivery::Data(b) => seen[dir] += b.len() as u64,
-                Delivery::Gap(n) => seen[dir] += n,
+                Chunk::Data(b) => seen[dir] += b.len() as u64,
+                Chunk::Gap(n) => seen[dir] += n,
             }
             tls.push(dir, d, at);
         };

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use stekwatch::evidence::Evidence;
-use stekwatch::flow::reassembly::Delivery;
+use stekwatch::chunk::Chunk;
 use stekwatch::tls::conn::TlsConn;
 use stekwatch::tls::handshake;
 
@@ -46,9 +46,9 @@ fuzz_target!(|data: &[u8]| {
                 };
                 // A zero-length chunk stands for a gap of 100 bytes.
                 if chunk.is_empty() {
-                    tls.push(dir, Delivery::Gap(100), at);
+                    tls.push(dir, Chunk::Gap(100), at);
                 } else {
-                    tls.push(dir, Delivery::Data(chunk), at);
+                    tls.push(dir, Chunk::Data(chunk), at);
                 }
             }
             let _ = tls.finish();

@@ -4,9 +4,9 @@
 //!
 //! Packets carry the interface's DLT as their link type (the decoder accepts Linux's DLT_RAW
 //! 12 and OpenBSD's 14 beside LINKTYPE 101), microsecond timestamps from the kernel, and frame
-//! numbers counted from 1 in this capture. The capture is non-blocking and waited on with
-//! `poll(2)` for at most `READ_TIMEOUT_MS`, so the caller regains control regularly (signals,
-//! checkpoints) even on a silent link: a blocking libpcap read may wait forever there (the
+//! numbers counted from 1 in this capture. The runtime pulls packets one at a time; the capture
+//! is non-blocking and waited on with `poll(2)` for at most `READ_TIMEOUT_MS`, so the caller
+//! regains control regularly (signals, checkpoints) even on a silent link: a blocking libpcap read may wait forever there (the
 //! Linux TPACKET_V3 ring polls without a timeout and retries after signals).
 
 use std::fmt;
@@ -21,8 +21,6 @@ use crate::time::Timestamp;
 /// How long one read waits for packets before returning empty-handed; also libpcap's timeout,
 /// after which it hands over a partly filled buffer (without `--immediate`).
 pub const READ_TIMEOUT_MS: i32 = 200;
-/// Most packets handled per read, so the caller's periodic work is not starved under load.
-pub const MAX_BATCH: usize = 4096;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveOptions {
@@ -109,6 +107,10 @@ pub struct LiveSource {
     interface: String,
     linktype: u32,
     frame: u64,
+    /// `poll` said the socket is readable and libpcap's buffer has not been drained since.
+    ready: bool,
+    got_since_poll: bool,
+    poll_error: bool,
     last_raw: pcap::Stat,
     totals: LiveStats,
 }
@@ -173,6 +175,9 @@ impl LiveSource {
             interface: o.interface.clone(),
             linktype,
             frame: 0,
+            ready: false,
+            got_since_poll: false,
+            poll_error: false,
             last_raw: pcap::Stat {
                 received: 0,
                 dropped: 0,
@@ -186,54 +191,76 @@ impl LiveSource {
         &self.interface
     }
 
-    /// Waits up to `READ_TIMEOUT_MS` for packets and hands each to `f` (at most `MAX_BATCH`).
-    /// Returns how many there were; 0 when the wait ended without any.
-    pub fn next_batch(&mut self, f: &mut dyn FnMut(&Packet<'_>)) -> Result<usize, LiveError> {
-        let mut pfd = libc::pollfd {
-            fd: self.cap.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, owned by this frame, for the duration of the call.
-        let ready = unsafe { libc::poll(&mut pfd, 1, READ_TIMEOUT_MS) };
-        if ready < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(0); // a signal: let the caller look at it
-            }
-            return Err(self.capture_error(err.to_string()));
-        }
-        if ready == 0 {
-            return Ok(0);
-        }
-        // Readable or in error: libpcap reports an error (e.g. the interface went away) on read.
-        let mut n = 0;
-        while n < MAX_BATCH {
-            match self.cap.next_packet() {
-                Ok(p) => {
-                    self.frame += 1;
-                    n += 1;
-                    let ts = p.header.ts;
-                    // time_t and suseconds_t are 32 bits on some targets.
-                    #[allow(clippy::unnecessary_cast)]
-                    let (secs, usecs) = (ts.tv_sec as i64, ts.tv_usec as i64);
-                    let pkt = Packet {
-                        time: Timestamp::from_parts(secs, usecs * 1000),
-                        frame: self.frame,
-                        linktype: self.linktype,
-                        data: p.data,
-                        orig_len: p.header.len,
-                    };
-                    f(&pkt);
+    /// The next packet. When none is waiting, waits up to `READ_TIMEOUT_MS` for one;
+    /// `Ok(None)` means none came (the caller regains control: signals, checkpoints). The
+    /// packet is borrowed from libpcap's buffer until the next call.
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, LiveError> {
+        if !self.ready {
+            let mut pfd = libc::pollfd {
+                fd: self.cap.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, owned by this frame, for the duration of the call.
+            let ready = unsafe { libc::poll(&mut pfd, 1, READ_TIMEOUT_MS) };
+            if ready < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    return Ok(None); // a signal: let the caller look at it
                 }
-                Err(pcap::Error::TimeoutExpired) => break,
-                Err(e) => return Err(self.capture_error(pcap_detail(&e))),
+                return Err(self.capture_error(err.to_string()));
             }
+            if ready == 0 {
+                return Ok(None);
+            }
+            // Readable or in error: libpcap reports an error (e.g. the interface went away)
+            // on read.
+            self.ready = true;
+            self.got_since_poll = false;
+            self.poll_error = pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0;
         }
-        if n == 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-            return Err(self.capture_error("the capture socket reports an error".into()));
+        let LiveSource {
+            cap,
+            interface,
+            linktype,
+            frame,
+            ready,
+            got_since_poll,
+            poll_error,
+            ..
+        } = self;
+        match cap.next_packet() {
+            Ok(p) => {
+                *frame += 1;
+                *got_since_poll = true;
+                let ts = p.header.ts;
+                // time_t and suseconds_t are 32 bits on some targets.
+                #[allow(clippy::unnecessary_cast)]
+                let (secs, usecs) = (ts.tv_sec as i64, ts.tv_usec as i64);
+                Ok(Some(Packet {
+                    time: Timestamp::from_parts(secs, usecs * 1000),
+                    frame: *frame,
+                    linktype: *linktype,
+                    data: p.data,
+                    orig_len: p.header.len,
+                }))
+            }
+            Err(pcap::Error::TimeoutExpired) => {
+                // The buffer is drained: wait again next time.
+                *ready = false;
+                if *poll_error && !*got_since_poll {
+                    return Err(LiveError::Capture {
+                        interface: interface.clone(),
+                        detail: "the capture socket reports an error".into(),
+                    });
+                }
+                Ok(None)
+            }
+            Err(e) => Err(LiveError::Capture {
+                interface: interface.clone(),
+                detail: pcap_detail(&e),
+            }),
         }
-        Ok(n)
     }
 
     fn capture_error(&self, detail: String) -> LiveError {

@@ -1,8 +1,10 @@
-//! Packet sources. A source hands out `Packet`s (time, Wireshark frame number, link type, bytes)
-//! in file order (`file`) or as they arrive (`live`, cargo feature "live"); everything
-//! downstream is the same for files and live capture.
+//! Packet sources: the first stage. A source hands out `Packet`s (time, Wireshark frame number,
+//! link type, bytes) when a runtime asks for them: `file::FileReader` iterates a capture held
+//! in memory (`input` opens files, stdin and gzip), `live::LiveSource` (cargo feature "live")
+//! an interface. Everything downstream is the same for files and live capture.
 
 pub mod file;
+pub mod input;
 #[cfg(feature = "live")]
 pub mod live;
 

@@ -5,13 +5,14 @@
 //! (each fragment counted with `FRAGMENT_OVERHEAD`, so floods of tiny fragments are bounded in
 //! memory too); a datagram never grows past 65535 bytes. Expiry visits only expired datagrams
 //! (an index by first-fragment time), so its cost does not grow with what is pending. What a cap or the timeout throws away is counted
-//! in `dropped`. Overlapping fragments: the first bytes received for an offset win.
+//! in `Stats::ip_fragments_dropped`. Overlapping fragments: the first bytes received for an offset win.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
 
+use crate::stats::Stats;
 use crate::time::Timestamp;
 
 pub const MAX_DATAGRAMS: usize = 4096;
@@ -55,9 +56,6 @@ pub struct Defrag {
     by_time: BTreeSet<(Timestamp, Key)>,
     /// Memory charged for held fragments (payload + `FRAGMENT_OVERHEAD` each).
     bytes: usize,
-    pub reassembled: u64,
-    /// Fragments thrown away: caps, timeouts, inconsistent lengths.
-    pub dropped: u64,
 }
 
 impl Defrag {
@@ -66,22 +64,22 @@ impl Defrag {
     }
 
     /// Takes a fragment; returns the whole datagram (IPv4 header + payload) once complete.
-    pub fn push(&mut self, f: &Fragment<'_>, now: Timestamp) -> Option<Vec<u8>> {
-        self.expire(now);
+    pub fn push(&mut self, f: &Fragment<'_>, now: Timestamp, stats: &mut Stats) -> Option<Vec<u8>> {
+        self.expire(now, stats);
         let key = Key(f.src, f.dst, f.id, f.protocol);
         if f.offset + f.payload.len() > 65535 - f.header.len() {
-            self.dropped += 1;
+            stats.ip_fragments_dropped += 1;
             return None;
         }
         let cost = f.payload.len() + FRAGMENT_OVERHEAD;
         if !self.pending.contains_key(&key)
             && (self.pending.len() >= MAX_DATAGRAMS || self.bytes + cost > MAX_BYTES)
         {
-            self.dropped += 1;
+            stats.ip_fragments_dropped += 1;
             return None;
         }
         if self.bytes + cost > MAX_BYTES {
-            self.dropped += 1;
+            stats.ip_fragments_dropped += 1;
             return None;
         }
         let by_time = &mut self.by_time;
@@ -110,7 +108,7 @@ impl Defrag {
         let p = self.pending.remove(&key).expect("present");
         self.by_time.remove(&(p.first, key));
         self.bytes -= p.bytes;
-        self.reassembled += 1;
+        stats.ip_datagrams_reassembled += 1;
         Some(datagram)
     }
 
@@ -139,7 +137,7 @@ impl Defrag {
         Some(out)
     }
 
-    fn expire(&mut self, now: Timestamp) {
+    fn expire(&mut self, now: Timestamp, stats: &mut Stats) {
         // Oldest first: the expired datagrams are a prefix of `by_time`.
         while let Some(&(first, key)) = self.by_time.first() {
             if now.seconds_since(first) <= TIMEOUT_SECS {
@@ -148,7 +146,7 @@ impl Defrag {
             self.by_time.pop_first();
             if let Some(p) = self.pending.remove(&key) {
                 self.bytes -= p.bytes;
-                self.dropped += 1;
+                stats.ip_fragments_dropped += 1;
             }
         }
     }
@@ -175,30 +173,37 @@ mod tests {
     fn fragments_in_any_order_make_one_datagram() {
         let header = [0x45u8; 20];
         let mut d = Defrag::new();
+        let mut stats = Stats::default();
         let t = Timestamp::from_parts(100, 0);
-        assert!(d.push(&frag(&header, b"IJKL", 8, false), t).is_none());
+        assert!(d
+            .push(&frag(&header, b"IJKL", 8, false), t, &mut stats)
+            .is_none());
         let whole = d
-            .push(&frag(&header, b"ABCDEFGH", 0, true), t)
+            .push(&frag(&header, b"ABCDEFGH", 0, true), t, &mut stats)
             .expect("complete");
         assert_eq!(&whole[20..], b"ABCDEFGHIJKL");
         assert_eq!(u16::from_be_bytes([whole[2], whole[3]]), 32);
-        assert_eq!(d.reassembled, 1);
+        assert_eq!(stats.ip_datagrams_reassembled, 1);
     }
 
     #[test]
     fn an_unfinished_datagram_expires_and_is_counted() {
         let header = [0x45u8; 20];
         let mut d = Defrag::new();
+        let mut stats = Stats::default();
         assert!(d
             .push(
                 &frag(&header, b"ABCDEFGH", 0, true),
-                Timestamp::from_parts(100, 0)
+                Timestamp::from_parts(100, 0),
+                &mut stats
             )
             .is_none());
         let mut other = frag(&header, b"x", 0, true);
         other.id = 8;
-        assert!(d.push(&other, Timestamp::from_parts(200, 0)).is_none());
-        assert_eq!(d.dropped, 1);
+        assert!(d
+            .push(&other, Timestamp::from_parts(200, 0), &mut stats)
+            .is_none());
+        assert_eq!(stats.ip_fragments_dropped, 1);
         assert_eq!(d.bytes, 1 + FRAGMENT_OVERHEAD);
         assert_eq!(d.by_time.len(), 1);
     }
@@ -207,6 +212,7 @@ mod tests {
     fn tiny_fragments_are_charged_their_overhead_and_expiry_stays_cheap() {
         let header = [0x45u8; 20];
         let mut d = Defrag::new();
+        let mut stats = Stats::default();
         let t = Timestamp::from_parts(100, 0);
         // 1000 datagrams, each 8-byte fragments that never complete.
         let mut held = 0;
@@ -214,18 +220,18 @@ mod tests {
             for id in 0..1000u16 {
                 let mut f = frag(&header, b"ABCDEFGH", k * 8, true);
                 f.id = id;
-                held += usize::from(d.push(&f, t).is_none());
+                held += usize::from(d.push(&f, t, &mut stats).is_none());
             }
         }
         assert_eq!(held, 1_000_000);
         assert!(d.bytes <= MAX_BYTES);
         let parts: usize = d.pending.values().map(|p| p.parts.len()).sum();
         assert!(parts <= MAX_BYTES / (8 + FRAGMENT_OVERHEAD), "{parts}");
-        assert!(d.dropped > 0);
+        assert!(stats.ip_fragments_dropped > 0);
         // All expire at once, and the index empties with them.
         let mut f = frag(&header, b"x", 0, true);
         f.id = 4242;
-        d.push(&f, Timestamp::from_parts(200, 0));
+        d.push(&f, Timestamp::from_parts(200, 0), &mut stats);
         assert_eq!(d.pending.len(), 1);
         assert_eq!(d.by_time.len(), 1);
         assert_eq!(d.bytes, 1 + FRAGMENT_OVERHEAD);

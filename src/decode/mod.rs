@@ -1,15 +1,19 @@
-//! Stateless decoding of one captured packet into a TCP `Segment`: link layer (Ethernet with
+//! The decode stage: one captured packet into a TCP `Segment`: link layer (Ethernet with
 //! VLAN/QinQ, Linux SLL and SLL2, raw IP, BSD NULL/LOOP), IPv4/IPv6 (and one level of IP-in-IP,
 //! e.g. 6in4 tunnels), TCP. Header parsing is etherparse's; only the link layers it lacks
-//! (SLL2, NULL/LOOP) are stripped by hand here.
+//! (SLL2, NULL/LOOP) are stripped by hand here. `Decoder` is the stage: header views are
+//! stateless, IPv4 defragmentation (`defrag`) is its only state, and it counts every packet it
+//! could not use in `Stats`.
 
 pub mod defrag;
-
-use std::net::{IpAddr, SocketAddr};
+mod endpoint;
 
 use etherparse::{EtherType, Ethernet2Slice, IpNumber, LaxIpSlice, SingleVlanSlice, TcpSlice};
 
+pub use endpoint::{Endpoint, FlowKey};
+
 use crate::capture::{linktype, Packet};
+use crate::stats::Stats;
 
 /// TCP flags the flow stage uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,8 +27,8 @@ pub struct TcpFlags {
 /// One TCP segment, borrowing its payload from the packet.
 #[derive(Clone, Copy, Debug)]
 pub struct Segment<'a> {
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
+    pub src: Endpoint,
+    pub dst: Endpoint,
     pub seq: u32,
     pub flags: TcpFlags,
     pub payload: &'a [u8],
@@ -43,6 +47,82 @@ pub enum Skip {
     IpFragment,
     /// Headers are cut or inconsistent.
     Malformed,
+}
+
+/// What the decode stage made of one packet.
+pub enum Decoded<'a> {
+    /// A segment borrowed from the packet.
+    Segment(Segment<'a>),
+    /// The last fragment of an IPv4 datagram arrived: the whole datagram, owned, so it lives
+    /// only as long as its consumer needs it.
+    Datagram(Datagram),
+}
+
+/// An IPv4 datagram reassembled from fragments (header and payload).
+pub struct Datagram(pub Vec<u8>);
+
+impl Datagram {
+    /// Its TCP segment, counted like a packet's (`tcp_segments` or `skipped_not_tcp`).
+    pub fn segment(&self, stats: &mut Stats) -> Option<Segment<'_>> {
+        match decode_ip(&self.0) {
+            Ok(seg) => {
+                stats.tcp_segments += 1;
+                Some(seg)
+            }
+            Err(_) => {
+                stats.skipped_not_tcp += 1;
+                None
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The decode stage: packets in, segments (or whole datagrams) out, skips counted.
+#[derive(Default)]
+pub struct Decoder {
+    defrag: defrag::Defrag,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts the packet and turns it into a TCP segment (or, for the last fragment of an
+    /// IPv4 datagram, the whole datagram), or counts why not.
+    pub fn push<'a>(&mut self, pkt: &Packet<'a>, stats: &mut Stats) -> Option<Decoded<'a>> {
+        stats.packets += 1;
+        stats.bytes += pkt.data.len() as u64;
+        match decode(pkt) {
+            Ok(seg) => {
+                stats.tcp_segments += 1;
+                stats.truncated_packets += u64::from(seg.truncated);
+                Some(Decoded::Segment(seg))
+            }
+            Err(Skip::IpFragment) => {
+                stats.skipped_ip_fragments += 1;
+                let f = ipv4_fragment(pkt)?;
+                let whole = self.defrag.push(&f, pkt.time, stats)?;
+                Some(Decoded::Datagram(Datagram(whole)))
+            }
+            Err(skip) => {
+                match skip {
+                    Skip::NotTcp | Skip::IpFragment => stats.skipped_not_tcp += 1,
+                    Skip::Malformed => stats.skipped_malformed += 1,
+                    Skip::UnsupportedLinkType => stats.skipped_unsupported_link_type += 1,
+                }
+                None
+            }
+        }
+    }
 }
 
 /// Decodes `pkt` into a TCP segment.
@@ -151,20 +231,22 @@ fn ip(bytes: &[u8]) -> Result<LaxIpSlice<'_>, Skip> {
 }
 
 fn from_ip<'a>(ip: LaxIpSlice<'a>, cut: bool, depth: u8) -> Result<Segment<'a>, Skip> {
-    let (src, dst, payload) = match &ip {
+    let (src, dst, v6, payload) = match &ip {
         LaxIpSlice::Ipv4(ip) => {
             let h = ip.header();
             (
-                IpAddr::V4(h.source_addr()),
-                IpAddr::V4(h.destination_addr()),
+                endpoint::v4_bits(h.source()),
+                endpoint::v4_bits(h.destination()),
+                false,
                 ip.payload(),
             )
         }
         LaxIpSlice::Ipv6(ip) => {
             let h = ip.header();
             (
-                IpAddr::V6(h.source_addr()),
-                IpAddr::V6(h.destination_addr()),
+                u128::from_be_bytes(h.source()),
+                u128::from_be_bytes(h.destination()),
+                true,
                 ip.payload(),
             )
         }
@@ -181,8 +263,8 @@ fn from_ip<'a>(ip: LaxIpSlice<'a>, cut: bool, depth: u8) -> Result<Segment<'a>, 
     }
     let tcp = TcpSlice::from_slice(payload.payload).map_err(|_| Skip::Malformed)?;
     Ok(Segment {
-        src: SocketAddr::new(src, tcp.source_port()),
-        dst: SocketAddr::new(dst, tcp.destination_port()),
+        src: Endpoint::new(src, tcp.source_port(), v6),
+        dst: Endpoint::new(dst, tcp.destination_port(), v6),
         seq: tcp.sequence_number(),
         flags: TcpFlags {
             syn: tcp.syn(),

@@ -140,7 +140,7 @@ fn alert(a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "  {:<8} {}  {}",
-        a.severity.to_uppercase(),
+        a.severity.as_str().to_uppercase(),
         a.rule,
         subject
     )?;

@@ -3,6 +3,10 @@
 
 use serde::Serialize;
 
+use crate::rules::Severity;
+pub use crate::stats::Stats as Statistics;
+use crate::tracker::Handshakes;
+
 #[derive(Serialize, Debug, Clone)]
 pub struct Report {
     pub version: u32,
@@ -52,7 +56,7 @@ pub struct ServiceOut {
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     pub observed_seconds: i64,
-    pub handshakes: HandshakesOut,
+    pub handshakes: Handshakes,
     /// `null` when keys are not observable.
     pub key_name_len: Option<usize>,
     /// `inferred`, `assumed` (too few tickets to infer), `forced` or `not-observable`.
@@ -60,15 +64,6 @@ pub struct ServiceOut {
     pub lifetime_hint_seconds: Option<MinMax>,
     pub ticket_keys: Vec<TicketKeyOut>,
     pub session_ids: SessionIdsOut,
-}
-
-#[derive(Serialize, Debug, Clone, Default)]
-pub struct HandshakesOut {
-    pub full: u64,
-    pub resumed_ticket: u64,
-    pub resumed_session_id: u64,
-    pub resumed_psk: u64,
-    pub unknown: u64,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -110,7 +105,7 @@ pub struct SessionIdsOut {
 #[derive(Serialize, Debug, Clone)]
 pub struct AlertOut {
     pub rule: &'static str,
-    pub severity: &'static str,
+    pub severity: Severity,
     pub sni: Option<String>,
     pub service: Option<String>,
     pub addresses: Vec<String>,
@@ -132,38 +127,6 @@ pub struct EvidenceOut {
     pub file: String,
     pub frame: u64,
     pub time: String,
-}
-
-#[derive(Serialize, Debug, Clone, Default)]
-pub struct Statistics {
-    pub packets: u64,
-    pub bytes: u64,
-    pub tcp_segments: u64,
-    pub skipped_not_tcp: u64,
-    /// IPv4 fragments seen; `ip_datagrams_reassembled` of them became whole datagrams.
-    pub skipped_ip_fragments: u64,
-    pub ip_datagrams_reassembled: u64,
-    pub ip_fragments_dropped: u64,
-    pub skipped_malformed: u64,
-    pub skipped_unsupported_link_type: u64,
-    pub truncated_packets: u64,
-    pub connections: u64,
-    pub tls_connections: u64,
-    pub not_tls_connections: u64,
-    pub handshake_messages: u64,
-    pub parse_failures: u64,
-    pub gaps: u64,
-    pub resyncs: u64,
-    pub retransmitted_bytes: u64,
-    /// Connections that sent again after being idle past the timeout (counted as new).
-    pub expired_flows: u64,
-    pub dropped_flows_cap: u64,
-    pub discarded_bytes_cap: u64,
-    pub abandoned_handshakes_cap: u64,
-    pub handshake_messages_cap: u64,
-    pub dropped_by_service_caps: u64,
-    pub dropped_services_cap: u64,
-    pub skipped_capture_blocks: u64,
 }
 
 /// One line of `--format jsonl`: an alert with the fields of the report's `alerts`, and
@@ -204,9 +167,9 @@ impl<'a> SummaryLine<'a> {
         let mut alerts = AlertCounts::default();
         for a in &r.alerts {
             match a.severity {
-                "critical" => alerts.critical += 1,
-                "warning" => alerts.warning += 1,
-                _ => alerts.info += 1,
+                Severity::Critical => alerts.critical += 1,
+                Severity::Warning => alerts.warning += 1,
+                Severity::Info => alerts.info += 1,
             }
         }
         SummaryLine {

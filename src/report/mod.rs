@@ -1,20 +1,22 @@
-//! Reports: the run's tracker state, rules' alerts and statistics, rendered for people
-//! (`human`) or programs (`json`). `build` is the one place that turns state into the report
-//! model; renderers only format it.
+//! Reports: a `History` (per-service history, counters, inputs) and the rules' alerts,
+//! rendered for people (`human`), programs (`json`) or streams (`jsonl`). `build` is the one
+//! place that turns a history into the report model; `Printer` chooses the rendering, and
+//! renderers only format.
 
 pub mod human;
 pub mod json;
+pub mod printer;
 pub mod stream;
 
 use json::*;
+pub use printer::{Format, Printer};
 
 use crate::evidence::Evidence;
-use crate::pipeline::Pipeline;
 use crate::rules::{self, Alert, Thresholds};
 use crate::tls::handshake::version_label;
 use crate::tls::ticket::{hex, KeyNameLen};
 use crate::tracker::view::ServiceView;
-use crate::tracker::{KeyStats, Span};
+use crate::tracker::{History, KeyStats, Span};
 
 /// What the user chose that shapes the report.
 #[derive(Clone, Debug, Default)]
@@ -23,82 +25,48 @@ pub struct ReportOptions {
     pub key_name_len: Option<usize>,
 }
 
-pub fn build(
-    p: &Pipeline,
-    opts: &ReportOptions,
-    warnings: Vec<String>,
-    skipped_blocks: u64,
-) -> Report {
-    let views = views(p, opts);
-    let alerts = alerts_of(p, &views, opts);
-    let f = &p.flows.stats;
-    let s = &p.stats;
+/// The report of a history.
+pub fn build(h: &History, opts: &ReportOptions, warnings: Vec<String>) -> Report {
+    let views = views(h, opts);
+    let alerts = alerts_of(h, &views, opts);
+    let statistics = h.statistics();
     Report {
         version: 1,
         observation: Observation {
-            start: p.start.map(|t| t.rfc3339()),
-            end: p.end.map(|t| t.rfc3339()),
-            seconds: match (p.start, p.end) {
-                (Some(a), Some(b)) => b.seconds_since(a),
-                _ => 0,
-            },
-            packets: s.packets,
-            connections: f.connections,
-            files: p.files.clone(),
+            start: h.start.map(|t| t.rfc3339()),
+            end: h.end.map(|t| t.rfc3339()),
+            seconds: h.seconds(),
+            packets: statistics.packets,
+            connections: statistics.connections,
+            files: h.files.clone(),
         },
         services: views.iter().map(service_out).collect(),
         alerts,
-        statistics: Statistics {
-            packets: s.packets,
-            bytes: s.bytes,
-            tcp_segments: s.tcp_segments,
-            skipped_not_tcp: s.not_tcp,
-            skipped_ip_fragments: s.ip_fragments,
-            ip_datagrams_reassembled: p.defrag.reassembled,
-            ip_fragments_dropped: p.defrag.dropped,
-            skipped_malformed: s.malformed,
-            skipped_unsupported_link_type: s.unsupported_link_type,
-            truncated_packets: s.truncated_packets,
-            connections: f.connections,
-            tls_connections: f.tls_connections,
-            not_tls_connections: f.not_tls,
-            handshake_messages: s.handshake_messages,
-            parse_failures: s.parse_failures,
-            gaps: f.gaps,
-            resyncs: f.resyncs,
-            retransmitted_bytes: f.retransmitted_bytes,
-            expired_flows: f.expired,
-            dropped_flows_cap: f.dropped_flows_cap,
-            discarded_bytes_cap: f.discarded_bytes,
-            abandoned_handshakes_cap: f.abandoned_handshakes_cap,
-            handshake_messages_cap: s.handshake_messages_cap,
-            dropped_by_service_caps: p.tracker.services.values().map(|s| s.dropped).sum(),
-            dropped_services_cap: p.tracker.dropped_services,
-            skipped_capture_blocks: skipped_blocks,
-        },
+        statistics,
         warnings,
         capture: None,
     }
 }
 
 /// Only the alerts (what a live run re-evaluates as history grows), as the report has them.
-pub fn alerts(p: &Pipeline, opts: &ReportOptions) -> Vec<AlertOut> {
-    let views = views(p, opts);
-    alerts_of(p, &views, opts)
+pub fn alerts(h: &History, opts: &ReportOptions) -> Vec<AlertOut> {
+    let views = views(h, opts);
+    alerts_of(h, &views, opts)
 }
 
-fn views<'a>(p: &'a Pipeline, opts: &ReportOptions) -> Vec<ServiceView<'a>> {
-    let mut names: Vec<&String> = p.tracker.services.keys().collect();
+fn views<'a>(h: &'a History, opts: &ReportOptions) -> Vec<ServiceView<'a>> {
+    let services = &h.tracker.services;
+    let mut names: Vec<&String> = services.keys().collect();
     names.sort();
     names
         .into_iter()
-        .map(|n| ServiceView::new(n, &p.tracker.services[n], opts.key_name_len))
+        .map(|n| ServiceView::new(n, &services[n], opts.key_name_len))
         .collect()
 }
 
-fn alerts_of(p: &Pipeline, views: &[ServiceView<'_>], opts: &ReportOptions) -> Vec<AlertOut> {
+fn alerts_of(h: &History, views: &[ServiceView<'_>], opts: &ReportOptions) -> Vec<AlertOut> {
     let ev = |e: &Evidence| EvidenceOut {
-        file: p.files.get(e.file as usize).cloned().unwrap_or_default(),
+        file: h.files.get(e.file as usize).cloned().unwrap_or_default(),
         frame: e.frame,
         time: e.time.rfc3339(),
     };
@@ -146,13 +114,7 @@ fn service_out(v: &ServiceView<'_>) -> ServiceOut {
         first_seen: span.map(|s| s.first.time.rfc3339()),
         last_seen: span.map(|s| s.last.time.rfc3339()),
         observed_seconds: span.map_or(0, |s| s.seconds()),
-        handshakes: HandshakesOut {
-            full: svc.handshakes.full,
-            resumed_ticket: svc.handshakes.resumed_ticket,
-            resumed_session_id: svc.handshakes.resumed_session_id,
-            resumed_psk: svc.handshakes.resumed_psk,
-            unknown: svc.handshakes.unknown,
-        },
+        handshakes: svc.handshakes.clone(),
         key_name_len: len,
         key_name_len_source: source,
         lifetime_hint_seconds: hints,
@@ -186,7 +148,7 @@ fn service_out(v: &ServiceView<'_>) -> ServiceOut {
 fn alert_out(a: &Alert, ev: &dyn Fn(&Evidence) -> EvidenceOut) -> AlertOut {
     AlertOut {
         rule: a.rule,
-        severity: a.severity.as_str(),
+        severity: a.severity,
         sni: a.sni.clone(),
         service: a.service.clone(),
         addresses: a.addresses.clone(),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::json::{AlertLine, AlertOut, Report, SummaryLine};
+use crate::rules::Severity;
 
 /// What an alert is about.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,7 +24,7 @@ pub struct AlertKey {
 /// What makes an alert news again when it changes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AlertFacts {
-    pub severity: String,
+    pub severity: Severity,
     pub services: Vec<String>,
 }
 
@@ -36,7 +37,7 @@ impl AlertKey {
                 key_name: a.key_name.clone(),
             },
             AlertFacts {
-                severity: a.severity.to_string(),
+                severity: a.severity,
                 services: a.services.clone(),
             },
         )
@@ -89,22 +90,13 @@ impl AlertStream {
     pub fn merge(&mut self, other: AlertStream) {
         for (key, facts) in other.printed {
             match self.printed.get(&key) {
-                Some(mine) if rank(mine) >= rank(&facts) => {}
+                Some(mine) if *mine >= facts => {}
                 _ => {
                     self.printed.insert(key, facts);
                 }
             }
         }
     }
-}
-
-fn rank(f: &AlertFacts) -> (u8, &AlertFacts) {
-    let sev = match f.severity.as_str() {
-        "critical" => 2,
-        "warning" => 1,
-        _ => 0,
-    };
-    (sev, f)
 }
 
 /// One human line: `TIME SEVERITY rule message [FILE frame N]`. The time is the alert's last
@@ -119,7 +111,7 @@ pub fn human_line(a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "{when} {:<8} {} {}{evidence}",
-        a.severity.to_uppercase(),
+        a.severity.as_str().to_uppercase(),
         a.rule,
         a.message
     )
@@ -155,7 +147,12 @@ pub fn write_jsonl(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn alert(rule: &'static str, severity: &'static str, key: &str) -> AlertOut {
+    fn alert(rule: &'static str, severity: &str, key: &str) -> AlertOut {
+        let severity = match severity {
+            "critical" => Severity::Critical,
+            "warning" => Severity::Warning,
+            _ => Severity::Info,
+        };
         AlertOut {
             rule,
             severity,
@@ -193,7 +190,7 @@ mod tests {
         let critical = [alert("stek-not-rotated", "critical", "aa")];
         let news = s.news(&critical);
         assert_eq!(news.len(), 1);
-        assert_eq!(news[0].severity, "critical");
+        assert_eq!(news[0].severity, Severity::Critical);
     }
 
     #[test]

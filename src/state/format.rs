@@ -4,9 +4,8 @@
 //!
 //! ```text
 //! {"format": "stekwatch-state", "version": 1, "written_by": "stekwatch 0.1.0",
-//!  "files": [...names, sorted...], "start_ns": .., "end_ns": .., "packets": {..}, "flows": {..},
-//!  "ip_datagrams_reassembled": 0, "ip_fragments_dropped": 0,
-//!  "skipped_capture_blocks": 0, "dropped_services": 0,
+//!  "files": [...names, sorted...], "start_ns": .., "end_ns": .., "statistics": {..counters..},
+//!  "dropped_services": 0,
 //!  "services": [{"name": .., "sni": .., "addresses": [..], "versions": [771, 772],
 //!                "handshakes": {..}, "span": [EV, EV], "keys": [..], "samples": [[HASH, PREFIX]],
 //!                "tickets": [[HASH, NAME, EV|null, EV|null]], "sessions": [[HASH, EV|null, EV|null]],
@@ -18,6 +17,9 @@
 //! 64-bit hash of a whole ticket or session ID as 16 hex digits; `PREFIX` and `NAME` are hex
 //! of at most 16 bytes (a key name, see `tracker::Sample`). No whole ticket or session ID is
 //! ever written. Every list is sorted, so equal histories give byte-identical files.
+//!
+//! Files written before `statistics` existed hold the counters as `"packets": {..}`,
+//! `"flows": {..}` and three top-level counters; they are read into the same `Stats`.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -25,8 +27,8 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::Evidence;
-use crate::flow::table::FlowStats;
-use crate::pipeline::PacketStats;
+use crate::rules::Severity;
+use crate::stats::Stats;
 use crate::time::Timestamp;
 use crate::tls::ticket::{hex, MAX_KEY_NAME_LEN};
 use crate::tracker::keys::{Counted, StaleMatch};
@@ -52,17 +54,101 @@ pub struct StateFile {
     pub files: Vec<String>,
     pub start_ns: Option<i64>,
     pub end_ns: Option<i64>,
-    pub packets: PacketStats,
-    pub flows: FlowStats,
-    /// IPv4 datagrams reassembled from fragments, and fragments thrown away.
-    #[serde(default)]
-    pub ip_datagrams_reassembled: u64,
-    #[serde(default)]
-    pub ip_fragments_dropped: u64,
-    pub skipped_capture_blocks: u64,
+    /// The run's counters; `None` in files written before it existed (see `legacy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<Stats>,
+    #[serde(flatten)]
+    pub legacy: LegacyCounters,
     pub dropped_services: u64,
     pub services: Vec<ServiceRec>,
     pub announced: Vec<AnnouncedRec>,
+}
+
+/// The counters of files written before `statistics`: never written now, read when present.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct LegacyCounters {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packets: Option<LegacyPackets>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flows: Option<LegacyFlows>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_datagrams_reassembled: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_fragments_dropped: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped_capture_blocks: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(default)]
+struct LegacyPackets {
+    packets: u64,
+    bytes: u64,
+    tcp_segments: u64,
+    not_tcp: u64,
+    ip_fragments: u64,
+    malformed: u64,
+    unsupported_link_type: u64,
+    truncated_packets: u64,
+    handshake_messages: u64,
+    parse_failures: u64,
+    handshake_messages_cap: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(default)]
+struct LegacyFlows {
+    connections: u64,
+    tls_connections: u64,
+    not_tls: u64,
+    expired: u64,
+    dropped_flows_cap: u64,
+    discarded_bytes: u64,
+    abandoned_handshakes_cap: u64,
+    gaps: u64,
+    resyncs: u64,
+    retransmitted_bytes: u64,
+}
+
+impl StateFile {
+    /// The counters, from `statistics` or, in an older file, from its legacy fields.
+    pub fn stats(&self) -> Stats {
+        if let Some(s) = &self.statistics {
+            return s.clone();
+        }
+        let l = &self.legacy;
+        let p = l.packets.clone().unwrap_or_default();
+        let f = l.flows.clone().unwrap_or_default();
+        Stats {
+            packets: p.packets,
+            bytes: p.bytes,
+            tcp_segments: p.tcp_segments,
+            skipped_not_tcp: p.not_tcp,
+            skipped_ip_fragments: p.ip_fragments,
+            ip_datagrams_reassembled: l.ip_datagrams_reassembled.unwrap_or(0),
+            ip_fragments_dropped: l.ip_fragments_dropped.unwrap_or(0),
+            skipped_malformed: p.malformed,
+            skipped_unsupported_link_type: p.unsupported_link_type,
+            truncated_packets: p.truncated_packets,
+            connections: f.connections,
+            tls_connections: f.tls_connections,
+            not_tls_connections: f.not_tls,
+            handshake_messages: p.handshake_messages,
+            parse_failures: p.parse_failures,
+            gaps: f.gaps,
+            resyncs: f.resyncs,
+            retransmitted_bytes: f.retransmitted_bytes,
+            expired_flows: f.expired,
+            dropped_flows_cap: f.dropped_flows_cap,
+            discarded_bytes_cap: f.discarded_bytes,
+            abandoned_handshakes_cap: f.abandoned_handshakes_cap,
+            handshake_messages_cap: p.handshake_messages_cap,
+            dropped_by_service_caps: 0,
+            dropped_services_cap: 0,
+            skipped_capture_blocks: l.skipped_capture_blocks.unwrap_or(0),
+        }
+    }
 }
 
 type Ev = (i64, u32, u64);
@@ -74,7 +160,7 @@ pub struct ServiceRec {
     pub sni: Option<String>,
     pub addresses: Vec<String>,
     pub versions: Vec<u16>,
-    pub handshakes: HandshakesRec,
+    pub handshakes: Handshakes,
     pub span: Option<SpanRec>,
     pub keys: Vec<KeyRec>,
     pub samples: Vec<(String, String)>,
@@ -83,15 +169,6 @@ pub struct ServiceRec {
     pub sessions_established: u64,
     pub ticketbleed: Option<Ev>,
     pub dropped: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
-pub struct HandshakesRec {
-    pub full: u64,
-    pub resumed_ticket: u64,
-    pub resumed_session_id: u64,
-    pub resumed_psk: u64,
-    pub unknown: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -117,7 +194,7 @@ pub struct AnnouncedRec {
     pub rule: String,
     pub service: Option<String>,
     pub key_name: Option<String>,
-    pub severity: String,
+    pub severity: Severity,
     pub services: Vec<String>,
 }
 
@@ -190,13 +267,7 @@ fn service_out(name: &str, s: &Service, file: &dyn Fn(u32) -> u32) -> ServiceRec
         sni: s.sni.clone(),
         addresses: s.addresses.iter().map(|a| a.to_string()).collect(),
         versions: s.versions.iter().copied().collect(),
-        handshakes: HandshakesRec {
-            full: s.handshakes.full,
-            resumed_ticket: s.handshakes.resumed_ticket,
-            resumed_session_id: s.handshakes.resumed_session_id,
-            resumed_psk: s.handshakes.resumed_psk,
-            unknown: s.handshakes.unknown,
-        },
+        handshakes: s.handshakes.clone(),
         span: span_out(s.span, file),
         keys,
         samples: s
@@ -249,13 +320,7 @@ fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Servic
     let mut s = Service {
         sni: r.sni,
         versions: r.versions.into_iter().collect(),
-        handshakes: Handshakes {
-            full: r.handshakes.full,
-            resumed_ticket: r.handshakes.resumed_ticket,
-            resumed_session_id: r.handshakes.resumed_session_id,
-            resumed_psk: r.handshakes.resumed_psk,
-            unknown: r.handshakes.unknown,
-        },
+        handshakes: r.handshakes,
         span: span(r.span)?,
         sessions_established: r.sessions_established,
         ticketbleed: r.ticketbleed.map(ev).transpose()?,

@@ -1,9 +1,9 @@
-//! Lasting history (`--state FILE`, `report --state`, `merge`): a pipeline's tracker, counters
-//! and input names saved to a versioned file and restored into a pipeline, so observation
-//! spans restarts, series of capture files and several sensors.
+//! Lasting history (`--state FILE`, `report --state`, `merge`): a `History` (tracker,
+//! counters, input names) and the alerts a live run already printed, saved to a versioned file
+//! and restored, so observation spans restarts, series of capture files and several sensors.
 //!
 //! Evidence points into the list of input names by index. A saved file lists its names sorted
-//! and without duplicates; restoring maps each of its indices to the pipeline's list (adding
+//! and without duplicates; restoring maps each of its indices to the history's list (adding
 //! names it lacks), so histories merge in any order into the same result. Aggregates are
 //! order-free (`Tracker::merge`), and so is the list of alerts a live run already printed.
 //!
@@ -12,45 +12,34 @@
 pub mod file;
 pub mod format;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub use file::{load, probe_writable, save, StateError};
 use format::{AnnouncedRec, StateFile, FORMAT, VERSION};
 
-use crate::flow::Limits;
-use crate::pipeline::Pipeline;
 use crate::report::stream::{AlertFacts, AlertKey, AlertStream};
 use crate::time::Timestamp;
+use crate::tracker::History;
 
-/// What a run adds to a pipeline's history besides the pipeline itself.
-#[derive(Clone, Debug, Default)]
-pub struct Extra {
-    /// pcapng blocks skipped while reading (a counter of the report's statistics).
-    pub skipped_blocks: u64,
-    /// Alerts already printed by live runs.
-    pub announced: AlertStream,
-}
-
-/// The state file of a pipeline's history.
-pub fn snapshot(p: &Pipeline, extra: &Extra) -> StateFile {
-    // Sorted, deduplicated names; `index[i]` is where the pipeline's file `i` goes.
-    let mut names: Vec<String> = p.files.clone();
+/// The state file of a history and of the alerts already printed from it.
+pub fn snapshot(h: &History, announced: &AlertStream) -> StateFile {
+    // Sorted, deduplicated names; `index[i]` is where the history's file `i` goes.
+    let mut names: Vec<String> = h.files.clone();
     names.sort();
     names.dedup();
-    let index: Vec<u32> = p
+    let index: Vec<u32> = h
         .files
         .iter()
         .map(|n| names.binary_search(n).expect("present") as u32)
         .collect();
     let file = |i: u32| index.get(i as usize).copied().unwrap_or(0);
-    let mut announced: Vec<AnnouncedRec> = extra
-        .announced
+    let mut announced: Vec<AnnouncedRec> = announced
         .printed()
         .map(|(k, f)| AnnouncedRec {
             rule: k.rule.clone(),
             service: k.service.clone(),
             key_name: k.key_name.clone(),
-            severity: f.severity.clone(),
+            severity: f.severity,
             services: f.services.clone(),
         })
         .collect();
@@ -60,49 +49,55 @@ pub fn snapshot(p: &Pipeline, extra: &Extra) -> StateFile {
         version: VERSION,
         written_by: format!("stekwatch {}", env!("CARGO_PKG_VERSION")),
         files: names,
-        start_ns: p.start.map(|t| t.0),
-        end_ns: p.end.map(|t| t.0),
-        packets: p.stats.clone(),
-        flows: p.flows.stats.clone(),
-        ip_datagrams_reassembled: p.defrag.reassembled,
-        ip_fragments_dropped: p.defrag.dropped,
-        skipped_capture_blocks: extra.skipped_blocks,
-        dropped_services: p.tracker.dropped_services,
-        services: format::services_out(&p.tracker, &file),
+        start_ns: h.start.map(|t| t.0),
+        end_ns: h.end.map(|t| t.0),
+        statistics: Some(h.stats.clone()),
+        legacy: Default::default(),
+        dropped_services: h.tracker.dropped_services,
+        services: format::services_out(&h.tracker, &file),
         announced,
     }
 }
 
-/// Adds a saved history to `p` (and `extra`): its names join `p.files`, its tracker and
-/// counters merge into `p`'s.
-pub fn restore(s: StateFile, p: &mut Pipeline, extra: &mut Extra) -> Result<(), StateError> {
+/// Adds a saved history to `h` (and what it printed to `announced`): its names join
+/// `h.files`, its tracker and counters merge into `h`'s.
+pub fn restore(
+    s: StateFile,
+    h: &mut History,
+    announced: &mut AlertStream,
+) -> Result<(), StateError> {
+    let mut known: HashMap<&str, u32> = HashMap::new();
+    for (i, name) in h.files.iter().enumerate() {
+        known.entry(name.as_str()).or_insert(i as u32);
+    }
     let mut index = Vec::with_capacity(s.files.len());
+    let mut added = Vec::new();
     for name in &s.files {
-        let i = match p.files.iter().position(|n| n == name) {
-            Some(i) => i,
+        let i = match known.get(name.as_str()) {
+            Some(&i) => i,
             None => {
-                p.files.push(name.clone());
-                p.files.len() - 1
+                added.push(name.clone());
+                (h.files.len() + added.len() - 1) as u32
             }
         };
-        index.push(i as u32);
+        index.push(i);
     }
     let file = |i: u32| index.get(i as usize).copied();
+    let stats = s.stats();
     let tracker = format::services_in(s.services, s.dropped_services, &file)
         .map_err(|format::Invalid(e)| StateError::invalid(e))?;
-    let mut saved = Pipeline::new(Limits::default());
-    saved.tracker = tracker;
-    saved.stats = s.packets;
-    saved.flows.stats = s.flows;
-    saved.defrag.reassembled = s.ip_datagrams_reassembled;
-    saved.defrag.dropped = s.ip_fragments_dropped;
-    saved.start = s.start_ns.map(Timestamp);
-    saved.end = s.end_ns.map(Timestamp);
-    p.merge(saved);
-    extra.skipped_blocks += s.skipped_capture_blocks;
-    let mut announced = AlertStream::new();
+    drop(known);
+    h.files.extend(added);
+    h.merge(History {
+        tracker,
+        stats,
+        files: Vec::new(),
+        start: s.start_ns.map(Timestamp),
+        end: s.end_ns.map(Timestamp),
+    });
+    let mut printed = AlertStream::new();
     for a in s.announced {
-        announced.remember(
+        printed.remember(
             AlertKey {
                 rule: a.rule,
                 service: a.service,
@@ -114,16 +109,8 @@ pub fn restore(s: StateFile, p: &mut Pipeline, extra: &mut Extra) -> Result<(), 
             },
         );
     }
-    extra.announced.merge(announced);
+    announced.merge(printed);
     Ok(())
-}
-
-/// The same history with its names sorted: what `report --state` shows after a save.
-pub fn canonical(p: &Pipeline, extra: &Extra, limits: Limits) -> (Pipeline, Extra) {
-    let mut out = Pipeline::new(limits);
-    let mut out_extra = Extra::default();
-    restore(snapshot(p, extra), &mut out, &mut out_extra).expect("own snapshot is valid");
-    (out, out_extra)
 }
 
 /// Names that two histories both hold (merging them counts those inputs twice).
@@ -134,6 +121,3 @@ pub fn shared_inputs(a: &[String], b: &[String]) -> Vec<String> {
     both.dedup();
     both
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,18 +1,20 @@
-//! One TCP connection seen as TLS: both directions' record readers and what their handshake
-//! messages say, summarised once the handshake is audited (or the connection ends).
+//! One connection seen as TLS: both directions' record readers and what their handshake
+//! messages say, summarised once the handshake is audited (or the connection ends). It takes
+//! the bytes of each direction as `Chunk`s, whatever transport carried them.
 //!
 //! Parsing of a direction stops after its ChangeCipherSpec (TLS 1.2: what follows is
-//! encrypted) and, for both directions, after a TLS 1.3 ServerHello that is not a
-//! HelloRetryRequest. The outcome is decided from server evidence, never from the client's
-//! offer alone.
+//! encrypted), at its first application-data record (e.g. a TLS 1.3 client's data after its
+//! first flight, when the server's answer is not on the wire) and, for both directions, after
+//! a TLS 1.3 ServerHello that is not a HelloRetryRequest. The outcome is decided from server
+//! evidence, never from the client's offer alone.
 
 use std::net::SocketAddr;
 
 use super::handshake::{self as hs, ClientHello, ServerHello};
 use super::record::{RecordReader, Stop, Unit};
 use super::ticket::TicketRef;
+use crate::chunk::Chunk;
 use crate::evidence::Evidence;
-use crate::flow::reassembly::Delivery;
 
 /// At most this many NewSessionTickets are kept per connection (more are counted).
 pub const MAX_TICKETS_PER_CONN: usize = 16;
@@ -162,9 +164,10 @@ impl TlsConn {
         }
     }
 
-    pub fn push(&mut self, dir: usize, delivery: Delivery<'_>, at: Evidence) {
+    /// The next bytes (or a gap) of direction `dir` (0 = the sender of the first bytes seen).
+    pub fn push(&mut self, dir: usize, chunk: Chunk<'_>, at: Evidence) {
         let st = &mut self.st;
-        self.readers[dir].push(delivery, &mut |reader, unit| st.unit(dir, reader, unit, at));
+        self.readers[dir].push(chunk, &mut |reader, unit| st.unit(dir, reader, unit, at));
         if self.st.stop_both {
             for r in &mut self.readers {
                 r.stop(Stop::Done);
@@ -175,6 +178,11 @@ impl TlsConn {
     /// No direction will yield anything more.
     pub fn is_done(&self) -> bool {
         self.readers.iter().all(|r| r.stopped().is_some())
+    }
+
+    /// Direction `dir` may still yield something.
+    pub fn wants(&self, dir: usize) -> bool {
+        self.readers[dir].stopped().is_none()
     }
 
     /// Neither direction looked like TLS.
@@ -242,6 +250,8 @@ impl State {
                 }
                 reader.stop(Stop::Done);
             }
+            // Encrypted from here on in this direction: nothing more to read in clear.
+            Unit::ApplicationData => reader.stop(Stop::Done),
             Unit::Handshake { msg_type, body } => {
                 self.summary.handshake_messages += 1;
                 if self.summary.handshake_messages > MAX_HANDSHAKE_MESSAGES {
@@ -437,7 +447,7 @@ mod tests {
         for chunk in msgs.chunks(4000) {
             let mut rec = vec![22, 3, 3, (chunk.len() >> 8) as u8, chunk.len() as u8];
             rec.extend_from_slice(chunk);
-            tls.push(0, Delivery::Data(&rec), at(1));
+            tls.push(0, Chunk::Data(&rec), at(1));
         }
         assert!(tls.is_done());
         assert_eq!(tls.buffered(), 0);

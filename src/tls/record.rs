@@ -1,15 +1,17 @@
-//! One direction of a TLS connection: TLS records out of a reassembled byte stream, and
-//! handshake messages out of records. tls-parser frames record headers but does not
-//! defragment handshake messages, so messages split over records (or several per record) are
-//! reassembled here.
+//! One direction of a TLS connection: TLS records out of a byte stream (whatever transport
+//! reassembled it), and handshake messages out of records. tls-parser frames record headers
+//! but does not defragment handshake messages, so messages split over records (or several per
+//! record) are reassembled here.
 //!
 //! Invariants: `buf` never holds more than one record (header + at most `MAX_RECORD_LEN`);
-//! `hs` never holds more than one handshake message (at most `MAX_HANDSHAKE_LEN`). A direction
-//! that stops parsing (encrypted, not TLS, over a cap) frees both and ignores further bytes.
+//! `hs` never holds more than one handshake message (at most `MAX_HANDSHAKE_LEN`); bytes are
+//! copied into them only when a record or message is incomplete: whole ones are handed on
+//! from the caller's chunk. A direction that stops parsing (encrypted, not TLS, over a cap)
+//! frees both and ignores further bytes.
 
 use tls_parser::{TlsRecordHeader, TlsRecordType};
 
-use crate::flow::reassembly::Delivery;
+use crate::chunk::Chunk;
 
 /// Largest record length accepted (RFC 8446 §5.2: 2^14 + 256 for ciphertext, 2^14 + 2048 for
 /// TLS 1.2 compressed/ciphertext records).
@@ -25,6 +27,8 @@ pub enum Unit<'a> {
         body: &'a [u8],
     },
     ChangeCipherSpec,
+    /// An application-data record: what follows in this direction is encrypted.
+    ApplicationData,
     /// An SSL 2.0-format ClientHello (the backwards-compatible hello of old clients).
     SslV2ClientHello,
 }
@@ -77,12 +81,12 @@ impl RecordReader {
     }
 
     /// Takes bytes (or a gap) of the stream; calls `out` for every complete unit.
-    pub fn push(&mut self, delivery: Delivery<'_>, out: &mut dyn FnMut(&mut Self, Unit<'_>)) {
+    pub fn push(&mut self, chunk: Chunk<'_>, out: &mut impl FnMut(&mut Self, Unit<'_>)) {
         if self.stopped.is_some() {
             return;
         }
-        match delivery {
-            Delivery::Gap(_) => {
+        match chunk {
+            Chunk::Gap(_) => {
                 self.buf.clear();
                 self.hs.clear();
                 self.resync = self.started;
@@ -91,17 +95,28 @@ impl RecordReader {
                     self.stop(Stop::NotTls);
                 }
             }
-            Delivery::Data(bytes) => {
-                self.buf.extend_from_slice(bytes);
-                self.parse(out);
+            Chunk::Data(bytes) if self.buf.is_empty() => {
+                // Whole records are read in place; only an incomplete tail is kept.
+                let used = self.parse(bytes, out);
+                if self.stopped.is_none() {
+                    self.buf.extend_from_slice(&bytes[used..]);
+                }
+            }
+            Chunk::Data(bytes) => {
+                // Work on the buffer taken out of `self`, so records can be handed on without
+                // copying while `out` borrows `self`.
+                let mut buf = std::mem::take(&mut self.buf);
+                buf.extend_from_slice(bytes);
+                let used = self.parse(&buf, out);
+                if self.stopped.is_none() {
+                    self.buf = unconsumed(buf, used);
+                }
             }
         }
     }
 
-    fn parse(&mut self, out: &mut dyn FnMut(&mut Self, Unit<'_>)) {
-        // Work on the buffer taken out of `self`, so records can be handed on without copying
-        // while `out` borrows `self`.
-        let buf = std::mem::take(&mut self.buf);
+    /// Reads the units in `buf`; returns how many bytes were used.
+    fn parse(&mut self, buf: &[u8], out: &mut impl FnMut(&mut Self, Unit<'_>)) -> usize {
         let mut pos = 0;
         while self.stopped.is_none() {
             let rest = &buf[pos..];
@@ -110,7 +125,7 @@ impl RecordReader {
                     First::NeedMore => break,
                     First::NotTls => {
                         self.stop(Stop::NotTls);
-                        return;
+                        break;
                     }
                     First::SslV2(len) => {
                         if rest.len() < len {
@@ -142,7 +157,6 @@ impl RecordReader {
             let Some((header, fragment)) = split_record(rest) else {
                 if rest.len() >= 5 && !plausible_header(rest) {
                     self.stop(Stop::Malformed);
-                    return;
                 }
                 break;
             };
@@ -150,29 +164,38 @@ impl RecordReader {
             self.records += 1;
             self.record(header.record_type, fragment, out);
         }
-        if self.stopped.is_none() {
-            self.buf = unconsumed(buf, pos);
-        }
+        pos
     }
 
     fn record(
         &mut self,
         kind: TlsRecordType,
         fragment: &[u8],
-        out: &mut dyn FnMut(&mut Self, Unit<'_>),
+        out: &mut impl FnMut(&mut Self, Unit<'_>),
     ) {
         match kind {
             TlsRecordType::ChangeCipherSpec => out(self, Unit::ChangeCipherSpec),
+            TlsRecordType::ApplicationData => out(self, Unit::ApplicationData),
+            TlsRecordType::Handshake if self.hs.is_empty() => {
+                let used = self.messages(fragment, out);
+                if self.stopped.is_none() {
+                    self.hs.extend_from_slice(&fragment[used..]);
+                }
+            }
             TlsRecordType::Handshake => {
-                self.hs.extend_from_slice(fragment);
-                self.messages(out);
+                let mut hs = std::mem::take(&mut self.hs);
+                hs.extend_from_slice(fragment);
+                let used = self.messages(&hs, out);
+                if self.stopped.is_none() {
+                    self.hs = unconsumed(hs, used);
+                }
             }
             _ => {}
         }
     }
 
-    fn messages(&mut self, out: &mut dyn FnMut(&mut Self, Unit<'_>)) {
-        let hs = std::mem::take(&mut self.hs);
+    /// Hands on the whole messages in `hs`; returns how many bytes they took.
+    fn messages(&mut self, hs: &[u8], out: &mut impl FnMut(&mut Self, Unit<'_>)) -> usize {
         let mut pos = 0;
         while self.stopped.is_none() {
             let rest = &hs[pos..];
@@ -182,7 +205,7 @@ impl RecordReader {
             let len = u32::from_be_bytes([0, rest[1], rest[2], rest[3]]) as usize;
             if len > MAX_HANDSHAKE_LEN {
                 self.stop(Stop::Malformed);
-                return;
+                break;
             }
             if rest.len() < 4 + len {
                 break;
@@ -192,9 +215,7 @@ impl RecordReader {
             pos += 4 + len;
             out(self, Unit::Handshake { msg_type, body });
         }
-        if self.stopped.is_none() {
-            self.hs = unconsumed(hs, pos);
-        }
+        pos
     }
 }
 
@@ -287,7 +308,7 @@ mod tests {
         let mut r = RecordReader::new();
         let mut got = Vec::new();
         for c in chunks {
-            r.push(Delivery::Data(c), &mut |_, u| got.push(format!("{u:?}")));
+            r.push(Chunk::Data(c), &mut |_, u| got.push(format!("{u:?}")));
         }
         (got, r)
     }
@@ -365,9 +386,9 @@ mod tests {
     fn buffers_are_given_back_once_a_large_record_is_consumed() {
         let bytes = record(22, &handshake(4, &[9; 10_000]));
         let mut r = RecordReader::new();
-        r.push(Delivery::Data(&bytes[..6000]), &mut |_, _| {});
+        r.push(Chunk::Data(&bytes[..6000]), &mut |_, _| {});
         assert!(r.buffered() >= 6000);
-        r.push(Delivery::Data(&bytes[6000..]), &mut |_, _| {});
+        r.push(Chunk::Data(&bytes[6000..]), &mut |_, _| {});
         assert!(r.buffered() <= 1024, "{}", r.buffered());
     }
 
@@ -376,15 +397,11 @@ mod tests {
         let mut r = RecordReader::new();
         let mut got = Vec::new();
         let first = record(22, &handshake(1, &[1; 10]));
-        r.push(Delivery::Data(&first), &mut |_, u| {
-            got.push(format!("{u:?}"))
-        });
-        r.push(Delivery::Gap(100), &mut |_, _| {});
+        r.push(Chunk::Data(&first), &mut |_, u| got.push(format!("{u:?}")));
+        r.push(Chunk::Gap(100), &mut |_, _| {});
         let mut tail = vec![0xaa; 37];
         tail.extend(record(22, &handshake(4, &[5; 12])));
-        r.push(Delivery::Data(&tail), &mut |_, u| {
-            got.push(format!("{u:?}"))
-        });
+        r.push(Chunk::Data(&tail), &mut |_, u| got.push(format!("{u:?}")));
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(r.resyncs, 1);
     }

@@ -10,6 +10,7 @@
 //! approximate memory (`Service::cost`) is bounded by `Tracker::max_bytes`: past it no new
 //! service is created (`Tracker::dropped_services`) and existing ones take no new entries.
 
+pub mod history;
 pub mod keys;
 pub mod view;
 
@@ -18,6 +19,7 @@ use std::net::SocketAddr;
 
 use hashbrown::HashMap;
 
+pub use history::History;
 pub use keys::{KeyStats, Span, StaleMatch};
 
 use crate::evidence::Evidence;
@@ -38,7 +40,9 @@ const SERVICE_COST: usize = 4096;
 const KEY_COST: usize = 640;
 const ENTRY_COST: usize = 64;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Handshakes by outcome. Also the state file's and the report's record of them
+/// (serialized with these names).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Handshakes {
     pub full: u64,
     pub resumed_ticket: u64,

@@ -1,15 +1,36 @@
-//! Command line: clap definitions, validated once into a `Config` (ripgrep's habit). Only this
-//! module and `main` read the environment or the wall clock.
+//! Command line: clap definitions, with typed values (durations, severities, formats, key-name
+//! lengths parsed by clap), validated once into a `Config` (ripgrep's habit).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-use crate::flow::Limits;
-use crate::report::ReportOptions;
+use crate::pipeline::Limits;
+use crate::report::{Format, Printer, ReportOptions};
 use crate::rules::{Severity, Thresholds};
 use crate::time::parse_duration;
 use crate::tls::ticket::MAX_KEY_NAME_LEN;
+
+/// A duration on the command line: `90s`, `15m`, `24h`, `7d`, `2w` (a number needs its unit).
+fn duration(text: &str) -> Result<u64, String> {
+    parse_duration(text)
+}
+
+/// `--key-name-len`: `auto` (inferred per service) or a length in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyNameLength(pub Option<usize>);
+
+fn key_name_length(text: &str) -> Result<KeyNameLength, String> {
+    match text {
+        "auto" => Ok(KeyNameLength(None)),
+        n => match n.parse::<usize>() {
+            Ok(n) if (1..=MAX_KEY_NAME_LEN).contains(&n) => Ok(KeyNameLength(Some(n))),
+            _ => Err(format!(
+                "expected 'auto' or 1..={MAX_KEY_NAME_LEN}, got '{n}'"
+            )),
+        },
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -76,11 +97,11 @@ pub struct LiveArgs {
     #[arg(long)]
     pub immediate: bool,
     /// Save the state this often (wall clock) besides at exit; needs --state.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub checkpoint: String,
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = duration)]
+    pub checkpoint: u64,
     /// Print capture health (kernel drops, errors) to stderr this often; 0 = only at exit.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub stats_interval: String,
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = duration)]
+    pub stats_interval: u64,
 }
 
 /// Validated `live` settings.
@@ -98,13 +119,10 @@ pub struct LiveConfig {
 
 impl LiveArgs {
     pub fn validate(&self) -> Result<LiveConfig, String> {
-        let checkpoint_secs =
-            parse_duration(&self.checkpoint).map_err(|e| format!("--checkpoint: {e}"))?;
+        let (checkpoint_secs, stats_secs) = (self.checkpoint, self.stats_interval);
         if checkpoint_secs == 0 {
             return Err("--checkpoint must be at least 1s".into());
         }
-        let stats_secs =
-            parse_duration(&self.stats_interval).map_err(|e| format!("--stats-interval: {e}"))?;
         if !(64..=1 << 20).contains(&self.snaplen) {
             return Err(format!(
                 "--snaplen: expected 64 to 1048576 bytes, got {}",
@@ -129,32 +147,24 @@ impl LiveArgs {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-    /// One JSON object per line: each alert, then a summary (`live`: alerts as they fire).
-    Jsonl,
-}
-
 /// What shapes a report: every command that prints one takes these.
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
-    /// A key in use for longer than this is not rotated (warning). Units: s, m, h, d.
-    #[arg(long, default_value = "24h", value_name = "DURATION")]
-    pub max_key_age: String,
+    /// A key in use for longer than this is not rotated (warning). Units: s, m, h, d, w.
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = duration)]
+    pub max_key_age: u64,
     /// ... and past this, critical.
-    #[arg(long, default_value = "7d", value_name = "DURATION")]
-    pub critical_key_age: String,
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = duration)]
+    pub critical_key_age: u64,
     /// Key-name length in bytes, or 'auto' to infer it per service.
-    #[arg(long, default_value = "auto", value_name = "auto|N")]
-    pub key_name_len: String,
+    #[arg(long, default_value = "auto", value_name = "auto|N", value_parser = key_name_length)]
+    pub key_name_len: KeyNameLength,
     /// Exit with status 1 when an alert at or above this severity fired.
-    #[arg(long, value_name = "info|warning|critical")]
-    pub fail_on: Option<String>,
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
 }
 
 /// Options of the commands that observe traffic (`read`, `live`).
@@ -182,7 +192,7 @@ pub struct Common {
 /// Validated settings.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub format: Format,
+    pub printer: Printer,
     pub report: ReportOptions,
     pub fail_on: Option<Severity>,
     pub limits: Limits,
@@ -193,41 +203,22 @@ pub struct Config {
 impl OutputArgs {
     /// The report settings; input settings (limits, threads, state) take their defaults.
     pub fn validate(&self) -> Result<Config, String> {
-        let max = parse_duration(&self.max_key_age).map_err(|e| format!("--max-key-age: {e}"))?;
-        let crit = parse_duration(&self.critical_key_age)
-            .map_err(|e| format!("--critical-key-age: {e}"))?;
+        let (max, crit) = (self.max_key_age, self.critical_key_age);
         if crit < max {
             return Err("--critical-key-age must not be shorter than --max-key-age".into());
         }
-        let key_name_len = match self.key_name_len.as_str() {
-            "auto" => None,
-            n => match n.parse::<usize>() {
-                Ok(n) if (1..=MAX_KEY_NAME_LEN).contains(&n) => Some(n),
-                _ => {
-                    return Err(format!(
-                        "--key-name-len: expected 'auto' or 1..={MAX_KEY_NAME_LEN}, got '{n}'"
-                    ))
-                }
-            },
-        };
-        let fail_on = match &self.fail_on {
-            None => None,
-            Some(s) => Some(Severity::parse(s).ok_or_else(|| {
-                format!("--fail-on: expected info, warning or critical, got '{s}'")
-            })?),
-        };
         Ok(Config {
             threads: 1,
-            format: self.format,
+            printer: Printer::new(self.format),
             report: ReportOptions {
                 thresholds: Thresholds {
                     max_key_age: max as i64,
                     critical_key_age: crit as i64,
                     ..Thresholds::default()
                 },
-                key_name_len,
+                key_name_len: self.key_name_len.0,
             },
-            fail_on,
+            fail_on: self.fail_on,
             limits: Limits::default(),
             state: None,
         })

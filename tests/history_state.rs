@@ -1,11 +1,16 @@
-//! State files on the fixture captures: a saved and restored history reports exactly what the
+//! State files on the fixture captures (moved from src/state/tests.rs): a saved and restored history reports exactly what the
 //! original did, histories merge in any order, and nothing but key names and hashes is kept.
 
 use std::path::PathBuf;
 
-use super::*;
-use crate::capture::file as capture;
-use crate::report::{self, ReportOptions};
+use stekwatch::capture::{file as capture, input};
+use stekwatch::pipeline::{Limits, Pipeline};
+use stekwatch::report::stream::AlertStream;
+use stekwatch::report::{self, ReportOptions};
+use stekwatch::state::file::parse_state;
+use stekwatch::state::format::StateFile;
+use stekwatch::state::{restore, snapshot, StateError};
+use stekwatch::tracker::{History, MAX_TRACKER_BYTES};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -13,29 +18,33 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn read(names: &[&str]) -> Pipeline {
+fn read(names: &[&str]) -> History {
     let mut p = Pipeline::new(Limits::default());
     for name in names {
-        let input = capture::open(&fixture(name)).unwrap();
+        let input = input::open(&fixture(name)).unwrap();
         p.begin_input(name);
         capture::read_packets(input.bytes(), name, &mut |pkt| p.push_packet(pkt)).unwrap();
     }
     p.finish();
-    p
+    p.into_history()
 }
 
-fn report_json(p: &Pipeline) -> serde_json::Value {
-    let r = report::build(p, &ReportOptions::default(), vec![], 0);
+fn report_json(h: &History) -> serde_json::Value {
+    let r = report::build(h, &ReportOptions::default(), vec![]);
     serde_json::to_value(&r).unwrap()
 }
 
-fn reloaded(p: &Pipeline) -> Pipeline {
-    let text = serde_json::to_vec(&snapshot(p, &Extra::default())).unwrap();
-    let mut out = Pipeline::new(Limits::default());
+fn empty() -> History {
+    History::new(MAX_TRACKER_BYTES)
+}
+
+fn reloaded(h: &History) -> History {
+    let text = serde_json::to_vec(&snapshot(h, &AlertStream::new())).unwrap();
+    let mut out = empty();
     restore(
-        super::file::parse_state(&text).unwrap(),
+        parse_state(&text).unwrap(),
         &mut out,
-        &mut Extra::default(),
+        &mut AlertStream::new(),
     )
     .unwrap();
     out
@@ -79,19 +88,19 @@ fn key_names_inferred_after_a_reload_are_those_inferred_before() {
 
 #[test]
 fn histories_merge_into_the_same_state_in_either_order() {
-    let a = snapshot(&read(&["static-key-weeks.pcap"]), &Extra::default());
-    let b = snapshot(&read(&["shared-key.pcap"]), &Extra::default());
+    let a = snapshot(&read(&["static-key-weeks.pcap"]), &AlertStream::new());
+    let b = snapshot(&read(&["shared-key.pcap"]), &AlertStream::new());
     let merged = |x: &StateFile, y: &StateFile| {
-        let mut p = Pipeline::new(Limits::default());
-        let mut e = Extra::default();
-        restore(x.clone(), &mut p, &mut e).unwrap();
-        restore(y.clone(), &mut p, &mut e).unwrap();
-        snapshot(&p, &e)
+        let mut h = empty();
+        let mut e = AlertStream::new();
+        restore(x.clone(), &mut h, &mut e).unwrap();
+        restore(y.clone(), &mut h, &mut e).unwrap();
+        snapshot(&h, &e)
     };
     let ab = merged(&a, &b);
     assert_eq!(ab, merged(&b, &a));
     let both = read(&["static-key-weeks.pcap", "shared-key.pcap"]);
-    assert_eq!(ab, snapshot(&both, &Extra::default()));
+    assert_eq!(ab, snapshot(&both, &AlertStream::new()));
 }
 
 #[test]
@@ -101,7 +110,7 @@ fn a_state_holds_no_hex_longer_than_a_key_name() {
         "no-resumption.pcap",
         "session-cache-only.pcap",
     ]);
-    let v = serde_json::to_value(snapshot(&p, &Extra::default())).unwrap();
+    let v = serde_json::to_value(snapshot(&p, &AlertStream::new())).unwrap();
     fn walk(v: &serde_json::Value, longest: &mut usize) {
         match v {
             serde_json::Value::String(s) if s.bytes().all(|b| b.is_ascii_hexdigit()) => {
@@ -120,35 +129,29 @@ fn a_state_holds_no_hex_longer_than_a_key_name() {
 #[test]
 fn a_newer_version_is_refused_with_its_number() {
     let mut v =
-        serde_json::to_value(snapshot(&read(&["weak-key.pcap"]), &Extra::default())).unwrap();
+        serde_json::to_value(snapshot(&read(&["weak-key.pcap"]), &AlertStream::new())).unwrap();
     v["version"] = 2.into();
-    let err = super::file::parse_state(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+    let err = parse_state(&serde_json::to_vec(&v).unwrap()).unwrap_err();
     assert!(matches!(err, StateError::Newer { version: 2, .. }), "{err}");
     assert!(err.to_string().contains("newer stekwatch"), "{err}");
 }
 
 #[test]
 fn damaged_or_foreign_files_are_refused() {
-    let good = serde_json::to_vec(&snapshot(&read(&["weak-key.pcap"]), &Extra::default())).unwrap();
+    let good =
+        serde_json::to_vec(&snapshot(&read(&["weak-key.pcap"]), &AlertStream::new())).unwrap();
     for bad in [
         &good[..good.len() / 2],
         b"".as_slice(),
         b"{\"version\": 1}".as_slice(),
         b"\x0a\x0d\x0d\x0a garbage".as_slice(),
     ] {
-        assert!(matches!(
-            super::file::parse_state(bad),
-            Err(StateError::Invalid { .. })
-        ));
+        assert!(matches!(parse_state(bad), Err(StateError::Invalid { .. })));
     }
     // Evidence pointing past the list of files is damage, not a panic.
     let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
     v["files"] = serde_json::json!([]);
-    let s = super::file::parse_state(&serde_json::to_vec(&v).unwrap()).unwrap();
-    let err = restore(
-        s,
-        &mut Pipeline::new(Limits::default()),
-        &mut Extra::default(),
-    );
+    let s = parse_state(&serde_json::to_vec(&v).unwrap()).unwrap();
+    let err = restore(s, &mut empty(), &mut AlertStream::new());
     assert!(matches!(err, Err(StateError::Invalid { .. })));
 }

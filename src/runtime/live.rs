@@ -1,11 +1,12 @@
-//! `stekwatch live` (cargo feature "live"): a long-running sensor. Packets from libpcap go
-//! through the same `Pipeline` as files; the rules are re-evaluated as history grows and new
-//! alerts print at once (`report::stream`); the history is loaded from `--state` at start,
-//! checkpointed every `--checkpoint` and saved at SIGINT/SIGTERM and when the capture fails;
-//! capture health (kernel drops) goes to stderr every `--stats-interval` and at exit.
+//! The live runtime (cargo feature "live"): a long-running sensor. It pulls packets from
+//! libpcap and pushes them through the same `Pipeline` as files; the rules are re-evaluated as
+//! history grows and new alerts print at once (`report::stream`); the history is loaded from
+//! the state file at start, checkpointed every `checkpoint_secs` and saved at SIGINT/SIGTERM
+//! and when the capture fails; capture health (kernel drops) goes to stderr every
+//! `stats_secs` and at exit.
 //!
-//! Like `run`, this is CLI-level code: it reads the wall clock for checkpoints and health
-//! reports only; alert evaluation is paced by packet time.
+//! It reads the wall clock for checkpoints and health reports only; alert evaluation is paced
+//! by packet time.
 
 use std::io::{self, ErrorKind, Write};
 use std::path::PathBuf;
@@ -14,14 +15,31 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::RunError;
 use crate::capture::live::{LiveError, LiveOptions, LiveSource, LiveStats};
-use crate::cli::{Config, Format, LiveConfig};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Limits, Pipeline};
 use crate::report::json::{CaptureOut, Report};
-use crate::report::{self, stream};
-use crate::run::{exit_status, RunError, EXIT_ERROR};
-use crate::state::{self, format::StateFile, Extra};
+use crate::report::stream::AlertStream;
+use crate::report::{self, Printer, ReportOptions};
+use crate::state::{self, format::StateFile};
 use crate::time::Timestamp;
+
+/// Most packets pushed between two looks at signals, checkpoints and evaluation, so periodic
+/// work is not starved under load.
+const MAX_BURST: usize = 4096;
+
+/// What a sensor run needs to know.
+#[derive(Clone, Debug)]
+pub struct SensorConfig {
+    pub capture: LiveOptions,
+    pub checkpoint_secs: u64,
+    /// 0 = health only at exit.
+    pub stats_secs: u64,
+    pub state: Option<PathBuf>,
+    pub limits: Limits,
+    pub report: ReportOptions,
+    pub printer: Printer,
+}
 
 /// Rules are re-evaluated at most this often in packet time (and when the link goes quiet).
 const EVAL_EVERY_NS: i64 = Timestamp::NS_PER_SEC;
@@ -29,22 +47,18 @@ const EVAL_EVERY_NS: i64 = Timestamp::NS_PER_SEC;
 /// next waits at least `EVAL_BACKOFF * t` of wall time.
 const EVAL_BACKOFF: u32 = 10;
 
-pub fn run(lc: &LiveConfig, cfg: &Config) -> i32 {
-    match Sensor::start(lc, cfg).and_then(|s| s.run()) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("stekwatch: error: {e}");
-            EXIT_ERROR
-        }
-    }
+/// Runs the sensor until a signal, a closed output or a capture failure; returns the final
+/// report (already printed) unless the capture failed.
+pub fn run(cfg: &SensorConfig) -> Result<Report, RunError> {
+    Sensor::start(cfg)?.run()
 }
 
 struct Sensor<'a> {
-    cfg: &'a Config,
-    lc: &'a LiveConfig,
+    cfg: &'a SensorConfig,
     src: LiveSource,
     p: Pipeline,
-    extra: Extra,
+    /// Alerts printed, by this run or (from the state file) earlier ones.
+    announced: AlertStream,
     stop: Arc<AtomicBool>,
     out: io::Stdout,
     /// A checkpoint being written in the background.
@@ -65,7 +79,7 @@ enum Stop {
 }
 
 impl<'a> Sensor<'a> {
-    fn start(lc: &'a LiveConfig, cfg: &'a Config) -> Result<Self, RunError> {
+    fn start(cfg: &'a SensorConfig) -> Result<Self, RunError> {
         // An unusable state file stops the run before anything else happens.
         let saved: Option<StateFile> = match &cfg.state {
             Some(path) => {
@@ -75,14 +89,8 @@ impl<'a> Sensor<'a> {
             }
             None => None,
         };
-        let src = LiveSource::open(&LiveOptions {
-            interface: lc.interface.clone(),
-            filter: lc.filter.clone(),
-            snaplen: lc.snaplen,
-            buffer_bytes: lc.buffer_bytes,
-            immediate: lc.immediate,
-        })
-        .map_err(|e| RunError(e.to_string()))?;
+        let lc = &cfg.capture;
+        let src = LiveSource::open(lc).map_err(|e| RunError(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             // A second signal while stopping exits at once.
@@ -91,9 +99,9 @@ impl<'a> Sensor<'a> {
                 .map_err(|e| RunError(format!("installing signal handlers: {e}")))?;
         }
         let mut p = Pipeline::new(cfg.limits);
-        let mut extra = Extra::default();
+        let mut announced = AlertStream::new();
         if let Some(saved) = saved {
-            state::restore(saved, &mut p, &mut extra)?;
+            state::restore(saved, p.history_mut(), &mut announced)?;
         }
         let now_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -109,17 +117,16 @@ impl<'a> Sensor<'a> {
                 Some(path) => format!(
                     ", history in {} ({} services)",
                     path.display(),
-                    p.tracker.services.len()
+                    p.history().tracker.services.len()
                 ),
                 None => String::new(),
             }
         );
         Ok(Sensor {
             cfg,
-            lc,
             src,
             p,
-            extra,
+            announced,
             stop,
             out: io::stdout(),
             writer: None,
@@ -132,7 +139,7 @@ impl<'a> Sensor<'a> {
         })
     }
 
-    fn run(mut self) -> Result<i32, RunError> {
+    fn run(mut self) -> Result<Report, RunError> {
         let stop = self.capture_loop();
         // Every connection still open is summarised before the final evaluation and save.
         self.p.finish();
@@ -151,11 +158,7 @@ impl<'a> Sensor<'a> {
         self.health("at exit");
         if output_ok {
             let mut out = self.out.lock();
-            let written = match self.cfg.format {
-                Format::Json => report::json::write(&report, &mut out),
-                Format::Jsonl => stream::summary_line(&report, &mut out),
-                Format::Human => Ok(()),
-            };
+            let written = self.cfg.printer.closing(&report, &mut out);
             match written.and_then(|()| out.flush()) {
                 Err(e) if e.kind() != ErrorKind::BrokenPipe => {
                     eprintln!("stekwatch: error: writing the report: {e}")
@@ -171,7 +174,7 @@ impl<'a> Sensor<'a> {
             };
             return Err(RunError(format!("{e}{how}")));
         }
-        Ok(exit_status(&report, self.cfg))
+        Ok(report)
     }
 
     fn capture_loop(&mut self) -> Stop {
@@ -183,21 +186,27 @@ impl<'a> Sensor<'a> {
             if self.stop.load(Ordering::Relaxed) {
                 return Stop::Signal;
             }
-            let p = &mut self.p;
-            let got = match self.src.next_batch(&mut |pkt| p.push_packet(pkt)) {
-                Ok(n) => n > 0,
-                Err(e) => return Stop::Failed(e),
-            };
+            let mut got = false;
+            for _ in 0..MAX_BURST {
+                match self.src.next_packet() {
+                    Ok(Some(pkt)) => {
+                        self.p.push_packet(&pkt);
+                        got = true;
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Stop::Failed(e),
+                }
+            }
             if self.due_for_evaluation(got) && self.evaluate().is_err() {
                 return Stop::OutputClosed;
             }
             if self.cfg.state.is_some()
-                && self.last_checkpoint.elapsed() >= Duration::from_secs(self.lc.checkpoint_secs)
+                && self.last_checkpoint.elapsed() >= Duration::from_secs(self.cfg.checkpoint_secs)
             {
                 self.checkpoint();
             }
-            if self.lc.stats_secs > 0
-                && self.last_health.elapsed() >= Duration::from_secs(self.lc.stats_secs)
+            if self.cfg.stats_secs > 0
+                && self.last_health.elapsed() >= Duration::from_secs(self.cfg.stats_secs)
             {
                 self.health("");
             }
@@ -207,13 +216,13 @@ impl<'a> Sensor<'a> {
     /// New connections were summarised, and a second of packet time passed or the link is
     /// quiet, and evaluation is not taking too much of the time.
     fn due_for_evaluation(&self, got_packet: bool) -> bool {
-        if self.p.flows.stats.tls_connections == self.last_eval_conns
+        if self.p.history().stats.tls_connections == self.last_eval_conns
             || Instant::now() < self.eval_not_before
         {
             return false;
         }
         !got_packet
-            || match (self.last_eval_time, self.p.end) {
+            || match (self.last_eval_time, self.p.history().end) {
                 (Some(last), Some(now)) => now.0.saturating_sub(last.0) >= EVAL_EVERY_NS,
                 _ => true,
             }
@@ -222,19 +231,19 @@ impl<'a> Sensor<'a> {
     /// Re-evaluates the rules and prints the alerts that are news. Err: stdout is closed.
     fn evaluate(&mut self) -> io::Result<()> {
         let began = Instant::now();
-        self.last_eval_time = self.p.end;
-        self.last_eval_conns = self.p.flows.stats.tls_connections;
-        let alerts = report::alerts(&self.p, &self.cfg.report);
-        let news = self.extra.announced.news(&alerts);
+        let h = self.p.history();
+        self.last_eval_time = h.end;
+        self.last_eval_conns = h.stats.tls_connections;
+        let alerts = report::alerts(h, &self.cfg.report);
+        let news = self.announced.news(&alerts);
         self.eval_not_before = Instant::now() + began.elapsed() * EVAL_BACKOFF;
-        if news.is_empty() || self.cfg.format == Format::Json {
+        if news.is_empty() || !self.cfg.printer.streams_alerts() {
             return Ok(());
         }
         let mut out = self.out.lock();
-        let written = news.iter().try_for_each(|a| match self.cfg.format {
-            Format::Jsonl => stream::json_line(a, &mut out),
-            _ => stream::human_line(a, &mut out),
-        });
+        let written = news
+            .iter()
+            .try_for_each(|a| self.cfg.printer.alert(a, &mut out));
         match written.and_then(|()| out.flush()) {
             Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(e),
             Err(e) => {
@@ -255,7 +264,7 @@ impl<'a> Sensor<'a> {
         if let Some(Err(e)) = self.writer.take().map(join) {
             eprintln!("stekwatch: warning: checkpoint failed: {e}");
         }
-        let snap = state::snapshot(&self.p, &self.extra);
+        let snap = state::snapshot(self.p.history(), &self.announced);
         self.writer = Some(std::thread::spawn(move || state::save(&path, &snap)));
     }
 
@@ -266,17 +275,12 @@ impl<'a> Sensor<'a> {
         let Some(path): Option<PathBuf> = self.cfg.state.clone() else {
             return Ok(());
         };
-        state::save(&path, &state::snapshot(&self.p, &self.extra))?;
+        state::save(&path, &state::snapshot(self.p.history(), &self.announced))?;
         Ok(())
     }
 
     fn final_report(&mut self, stopped: &str) -> Report {
-        let mut r = report::build(
-            &self.p,
-            &self.cfg.report,
-            Vec::new(),
-            self.extra.skipped_blocks,
-        );
+        let mut r = report::build(self.p.history(), &self.cfg.report, Vec::new());
         let s = self.src.last_stats();
         r.capture = Some(CaptureOut {
             interface: self.src.interface().to_string(),
@@ -292,22 +296,23 @@ impl<'a> Sensor<'a> {
     fn health(&mut self, when: &str) {
         self.last_health = Instant::now();
         let s = self.src.stats().unwrap_or_else(|_| self.src.last_stats());
-        let st = &self.p.stats;
+        let h = self.p.history();
+        let st = &h.stats;
         let mut line = health_line(
             self.src.interface(),
             &s,
-            self.p.flows.stats.tls_connections,
-            self.p.tracker.services.len(),
-            self.extra.announced.len(),
+            st.tls_connections,
+            h.tracker.services.len(),
+            self.announced.len(),
         );
         for (n, what) in [
-            (st.malformed, "malformed"),
+            (st.skipped_malformed, "malformed"),
             (st.truncated_packets, "cut by --snaplen"),
-            (st.unsupported_link_type, "of an unsupported link type"),
             (
-                self.p.flows.stats.dropped_flows_cap,
-                "flows refused by --max-flows",
+                st.skipped_unsupported_link_type,
+                "of an unsupported link type",
             ),
+            (st.dropped_flows_cap, "flows refused by --max-flows"),
         ] {
             if n > 0 {
                 line.push_str(&format!(", {n} {what}"));

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use super::seq::SeqNumber;
+use crate::chunk::Chunk;
 
 /// Out-of-order bytes one stream may hold.
 pub const MAX_PENDING_BYTES: usize = 256 * 1024;
@@ -30,7 +31,8 @@ fn cost(len: usize) -> usize {
 }
 
 /// Shared limit on out-of-order bytes across all streams (each segment counted with
-/// `SEGMENT_OVERHEAD`); the flow table also charges partial TLS records to it.
+/// `SEGMENT_OVERHEAD`); the flow table also charges what its connections' consumers hold (partial TLS
+/// records) to it.
 #[derive(Debug)]
 pub struct Budget {
     pub limit: usize,
@@ -61,14 +63,6 @@ impl Budget {
         self.discarded_bytes += *charged as u64;
         self.recharge(charged, 0);
     }
-}
-
-/// What a stream hands to its consumer.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Delivery<'a> {
-    Data(&'a [u8]),
-    /// This many bytes are missing before the next `Data`.
-    Gap(u64),
 }
 
 #[derive(Debug, Default)]
@@ -108,7 +102,7 @@ impl Stream {
         fin: bool,
         payload: &[u8],
         budget: &mut Budget,
-        out: &mut dyn FnMut(Delivery<'_>),
+        out: &mut impl FnMut(Chunk<'_>),
     ) {
         let mut seq = SeqNumber(seq);
         if syn {
@@ -140,7 +134,7 @@ impl Stream {
 
     /// Delivers everything still buffered, skipping holes: the stream will get no more data.
     /// Bytes missing before the FIN count as a final gap.
-    pub fn flush(&mut self, budget: &mut Budget, out: &mut dyn FnMut(Delivery<'_>)) {
+    pub fn flush(&mut self, budget: &mut Budget, out: &mut impl FnMut(Chunk<'_>)) {
         while let Some((&start, _)) = self.pending.first_key_value() {
             if start > self.delivered {
                 self.skip_to(start, out);
@@ -164,7 +158,7 @@ impl Stream {
         start: u64,
         payload: &[u8],
         budget: &mut Budget,
-        out: &mut dyn FnMut(Delivery<'_>),
+        out: &mut impl FnMut(Chunk<'_>),
     ) {
         loop {
             if start <= self.delivered {
@@ -216,7 +210,7 @@ impl Stream {
         }
     }
 
-    fn drain(&mut self, budget: &mut Budget, out: &mut dyn FnMut(Delivery<'_>)) {
+    fn drain(&mut self, budget: &mut Budget, out: &mut impl FnMut(Chunk<'_>)) {
         while let Some(entry) = self.pending.first_entry() {
             let start = *entry.key();
             if start > self.delivered {
@@ -236,18 +230,18 @@ impl Stream {
         }
     }
 
-    fn skip_to(&mut self, offset: u64, out: &mut dyn FnMut(Delivery<'_>)) {
+    fn skip_to(&mut self, offset: u64, out: &mut impl FnMut(Chunk<'_>)) {
         if offset > self.delivered {
             let missing = offset - self.delivered;
             self.advance(missing);
             self.gaps += 1;
-            out(Delivery::Gap(missing));
+            out(Chunk::Gap(missing));
         }
     }
 
-    fn deliver(&mut self, bytes: &[u8], out: &mut dyn FnMut(Delivery<'_>)) {
+    fn deliver(&mut self, bytes: &[u8], out: &mut impl FnMut(Chunk<'_>)) {
         self.advance(bytes.len() as u64);
-        out(Delivery::Data(bytes));
+        out(Chunk::Data(bytes));
     }
 
     fn advance(&mut self, n: u64) {
@@ -268,9 +262,9 @@ mod tests {
         let mut s = Stream::new();
         let mut budget = Budget::new(1 << 20);
         let mut out = String::new();
-        let mut sink = |d: Delivery<'_>| match d {
-            Delivery::Data(b) => out.push_str(std::str::from_utf8(b).unwrap()),
-            Delivery::Gap(n) => out.push_str(&format!("<gap {n}>")),
+        let mut sink = |d: Chunk<'_>| match d {
+            Chunk::Data(b) => out.push_str(std::str::from_utf8(b).unwrap()),
+            Chunk::Gap(n) => out.push_str(&format!("<gap {n}>")),
         };
         s.push(999, true, false, b"", &mut budget, &mut sink);
         for (seq, text) in segments {
@@ -342,7 +336,7 @@ mod tests {
         let mut budget = Budget::new(1 << 20);
         let mut got = Vec::new();
         s.push(5000, false, false, b"xy", &mut budget, &mut |d| {
-            if let Delivery::Data(b) = d {
+            if let Chunk::Data(b) = d {
                 got.extend_from_slice(b)
             }
         });
@@ -354,8 +348,8 @@ mod tests {
         let mut s = Stream::new();
         let mut budget = Budget::new(1 << 20);
         let mut got = Vec::new();
-        let mut sink = |d: Delivery<'_>| {
-            if let Delivery::Data(b) = d {
+        let mut sink = |d: Chunk<'_>| {
+            if let Chunk::Data(b) = d {
                 got.extend_from_slice(b)
             }
         };
@@ -370,7 +364,7 @@ mod tests {
         let mut s = Stream::new();
         let mut budget = Budget::new(4 + SEGMENT_OVERHEAD);
         let mut out = Vec::new();
-        let mut sink = |d: Delivery<'_>| out.push(format!("{d:?}"));
+        let mut sink = |d: Chunk<'_>| out.push(format!("{d:?}"));
         s.push(100, false, false, b"a", &mut budget, &mut sink);
         s.push(105, false, false, b"fgh", &mut budget, &mut sink);
         s.push(110, false, false, b"klm", &mut budget, &mut sink);
@@ -428,9 +422,9 @@ mod tests {
         let mut s = Stream::new();
         let mut budget = Budget::new(budget);
         let mut out: Vec<Option<u8>> = Vec::new();
-        let mut sink = |d: Delivery<'_>| match d {
-            Delivery::Data(b) => out.extend(b.iter().map(|&x| Some(x))),
-            Delivery::Gap(n) => out.extend(std::iter::repeat_n(None, n as usize)),
+        let mut sink = |d: Chunk<'_>| match d {
+            Chunk::Data(b) => out.extend(b.iter().map(|&x| Some(x))),
+            Chunk::Gap(n) => out.extend(std::iter::repeat_n(None, n as usize)),
         };
         s.push(isn, true, false, b"", &mut budget, &mut sink);
         for &(start, n) in segs {
@@ -481,7 +475,7 @@ mod tests {
         let mut s = Stream::new();
         let mut budget = Budget::new(1 << 20);
         let mut out = Vec::new();
-        let mut sink = |d: Delivery<'_>| out.push(format!("{d:?}"));
+        let mut sink = |d: Chunk<'_>| out.push(format!("{d:?}"));
         s.push(99, true, false, b"", &mut budget, &mut sink);
         s.push(100, false, false, b"abc", &mut budget, &mut sink);
         s.push(110, false, true, b"", &mut budget, &mut sink);
@@ -497,7 +491,7 @@ mod tests {
     fn tiny_segments_are_charged_their_overhead_so_a_flood_of_them_is_bounded() {
         let mut s = Stream::new();
         let mut budget = Budget::new(1 << 20);
-        let mut sink = |_: Delivery<'_>| {};
+        let mut sink = |_: Chunk<'_>| {};
         s.push(100, false, false, b"a", &mut budget, &mut sink);
         // A hole at 101, then 100k one-byte segments beyond it.
         for i in 0..100_000u32 {

@@ -1,0 +1,42 @@
+//! `stekwatch live`: the live runtime with the command's settings, or (without the cargo
+//! feature "live") how to get it.
+
+use super::cli::{Common, LiveArgs};
+
+#[cfg(feature = "live")]
+pub fn run(live: &LiveArgs, common: &Common) -> i32 {
+    use crate::capture::live::LiveOptions;
+    use crate::runtime::live::{self, SensorConfig};
+    let (lc, cfg) = match (live.validate(), common.validate()) {
+        (Ok(l), Ok(c)) => (l, c),
+        (Err(e), _) | (_, Err(e)) => return super::fail(&e),
+    };
+    let sensor = SensorConfig {
+        capture: LiveOptions {
+            interface: lc.interface,
+            filter: lc.filter,
+            snaplen: lc.snaplen,
+            buffer_bytes: lc.buffer_bytes,
+            immediate: lc.immediate,
+        },
+        checkpoint_secs: lc.checkpoint_secs,
+        stats_secs: lc.stats_secs,
+        state: cfg.state.clone(),
+        limits: cfg.limits,
+        report: cfg.report.clone(),
+        printer: cfg.printer,
+    };
+    match live::run(&sensor) {
+        Ok(report) => super::exit_status(&report, &cfg),
+        Err(e) => super::fail(&e.to_string()),
+    }
+}
+
+#[cfg(not(feature = "live"))]
+pub fn run(live: &LiveArgs, _common: &Common) -> i32 {
+    super::fail(&format!(
+        "live capture on '{}' needs the cargo feature \"live\" (libpcap): install \
+         libpcap-dev, then build with `cargo build --release --features live`",
+        live.interface
+    ))
+}

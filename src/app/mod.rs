@@ -1,0 +1,83 @@
+//! The commands, one file each (`read`, `live`, `report`, `merge`), over the runtimes; `cli`
+//! is their clap definitions. This is the one place that decides exit statuses and where
+//! reports are printed. Only this layer and `main` read the environment or the wall clock
+//! (the live runtime reads it for checkpoints and health lines).
+
+pub mod cli;
+pub mod live;
+pub mod merge;
+pub mod read;
+pub mod report;
+
+use std::io::{ErrorKind, Write};
+
+use crate::report::json::Report;
+pub use crate::runtime::RunError;
+use cli::{Cli, Command, Config};
+
+/// Exit statuses (design.md §3).
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_ALERTS: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+
+/// Runs a parsed command line; returns the exit status.
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Read { paths, common } => match common.validate() {
+            Ok(cfg) => finish(read::run(&paths, &cfg), &cfg),
+            Err(e) => fail(&e),
+        },
+        Command::Report { state, output } => match output.validate() {
+            Ok(cfg) => finish(report::run(&state, &cfg), &cfg),
+            Err(e) => fail(&e),
+        },
+        Command::Merge { states, output } => match merge::run(&states, &output) {
+            Ok((msg, warnings)) => {
+                for w in warnings {
+                    eprintln!("stekwatch: warning: {w}");
+                }
+                eprintln!("stekwatch: {msg}");
+                EXIT_OK
+            }
+            Err(e) => fail(&e.to_string()),
+        },
+        Command::Live { live, common } => live::run(&live, &common),
+    }
+}
+
+/// Prints a command's report and decides its exit status.
+fn finish(report: Result<Report, RunError>, cfg: &Config) -> i32 {
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cfg
+        .printer
+        .report(&report, &mut out)
+        .and_then(|()| out.flush())
+    {
+        Ok(()) => exit_status(&report, cfg),
+        // A closed stdout (e.g. `| head`) is success.
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => fail(&format!("writing the report: {e}")),
+    }
+}
+
+/// 1 when an alert at or above `--fail-on` is in the report, else 0.
+pub fn exit_status(report: &Report, cfg: &Config) -> i32 {
+    let fired = cfg
+        .fail_on
+        .is_some_and(|min| report.alerts.iter().any(|a| a.severity >= min));
+    if fired {
+        EXIT_ALERTS
+    } else {
+        EXIT_OK
+    }
+}
+
+fn fail(msg: &str) -> i32 {
+    eprintln!("stekwatch: error: {msg}");
+    EXIT_ERROR
+}

@@ -1,0 +1,175 @@
+//! The one place that wires the stages, in order: packets → `decode::Decoder` → flow hash →
+//! `transport::tcp::FlowTable` (reassembly) → `session::TlsSession` (the TCP/TLS glue) →
+//! `tls` summaries → `tracker`, all counted in one `Stats` and kept in a `History`. Every
+//! runtime (single thread, sharded, live) drives this type and only this type.
+//!
+//! The flow hash is computed once per segment, here or by the sharded runtime's reader (which
+//! also uses it to pick the worker), and carried to the flow table with the segment.
+
+pub mod session;
+
+use std::hash::BuildHasher;
+
+use crate::capture::Packet;
+use crate::decode::{Datagram, Decoded, Decoder, FlowKey, Segment};
+use crate::evidence::Evidence;
+use crate::tls::conn::ConnSummary;
+use crate::tracker::{History, MAX_TRACKER_BYTES};
+use crate::transport::tcp::{self, FlowTable};
+use session::TlsSession;
+
+/// Every cap of the pipeline's stages.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// TCP connections tracked at once.
+    pub max_flows: usize,
+    /// Out-of-order segments and partial TLS records across all connections.
+    pub max_buffered_bytes: usize,
+    /// A flow without packets for this long (packet time) is finished and forgotten.
+    pub idle_timeout_secs: i64,
+    /// Approximate memory the per-service history may hold (`Tracker::max_bytes`).
+    pub max_tracker_bytes: usize,
+}
+
+impl Default for Limits {
+    /// See `transport::tcp::Limits` and `tracker::MAX_TRACKER_BYTES`: together, a run stays
+    /// under 256 MiB whatever the input.
+    fn default() -> Self {
+        let tcp = tcp::Limits::default();
+        Limits {
+            max_flows: tcp.max_flows,
+            max_buffered_bytes: tcp.max_buffered_bytes,
+            idle_timeout_secs: tcp.idle_timeout_secs,
+            max_tracker_bytes: MAX_TRACKER_BYTES,
+        }
+    }
+}
+
+impl Limits {
+    fn tcp(&self) -> tcp::Limits {
+        tcp::Limits {
+            max_flows: self.max_flows,
+            max_buffered_bytes: self.max_buffered_bytes,
+            idle_timeout_secs: self.idle_timeout_secs,
+        }
+    }
+}
+
+/// The flow hash: one seeded hasher per run, cloned into every worker so that all agree.
+#[derive(Clone, Default)]
+pub struct FlowHasher(hashbrown::DefaultHashBuilder);
+
+impl FlowHasher {
+    pub fn hash(&self, seg: &Segment<'_>) -> u64 {
+        self.0.hash_one(FlowKey::of(seg.src, seg.dst).0)
+    }
+}
+
+pub struct Pipeline {
+    decoder: Decoder,
+    flows: FlowTable<TlsSession>,
+    hasher: FlowHasher,
+    history: History,
+    /// Index of the current input in `history.files`.
+    file: u32,
+    done: Vec<ConnSummary>,
+}
+
+impl Pipeline {
+    pub fn new(limits: Limits) -> Self {
+        Self::with_hasher(limits, FlowHasher::default())
+    }
+
+    /// A pipeline whose flow hashes agree with `hasher`'s (a sharded run's workers).
+    pub fn with_hasher(limits: Limits, hasher: FlowHasher) -> Self {
+        Pipeline {
+            decoder: Decoder::new(),
+            flows: FlowTable::new(limits.tcp()),
+            hasher,
+            history: History::new(limits.max_tracker_bytes),
+            file: 0,
+            done: Vec::new(),
+        }
+    }
+
+    pub fn hasher(&self) -> &FlowHasher {
+        &self.hasher
+    }
+
+    /// What has been observed so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    pub fn history_mut(&mut self) -> &mut History {
+        &mut self.history
+    }
+
+    pub fn into_history(self) -> History {
+        self.history
+    }
+
+    /// Connections in the flow table (open or bypassed).
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Announces the input whose packets come next.
+    pub fn begin_input(&mut self, name: &str) {
+        self.file = self.history.files.len() as u32;
+        self.history.files.push(name.to_string());
+    }
+
+    /// The whole chain for one packet.
+    pub fn push_packet(&mut self, pkt: &Packet<'_>) {
+        match self.decode(pkt) {
+            Some((Decoded::Segment(seg), at)) => {
+                let hash = self.hasher.hash(&seg);
+                self.push_segment(&seg, hash, at);
+            }
+            Some((Decoded::Datagram(d), at)) => self.push_datagram(&d, at),
+            None => {}
+        }
+    }
+
+    /// The decode stage alone (a sharded run's reader): the packet counted, widened into the
+    /// observed span, and decoded; `Evidence` says where it was seen.
+    pub fn decode<'a>(&mut self, pkt: &Packet<'a>) -> Option<(Decoded<'a>, Evidence)> {
+        self.history.saw(pkt.time);
+        let at = Evidence {
+            time: pkt.time,
+            file: self.file,
+            frame: pkt.frame,
+        };
+        let d = self.decoder.push(pkt, &mut self.history.stats)?;
+        Some((d, at))
+    }
+
+    /// The stages after decode for a datagram reassembled from IPv4 fragments.
+    pub fn push_datagram(&mut self, d: &Datagram, at: Evidence) {
+        if let Some(seg) = d.segment(&mut self.history.stats) {
+            let hash = self.hasher.hash(&seg);
+            self.push_segment(&seg, hash, at);
+        }
+    }
+
+    /// The stages after decode for one segment whose flow hash is `hash`.
+    pub fn push_segment(&mut self, seg: &Segment<'_>, hash: u64, at: Evidence) {
+        let stats = &mut self.history.stats;
+        self.flows.push(seg, hash, at, stats, &mut self.done);
+        self.drain();
+    }
+
+    /// Ends the input: every open connection is summarised.
+    pub fn finish(&mut self) {
+        self.flows
+            .finish_all(&mut self.history.stats, &mut self.done);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        for c in self.done.drain(..) {
+            self.history.tracker.observe(&c);
+        }
+    }
+}

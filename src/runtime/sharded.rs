@@ -1,0 +1,178 @@
+//! Capture files on several cores: one thread reads and decodes packets and computes each
+//! segment's flow hash once; `N` workers each own a pipeline (flow table, TLS, tracker).
+//! Segments go to the worker the hash picks, so both directions of a connection meet in one
+//! worker, and carry the hash there for the worker's flow table. They travel in batches over
+//! bounded crossbeam channels, borrowing the packet bytes from the memory-mapped input (no
+//! copies). At the end the workers' histories merge; aggregates are order-free, so the report
+//! is the same for every number of workers.
+
+use crossbeam_channel::{bounded, Sender};
+
+use super::{finished, NamedInput, Pages};
+use crate::capture::file::{FileReader, ReadOutcome};
+use crate::capture::input::CaptureError;
+use crate::decode::{self, Decoded};
+use crate::evidence::Evidence;
+use crate::pipeline::{FlowHasher, Limits, Pipeline};
+use crate::tracker::History;
+
+/// Segments per message: amortises the channel's per-message cost.
+const BATCH: usize = 256;
+/// Batches in flight per worker: bounds memory and lets the reader run ahead a little.
+const QUEUE: usize = 8;
+/// A batch is sent early once the reassembled datagrams it owns reach this many bytes, so
+/// what is in flight stays bounded (`QUEUE` × this, per worker) even when every segment is a
+/// 64 KB reassembled datagram.
+const BATCH_OWNED_BYTES: usize = 1 << 20;
+
+/// A decoded packet on its way to a worker: a segment borrowed from the mapped input (with its
+/// flow hash), or a datagram reassembled from IPv4 fragments, owned, so its bytes live only
+/// until the worker has processed it.
+struct Item<'a> {
+    decoded: Decoded<'a>,
+    hash: u64,
+    at: Evidence,
+}
+
+type Batch<'a> = Vec<Item<'a>>;
+
+/// Reads `inputs` with `threads` workers; returns the merged history and how reading each
+/// input ended. Stops at the first input that is not a capture.
+pub fn read(
+    inputs: &[NamedInput<'_>],
+    threads: usize,
+    limits: Limits,
+) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
+    let threads = threads.max(1);
+    let per_worker = Limits {
+        max_flows: (limits.max_flows / threads).max(1),
+        max_buffered_bytes: limits.max_buffered_bytes / threads,
+        max_tracker_bytes: limits.max_tracker_bytes / threads,
+        ..limits
+    };
+    let mut reader = Pipeline::new(per_worker);
+    // The workers' histories merge into the reader's: it may hold all of them.
+    reader.history_mut().tracker.max_bytes = limits.max_tracker_bytes;
+    let hasher = reader.hasher().clone();
+    let mut outcomes = Vec::new();
+    let workers = std::thread::scope(|scope| {
+        let mut senders: Vec<Sender<Batch<'_>>> = Vec::new();
+        let mut handles = Vec::new();
+        for _ in 0..threads {
+            let (tx, rx) = bounded::<Batch<'_>>(QUEUE);
+            senders.push(tx);
+            let hasher = hasher.clone();
+            handles.push(scope.spawn(move || {
+                let mut worker = Pipeline::with_hasher(per_worker, hasher);
+                for batch in rx {
+                    for item in &batch {
+                        match &item.decoded {
+                            Decoded::Segment(seg) => worker.push_segment(seg, item.hash, item.at),
+                            Decoded::Datagram(d) => worker.push_datagram(d, item.at),
+                        }
+                    }
+                }
+                worker.finish();
+                worker.into_history()
+            }));
+        }
+        let mut out = Outbox {
+            batches: (0..threads).map(|_| Vec::with_capacity(BATCH)).collect(),
+            owned: vec![0; threads],
+            senders,
+        };
+        let result = (|| {
+            for (name, input) in inputs {
+                reader.begin_input(name);
+                let mut file = FileReader::new(input.bytes(), name)?;
+                let mut pages = Pages::new(input);
+                while let Some(pkt) = file.next() {
+                    if let Some((decoded, at)) = reader.decode(&pkt) {
+                        out.send(decoded, at, &hasher, threads);
+                    }
+                    pages.read_up_to(&file);
+                }
+                outcomes.push(finished(file, &mut reader.history_mut().stats));
+            }
+            Ok(())
+        })();
+        out.flush();
+        let workers: Vec<History> = handles
+            .into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect();
+        result.map(|()| workers)
+    })?;
+    let mut history = reader.into_history();
+    for w in workers {
+        history.merge(w);
+    }
+    Ok((history, outcomes))
+}
+
+/// The reader's batches, one per worker.
+struct Outbox<'a> {
+    batches: Vec<Batch<'a>>,
+    /// Bytes of reassembled datagrams in each batch.
+    owned: Vec<usize>,
+    senders: Vec<Sender<Batch<'a>>>,
+}
+
+impl<'a> Outbox<'a> {
+    fn send(&mut self, decoded: Decoded<'a>, at: Evidence, hasher: &FlowHasher, n: usize) {
+        let (w, hash) = match &decoded {
+            Decoded::Segment(seg) => {
+                let hash = hasher.hash(seg);
+                (shard(hash, n), hash)
+            }
+            Decoded::Datagram(d) => {
+                // Not TCP: the worker counts it; any worker will do.
+                let hash = decode::decode_ip(&d.0).map_or(0, |seg| hasher.hash(&seg));
+                let w = shard(hash, n);
+                self.owned[w] += d.len();
+                (w, hash)
+            }
+        };
+        self.batches[w].push(Item { decoded, hash, at });
+        if self.batches[w].len() == BATCH || self.owned[w] >= BATCH_OWNED_BYTES {
+            self.owned[w] = 0;
+            let full = std::mem::replace(&mut self.batches[w], Vec::with_capacity(BATCH));
+            self.senders[w].send(full).expect("worker alive");
+        }
+    }
+
+    /// Sends what is left and closes the channels, so the workers finish.
+    fn flush(self) {
+        for (batch, tx) in self.batches.into_iter().zip(&self.senders) {
+            if !batch.is_empty() {
+                tx.send(batch).expect("worker alive");
+            }
+        }
+    }
+}
+
+/// The worker for a flow hash; the same for both directions. Takes bits from the middle of
+/// the hash: the flow table uses its low bits for buckets and its top bits for tags, which
+/// would then be the same for all of one worker's flows.
+fn shard(hash: u64, n: usize) -> usize {
+    ((u64::from((hash >> 24) as u32) * n as u64) >> 32) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard;
+
+    #[test]
+    fn shards_cover_every_worker_and_stay_in_range() {
+        for n in 1..=8 {
+            let mut seen = vec![false; n];
+            for i in 0..10_000u64 {
+                let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let w = shard(h, n);
+                assert!(w < n);
+                seen[w] = true;
+            }
+            assert!(seen.iter().all(|s| *s), "{n}");
+        }
+    }
+}

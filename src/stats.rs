@@ -1,0 +1,96 @@
+//! The run's counters: one flat type for every stage (decode, defragmentation, TCP, TLS,
+//! tracker caps, capture files), with its merge generated once. A new counter is one line here
+//! plus the line that counts it; the JSON report's `statistics` is this type as it is, in this
+//! order, and state files store it whole.
+//!
+//! Counters saturate instead of wrapping, so merging many states never turns a large count
+//! into a small one.
+
+use serde::{Deserialize, Serialize};
+
+/// Declares the counter struct and its field-by-field merge from one list of fields.
+macro_rules! counters {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* $field:ident,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct $name { $($(#[$fmeta])* pub $field: u64,)* }
+
+        impl $name {
+            /// Adds another run's (or worker's) counters to these.
+            pub fn merge(&mut self, o: &$name) {
+                $(self.$field = self.$field.saturating_add(o.$field);)*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Serialized with `#[serde(default)]`: a counter added later reads as 0 from older files.
+    pub struct Stats {
+        packets,
+        bytes,
+        tcp_segments,
+        /// Not IP, or IP but not TCP.
+        skipped_not_tcp,
+        /// IPv4 fragments seen; `ip_datagrams_reassembled` of them became whole datagrams.
+        skipped_ip_fragments,
+        ip_datagrams_reassembled,
+        /// Fragments thrown away: caps, timeouts, inconsistent lengths.
+        ip_fragments_dropped,
+        skipped_malformed,
+        skipped_unsupported_link_type,
+        /// Packets the capture cut short (snaplen).
+        truncated_packets,
+        /// TCP connections tracked.
+        connections,
+        tls_connections,
+        not_tls_connections,
+        handshake_messages,
+        parse_failures,
+        gaps,
+        resyncs,
+        retransmitted_bytes,
+        /// Connections that sent again after being idle past the timeout (counted as new).
+        expired_flows,
+        dropped_flows_cap,
+        discarded_bytes_cap,
+        /// Connections whose handshake parsing was abandoned because the shared buffer budget
+        /// could not hold their partial records (their buffered bytes are in
+        /// `discarded_bytes_cap`).
+        abandoned_handshakes_cap,
+        /// Connections whose parsing stopped at the handshake-message cap.
+        handshake_messages_cap,
+        /// The tracker's: entries refused by per-service caps (filled in by
+        /// `History::statistics`, not counted here).
+        dropped_by_service_caps,
+        /// The tracker's: services refused by its memory cap (as above).
+        dropped_services_cap,
+        /// pcapng blocks skipped (unknown types, undeclared interfaces, bad resolution).
+        skipped_capture_blocks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_adds_every_counter_and_saturates() {
+        let mut a = Stats {
+            packets: 3,
+            gaps: u64::MAX - 1,
+            ..Stats::default()
+        };
+        let b = Stats {
+            packets: 4,
+            gaps: 5,
+            skipped_capture_blocks: 1,
+            ..Stats::default()
+        };
+        a.merge(&b);
+        assert_eq!(a.packets, 7);
+        assert_eq!(a.gaps, u64::MAX);
+        assert_eq!(a.skipped_capture_blocks, 1);
+    }
+}

@@ -1,0 +1,202 @@
+use super::*;
+use crate::decode::{Endpoint, TcpFlags};
+
+/// A consumer that holds every byte it is given, except that a direction whose bytes do not
+/// start like a TLS handshake record is "not for it" and stops wanting bytes (as TLS does).
+#[derive(Default)]
+struct Holder {
+    held: usize,
+    done: [bool; 2],
+}
+
+impl Consumer for Holder {
+    type Summary = usize;
+
+    fn open(_: SocketAddr, _: SocketAddr) -> Self {
+        Holder::default()
+    }
+
+    fn push(&mut self, dir: usize, chunk: Chunk<'_>, _: Evidence) {
+        if let Chunk::Data(b) = chunk {
+            if b.first() != Some(&22) {
+                self.done[dir] = true;
+            } else if !self.done[dir] {
+                self.held += b.len();
+            }
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.held
+    }
+
+    fn abandon(&mut self) {
+        self.held = 0;
+        self.done = [true; 2];
+    }
+
+    fn wants(&self, dir: usize) -> bool {
+        !self.done[dir]
+    }
+
+    fn finish(self, _: &mut Stats) -> Option<usize> {
+        Some(self.held)
+    }
+}
+
+fn seg(i: u32, payload: &[u8]) -> Segment<'_> {
+    let src: SocketAddr = SocketAddr::new([198, 51, (i >> 8) as u8, i as u8].into(), 40000);
+    Segment {
+        src: Endpoint::of(src),
+        dst: Endpoint::of("192.0.2.1:443".parse().unwrap()),
+        seq: 1000,
+        flags: TcpFlags {
+            ack: true,
+            ..TcpFlags::default()
+        },
+        payload,
+        truncated: false,
+    }
+}
+
+/// Pushes a segment with a hash that depends only on its flow (as callers must).
+fn push(t: &mut FlowTable<Holder>, s: &Segment<'_>, stats: &mut Stats, out: &mut Vec<usize>) {
+    use std::hash::BuildHasher;
+    let (key, _) = FlowKey::of(s.src, s.dst);
+    let fixed = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
+    t.push(s, fixed.hash_one(key), Evidence::default(), stats, out);
+}
+
+#[test]
+fn stalled_partial_records_are_bounded_by_the_buffer_budget_and_counted() {
+    let limit = 1 << 20;
+    let mut table = FlowTable::<Holder>::new(Limits {
+        max_buffered_bytes: limit,
+        ..Limits::default()
+    });
+    let mut stats = Stats::default();
+    // A record header announcing 16 KB, a ClientHello header, 4000 bytes, then nothing.
+    let mut stalled = vec![22, 3, 1, 0x40, 0x00, 1, 0, 0x3f, 0xfc];
+    stalled.extend([0x41; 4000]);
+    let mut out = Vec::new();
+    for i in 0..1000 {
+        push(&mut table, &seg(i, &stalled), &mut stats, &mut out);
+        assert!(table.buffered_bytes() <= limit);
+    }
+    assert_eq!(table.len(), 1000);
+    let abandoned = stats.abandoned_handshakes_cap;
+    assert!((700..1000).contains(&abandoned), "{abandoned}");
+    table.sync_stats(&mut stats);
+    assert!(stats.discarded_bytes_cap >= abandoned * 4000);
+    table.finish_all(&mut stats, &mut out);
+    assert_eq!(table.buffered_bytes(), 0);
+}
+
+#[test]
+fn a_bypassed_flow_costs_at_most_256_bytes_of_table_entry() {
+    let entry = std::mem::size_of::<Flow<Holder>>();
+    eprintln!(
+        "flow table entry: {entry} bytes (key {}, stream {})",
+        std::mem::size_of::<FlowKey>(),
+        std::mem::size_of::<Stream>()
+    );
+    assert!(entry <= 256, "{entry}");
+}
+
+#[test]
+fn syncing_stats_keeps_counters_merged_from_other_tables() {
+    let mut table = FlowTable::<Holder>::new(Limits::default());
+    let mut stats = Stats::default();
+    table.budget.discarded_bytes = 10;
+    table.sync_stats(&mut stats);
+    let other = Stats {
+        discarded_bytes_cap: 500,
+        ..Stats::default()
+    };
+    stats.merge(&other);
+    table.sync_stats(&mut stats);
+    assert_eq!(stats.discarded_bytes_cap, 510);
+    table.budget.discarded_bytes = 15;
+    table.sync_stats(&mut stats);
+    assert_eq!(stats.discarded_bytes_cap, 515);
+}
+
+#[test]
+fn at_most_an_eighth_of_the_table_is_active_and_bypassed_flows_do_not_count() {
+    let mut table = FlowTable::<Holder>::new(Limits {
+        max_flows: 800,
+        ..Limits::default()
+    });
+    let mut stats = Stats::default();
+    let mut out = Vec::new();
+    // 150 SYNs: at most 100 get reassembly and consumer state; the rest are refused, counted.
+    for i in 0..150 {
+        let mut s = seg(i, b"");
+        s.flags.syn = true;
+        s.flags.ack = false;
+        push(&mut table, &s, &mut stats, &mut out);
+    }
+    assert_eq!(table.active_len(), 100);
+    assert_eq!(stats.dropped_flows_cap, 50);
+    // Both sides speak something the consumer does not want: the flows are bypassed, which
+    // frees them as active ones; new connections are taken again.
+    for i in 0..100 {
+        push(
+            &mut table,
+            &seg(i, b"GET / HTTP/1.1\r\n\r\n"),
+            &mut stats,
+            &mut out,
+        );
+        let mut answer = seg(i, b"HTTP/1.1 200 OK\r\n\r\n");
+        std::mem::swap(&mut answer.src, &mut answer.dst);
+        push(&mut table, &answer, &mut stats, &mut out);
+    }
+    assert_eq!(table.active_len(), 0);
+    assert_eq!(table.len(), 100);
+    for i in 1000..1100 {
+        let mut s = seg(i, b"");
+        s.flags.syn = true;
+        s.flags.ack = false;
+        push(&mut table, &s, &mut stats, &mut out);
+    }
+    assert_eq!(table.active_len(), 100);
+    assert_eq!(table.len(), 200);
+    table.finish_all(&mut stats, &mut out);
+    assert_eq!(table.active_len(), 0);
+}
+
+#[test]
+fn a_one_sided_connection_is_bypassed_once_its_sender_is_read() {
+    let mut table = FlowTable::<Holder>::new(Limits::default());
+    let mut stats = Stats::default();
+    let mut out = Vec::new();
+    // Only the client is on the wire: once its direction wants nothing more and it has sent
+    // more than a first flight, the flow is read, though the other direction never said a
+    // word.
+    let mut s = seg(1, b"GET / HTTP/1.1\r\n\r\n");
+    push(&mut table, &s, &mut stats, &mut out);
+    assert_eq!(table.active_len(), 1);
+    let bulk = vec![0x17; 1400];
+    let mut sent = 18;
+    while table.active_len() == 1 {
+        s = seg(1, &bulk);
+        s.seq = 1000 + sent;
+        push(&mut table, &s, &mut stats, &mut out);
+        sent += 1400;
+    }
+    assert!(u64::from(sent) > ONE_SIDED_AFTER_BYTES);
+    assert!(u64::from(sent) < ONE_SIDED_AFTER_BYTES + 1500);
+    assert_eq!(out.len(), 1);
+    // Two-sided: the answer is awaited while the server was heard from (its SYN/ACK).
+    let mut synack = seg(2, b"");
+    std::mem::swap(&mut synack.src, &mut synack.dst);
+    synack.flags.syn = true;
+    push(&mut table, &synack, &mut stats, &mut out);
+    push(
+        &mut table,
+        &seg(2, b"GET / HTTP/1.1\r\n\r\n"),
+        &mut stats,
+        &mut out,
+    );
+    assert_eq!(table.active_len(), 1);
+}
