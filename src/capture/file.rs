@@ -146,6 +146,7 @@ impl<'a> FileReader<'a> {
         match parse(self.rest) {
             Ok((next, block)) => {
                 self.rest = next;
+                prefetch(next);
                 self.frame += 1;
                 self.outcome.packets += 1;
                 let frac = if nanos {
@@ -195,6 +196,7 @@ impl<'a> FileReader<'a> {
             let block = match parsed {
                 Ok((next, block)) => {
                     self.rest = next;
+                    prefetch(next);
                     block
                 }
                 Err(_) => {
@@ -269,6 +271,22 @@ impl<'a> Iterator for FileReader<'a> {
         match self.format {
             Format::Pcap { .. } => self.next_pcap(),
             Format::Pcapng { .. } => self.next_pcapng(),
+        }
+    }
+}
+
+/// Asks the CPU to start loading the next record's header (and the packet headers after it)
+/// while the caller works on this one: packets are far apart in memory, and reading each
+/// record header from a cold cache line was the largest single cost of a read.
+#[inline(always)]
+fn prefetch(next: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if next.len() >= 128 {
+        // SAFETY: prefetching only hints the cache; both addresses are inside `next`.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(next.as_ptr() as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().add(64) as *const i8);
         }
     }
 }
