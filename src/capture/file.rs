@@ -180,15 +180,10 @@ impl<'a> FileReader<'a> {
             if self.rest.is_empty() {
                 return None;
             }
-            let Format::Pcapng {
-                big_endian,
-                interfaces,
-                last_time,
-            } = &mut self.format
-            else {
+            let Format::Pcapng { big_endian, .. } = self.format else {
                 unreachable!("pcapng state")
             };
-            let parsed = if *big_endian {
+            let parsed = if big_endian {
                 pcapng::parse_block_be(self.rest)
             } else {
                 pcapng::parse_block_le(self.rest)
@@ -209,48 +204,8 @@ impl<'a> FileReader<'a> {
                     return None;
                 }
             };
-            let (iface, time, data, orig_len) = match block {
-                Block::SectionHeader(shb) => {
-                    *big_endian = shb.big_endian();
-                    interfaces.clear();
-                    continue;
-                }
-                Block::InterfaceDescription(idb) => {
-                    interfaces.push(Interface {
-                        linktype: idb.linktype.0 as u32,
-                        units_per_sec: ts_units_per_sec(idb.if_tsresol).unwrap_or(0),
-                        offset_secs: idb.if_tsoffset,
-                    });
-                    continue;
-                }
-                Block::EnhancedPacket(epb) => {
-                    self.frame += 1;
-                    let iface = interfaces.get(epb.if_id as usize).copied();
-                    let Some(iface) = iface.filter(|i| i.units_per_sec != 0) else {
-                        self.outcome.skipped_blocks += 1;
-                        continue;
-                    };
-                    let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                    *last_time = epb_time(raw, &iface);
-                    let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
-                    (iface, *last_time, data, epb.origlen)
-                }
-                Block::SimplePacket(spb) => {
-                    self.frame += 1;
-                    let Some(iface) = interfaces.first().copied() else {
-                        self.outcome.skipped_blocks += 1;
-                        continue;
-                    };
-                    let data = &spb.data[..(spb.origlen as usize).min(spb.data.len())];
-                    (iface, *last_time, data, spb.origlen)
-                }
-                // Block types this reader does not know (or vendors' custom blocks): skipped,
-                // counted.
-                Block::Unknown(_) | Block::Custom(_) => {
-                    self.outcome.skipped_blocks += 1;
-                    continue;
-                }
-                _ => continue,
+            let Some((iface, time, data, orig_len)) = self.packet_of(block) else {
+                continue;
             };
             self.outcome.packets += 1;
             return Some(Packet {
@@ -260,6 +215,63 @@ impl<'a> FileReader<'a> {
                 data,
                 orig_len,
             });
+        }
+    }
+
+    /// What one pcapng block means: a packet (interface, time, bytes, length on the wire), or
+    /// `None` for blocks that only change the reader's state or are skipped (counted).
+    fn packet_of(&mut self, block: Block<'a>) -> Option<(Interface, Timestamp, &'a [u8], u32)> {
+        let Format::Pcapng {
+            big_endian,
+            interfaces,
+            last_time,
+        } = &mut self.format
+        else {
+            unreachable!("pcapng state")
+        };
+        match block {
+            Block::SectionHeader(shb) => {
+                *big_endian = shb.big_endian();
+                interfaces.clear();
+                None
+            }
+            Block::InterfaceDescription(idb) => {
+                interfaces.push(Interface {
+                    linktype: idb.linktype.0 as u32,
+                    units_per_sec: ts_units_per_sec(idb.if_tsresol).unwrap_or(0),
+                    offset_secs: idb.if_tsoffset,
+                });
+                None
+            }
+            Block::EnhancedPacket(epb) => {
+                self.frame += 1;
+                let iface = interfaces.get(epb.if_id as usize).copied();
+                let Some(iface) = iface.filter(|i| i.units_per_sec != 0) else {
+                    self.outcome.skipped_blocks += 1;
+                    return None;
+                };
+                let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                *last_time = epb_time(raw, &iface);
+                let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
+                Some((iface, *last_time, data, epb.origlen))
+            }
+            Block::SimplePacket(spb) => {
+                self.frame += 1;
+                let Some(iface) = interfaces.first().copied() else {
+                    self.outcome.skipped_blocks += 1;
+                    return None;
+                };
+                // Simple packet blocks carry no time: they inherit the previous packet's.
+                let data = &spb.data[..(spb.origlen as usize).min(spb.data.len())];
+                Some((iface, *last_time, data, spb.origlen))
+            }
+            // Block types this reader does not know (or vendors' custom blocks): skipped,
+            // counted.
+            Block::Unknown(_) | Block::Custom(_) => {
+                self.outcome.skipped_blocks += 1;
+                None
+            }
+            _ => None,
         }
     }
 }

@@ -95,6 +95,11 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
             s.session_ids.established, s.session_ids.resumed
         )?;
     }
+    ticket_keys(s, out)
+}
+
+/// The table of a service's key names.
+fn ticket_keys(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
     match s.key_name_len {
         None if s.ticket_keys.is_empty() => {
             writeln!(

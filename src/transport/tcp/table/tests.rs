@@ -1,3 +1,5 @@
+//! The flow table with a stand-in consumer: caps, bypass, one-sided flows, budget accounting.
+
 use super::*;
 use crate::decode::{Endpoint, TcpFlags};
 
