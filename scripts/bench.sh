@@ -25,6 +25,10 @@
 #   SAMPLE_MS [2]               interval of the anonymous-memory sampler
 #   NICE                        run the measured tools under `nice -n NICE` (e.g. -10 as root, to
 #                               keep other load on a shared machine from distorting wall times)
+#   BASELINE_REV                a git revision (e.g. HEAD~1) to measure in the same run: it is built
+#                               in a temporary worktree, and its runs on the big capture alternate
+#                               with this build's, so both see the same machine load; the table
+#                               gets a "baseline" row and the speed-up is printed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -91,7 +95,22 @@ if [[ -n $NICE ]]; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/stekwatch-bench.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+BASE_TREE=""
+cleanup() {
+  rm -rf "$WORK"
+  if [[ -n $BASE_TREE ]]; then git worktree remove --force "$BASE_TREE" >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+BASE_SW=""
+if [[ -n ${BASELINE_REV:-} ]]; then
+  BASE_TREE=$(mktemp -d "${TMPDIR:-/tmp}/stekwatch-base.XXXXXX")
+  rmdir "$BASE_TREE"
+  say "building the baseline $BASELINE_REV ($(git rev-parse --short "$BASELINE_REV")) in $BASE_TREE"
+  git worktree add --detach "$BASE_TREE" "$BASELINE_REV" >/dev/null 2>&1
+  (cd "$BASE_TREE" && CARGO_TARGET_DIR=$CARGO_TARGET_DIR/bench-baseline cargo build --release --quiet --bin stekwatch)
+  BASE_SW=$CARGO_TARGET_DIR/bench-baseline/release/stekwatch
+fi
 mkdir -p "$BENCH_DIR"
 
 # --- captures ----------------------------------------------------------------------------------
@@ -193,8 +212,26 @@ warm() {
 }
 
 warm "$BIG"
-say "stekwatch on $BIG ($RUNS runs)"
-best sw_big "$RUNS" "$WORK/sw_big.out" "$BIG" "$SW" "${sw_args[@]}" "$BIG"
+if [[ -n $BASE_SW ]]; then
+  # Alternate the two builds, one run each per round, so both see the same machine.
+  say "stekwatch and the baseline on $BIG ($RUNS runs each, alternating)"
+  for ((r = 1; r <= RUNS; r++)); do
+    best "sw_big_r$r" 1 "$WORK/sw_big.out" "$BIG" "$SW" "${sw_args[@]}" "$BIG"
+    best "base_big_r$r" 1 "$WORK/base_big.out" "$BIG" "$BASE_SW" "${sw_args[@]}" "$BIG"
+  done
+  python3 - "$WORK" "$RUNS" <<'PY'
+import json, sys
+work, runs = sys.argv[1], int(sys.argv[2])
+for name in ("sw_big", "base_big"):
+    rs = [json.load(open(f"{work}/{name}_r{r}.json")) for r in range(1, runs + 1)]
+    best = min(rs, key=lambda x: x["wall"])
+    best["runs"] = runs
+    json.dump(best, open(f"{work}/{name}.json", "w"))
+PY
+else
+  say "stekwatch on $BIG ($RUNS runs)"
+  best sw_big "$RUNS" "$WORK/sw_big.out" "$BIG" "$SW" "${sw_args[@]}" "$BIG"
+fi
 
 if [[ $SMALL != "$BIG" ]]; then
   warm "$SMALL"
@@ -216,9 +253,9 @@ say "stekwatch on the source fixtures (reference report)"
 "$SW" read --format json "${sources[@]}" >"$WORK/sources.json"
 
 # --- checks and summary ------------------------------------------------------------------------
-python3 - "$WORK" "$BIG" "$SMALL" "$(rounds_of "$BIG")" "$(rounds_of "$SMALL")" "$SKIP_TSHARK" <<'PY'
+python3 - "$WORK" "$BIG" "$SMALL" "$(rounds_of "$BIG")" "$(rounds_of "$SMALL")" "$SKIP_TSHARK" "${BASELINE_REV:-}" <<'PY'
 import json, os, sys
-work, big, small, rounds_big, rounds_small, skip_tshark = sys.argv[1:7]
+work, big, small, rounds_big, rounds_small, skip_tshark, baseline_rev = sys.argv[1:8]
 skip_tshark = skip_tshark == "1"
 ok = True
 
@@ -299,6 +336,11 @@ if small != big:
     rows.append(row("stekwatch", small, load("sw_small.json"), pk_small))
 if not skip_tshark:
     rows.append(row("tshark", small, load("tshark.json"), pk_small))
+if baseline_rev:
+    base_out = json.load(open(os.path.join(work, "base_big.out")))
+    if keys(base_out) != keys(json.load(open(os.path.join(work, "sw_big.out")))):
+        print(f"  note  the baseline {baseline_rev} reports other key names on {os.path.basename(big)}")
+    rows.insert(1, row("baseline", big, load("base_big.json"), base_out["observation"]["packets"]))
 
 print()
 print("Results (MB = 10^6 bytes of capture file; wall = best of the runs; cpu = user + system of that run;")
@@ -314,8 +356,13 @@ for r in rows:
           f"{r['mbs']:>8.1f} {fmt(r['cpu_mbs']):>9} {r['pps']/1e6:>7.3f} {r['rss']:>8.1f} {r['anon']:>8.1f}")
 print()
 big_row = rows[0]
+if baseline_rev:
+    b = rows[1]
+    print(f"speed-up over {baseline_rev} on {big_row['file']}: {big_row['mbs'] / b['mbs']:.2f}x (wall), "
+          f"{big_row['cpu_mbs'] / b['cpu_mbs']:.2f}x (cpu); peak RSS {big_row['rss']:.1f} MiB vs {b['rss']:.1f} MiB, "
+          f"anon {big_row['anon']:.1f} MiB vs {b['anon']:.1f} MiB")
 if not skip_tshark:
-    sw, ts = rows[-2], rows[-1]
+    sw, ts = [r for r in rows if r["tool"] == "stekwatch"][-1], rows[-1]
     ratio = sw["mbs"] / ts["mbs"]
     cpu_ratio = sw["cpu_mbs"] / ts["cpu_mbs"] if sw["cpu_mbs"] and ts["cpu_mbs"] else None
     print(f"ratio stekwatch/tshark on {ts['file']}: {ratio:.1f}x (wall), "
