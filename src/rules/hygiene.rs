@@ -12,11 +12,12 @@ pub fn stek_shared(views: &[ServiceView<'_>], out: &mut Vec<Alert>) {
     let mut users: BTreeMap<&[u8], Vec<(&ServiceView<'_>, Option<Span>)>> = BTreeMap::new();
     for view in views {
         for (name, k) in &view.keys {
-            if name.len() >= MIN_KEY_NAME_LEN {
+            // A key only clients presented proves nothing about the servers.
+            if name.len() >= MIN_KEY_NAME_LEN && k.server_seen().is_some() {
                 users
                     .entry(name.as_slice())
                     .or_default()
-                    .push((view, k.seen()));
+                    .push((view, k.server_seen()));
             }
         }
     }
@@ -78,7 +79,9 @@ pub fn weak_key_name(view: &ServiceView<'_>, out: &mut Vec<Alert>) {
         } else {
             format!("the byte {:02x} repeated", name[0])
         };
-        let Some(span) = k.seen() else { continue };
+        let Some(span) = k.server_seen() else {
+            continue;
+        };
         let msg = format!(
             "{} uses a ticket key named {} ({what}): a sign of an uninitialised or default ticket key.",
             view.name,

@@ -276,6 +276,11 @@ impl State {
         body: &[u8],
         at: Evidence,
     ) {
+        // Messages only a server sends prove which side is which, also when the hellos were
+        // not seen (a connection picked up at the server's NewSessionTicket).
+        if self.client_dir.is_none() && is_server_message(msg_type) {
+            self.client_dir = Some(1 - dir);
+        }
         let from_client = self.is_client(dir);
         let s = &mut self.summary;
         match msg_type {
@@ -327,6 +332,20 @@ impl State {
             _ => {}
         }
     }
+}
+
+/// Handshake messages only a server sends (not Certificate: clients send one too).
+const CERTIFICATE_REQUEST: u8 = 13;
+
+/// Handshake messages only a server sends (not Certificate: clients send one too).
+fn is_server_message(msg_type: u8) -> bool {
+    matches!(
+        msg_type,
+        hs::NEW_SESSION_TICKET
+            | hs::SERVER_KEY_EXCHANGE
+            | CERTIFICATE_REQUEST
+            | hs::SERVER_HELLO_DONE
+    )
 }
 
 #[cfg(test)]

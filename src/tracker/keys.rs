@@ -153,6 +153,13 @@ impl KeyStats {
         s
     }
 
+    /// Sightings the server made: issuance and acceptance, not what clients merely offered.
+    pub fn server_seen(&self) -> Option<Span> {
+        let mut s = self.issued;
+        Span::merge(&mut s, self.accepted);
+        s
+    }
+
     /// The span over which the server demonstrably held this key: issuance when visible,
     /// else acceptance (TLS 1.3, where tickets are issued encrypted).
     pub fn held(&self) -> Option<(Span, &'static str)> {

@@ -425,8 +425,10 @@ impl Service {
         offered_at: Evidence,
         accepted_at: Evidence,
     ) {
-        self.sample(t);
+        // Only the server's evidence shapes key-name inference: any client can present
+        // whatever ticket it likes.
         if accepted {
+            self.sample(t);
             self.ticket_life(t, None, Some(accepted_at));
         }
         if let Some(k) = self.key(t) {
