@@ -54,6 +54,11 @@ counters! {
         /// Connections that sent again after being idle past the timeout (counted as new).
         expired_flows,
         dropped_flows_cap,
+        /// Connections without handshake progress ended to make room (table, its active
+        /// share or the buffer budget full): the auditor was under pressure.
+        evicted_flows,
+        /// Connections without handshake progress ended after the handshake timeout.
+        expired_handshakes,
         discarded_bytes_cap,
         /// Connections whose handshake parsing was abandoned because the shared buffer budget
         /// could not hold their partial records (their buffered bytes are in

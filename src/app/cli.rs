@@ -187,6 +187,11 @@ pub struct Common {
     /// records), in MiB.
     #[arg(long, default_value_t = Limits::default().max_buffered_bytes >> 20, value_name = "MIB")]
     pub max_buffer_mib: usize,
+    /// A connection that has not shown a complete TLS handshake message after this long
+    /// without a packet is dropped (SYN floods, stalled handshakes); such connections are
+    /// also the first to make room when a cap is reached.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    pub handshake_timeout: u64,
 }
 
 /// Validated settings.
@@ -244,6 +249,7 @@ impl Common {
         cfg.limits = Limits {
             max_flows: self.max_flows,
             max_buffered_bytes: self.max_buffer_mib.saturating_mul(1 << 20),
+            handshake_timeout_secs: i64::try_from(self.handshake_timeout).unwrap_or(i64::MAX),
             ..Limits::default()
         };
         cfg.state = self.state.clone();

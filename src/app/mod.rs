@@ -12,6 +12,7 @@ pub mod report;
 use std::io::{ErrorKind, Write};
 
 use crate::report::json::Report;
+use crate::rules::Severity;
 pub use crate::runtime::RunError;
 use cli::{Cli, Command, Config};
 
@@ -65,11 +66,13 @@ fn finish(report: Result<Report, RunError>, cfg: &Config) -> i32 {
     }
 }
 
-/// 1 when an alert at or above `--fail-on` is in the report, else 0.
+/// 1 when an alert at or above `--fail-on` is in the report, or the report is incomplete
+/// (counts as a warning) and `--fail-on` is `warning` or `info`; else 0.
 pub fn exit_status(report: &Report, cfg: &Config) -> i32 {
-    let fired = cfg
-        .fail_on
-        .is_some_and(|min| report.alerts.iter().any(|a| a.severity >= min));
+    let fired = cfg.fail_on.is_some_and(|min| {
+        report.alerts.iter().any(|a| a.severity >= min)
+            || (report.incomplete && Severity::Warning >= min)
+    });
     if fired {
         EXIT_ALERTS
     } else {

@@ -27,6 +27,8 @@ pub struct Limits {
     pub max_buffered_bytes: usize,
     /// A flow without packets for this long (packet time) is finished and forgotten.
     pub idle_timeout_secs: i64,
+    /// ... and one without handshake progress after this long.
+    pub handshake_timeout_secs: i64,
     /// Approximate memory the per-service history may hold (`Tracker::max_bytes`).
     pub max_tracker_bytes: usize,
 }
@@ -40,6 +42,7 @@ impl Default for Limits {
             max_flows: tcp.max_flows,
             max_buffered_bytes: tcp.max_buffered_bytes,
             idle_timeout_secs: tcp.idle_timeout_secs,
+            handshake_timeout_secs: tcp.handshake_timeout_secs,
             max_tracker_bytes: MAX_TRACKER_BYTES,
         }
     }
@@ -51,6 +54,7 @@ impl Limits {
             max_flows: self.max_flows,
             max_buffered_bytes: self.max_buffered_bytes,
             idle_timeout_secs: self.idle_timeout_secs,
+            handshake_timeout_secs: self.handshake_timeout_secs,
         }
     }
 }

@@ -36,6 +36,10 @@ impl Consumer for TlsSession {
         self.0.wants(dir)
     }
 
+    fn progressed(&self) -> bool {
+        self.0.progressed()
+    }
+
     fn finish(self, stats: &mut Stats) -> Option<ConnSummary> {
         stats.resyncs += self.0.resyncs();
         if self.0.is_not_tls() {

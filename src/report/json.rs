@@ -15,6 +15,11 @@ pub struct Report {
     pub alerts: Vec<AlertOut>,
     pub statistics: Statistics,
     pub warnings: Vec<String>,
+    /// Set when part of the traffic could not be audited (cut by the snaplen, refused or
+    /// evicted by a cap): the verdicts may miss what that part held. The reasons are in
+    /// `warnings`; `--fail-on warning` (or `info`) treats it as a warning.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
     /// Live capture only: what libpcap counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureOut>,
@@ -151,6 +156,8 @@ pub struct SummaryLine<'a> {
     pub alerts: AlertCounts,
     pub statistics: &'a Statistics,
     pub warnings: &'a [String],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<&'a CaptureOut>,
 }
@@ -180,6 +187,7 @@ impl<'a> SummaryLine<'a> {
             alerts,
             statistics: &r.statistics,
             warnings: &r.warnings,
+            incomplete: r.incomplete,
             capture: r.capture.as_ref(),
         }
     }

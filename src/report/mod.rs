@@ -26,10 +26,13 @@ pub struct ReportOptions {
 }
 
 /// The report of a history.
-pub fn build(h: &History, opts: &ReportOptions, warnings: Vec<String>) -> Report {
+pub fn build(h: &History, opts: &ReportOptions, mut warnings: Vec<String>) -> Report {
     let views = views(h, opts);
     let alerts = alerts_of(h, &views, opts);
     let statistics = h.statistics();
+    let gaps = incompleteness(&statistics);
+    let incomplete = !gaps.is_empty();
+    warnings.extend(gaps);
     Report {
         version: 1,
         observation: Observation {
@@ -44,8 +47,42 @@ pub fn build(h: &History, opts: &ReportOptions, warnings: Vec<String>) -> Report
         alerts,
         statistics,
         warnings,
+        incomplete,
         capture: None,
     }
+}
+
+/// Why the verdicts may be incomplete: traffic the auditor saw but could not read.
+fn incompleteness(s: &Statistics) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut say = |n: u64, what: &str| {
+        if n > 0 {
+            out.push(format!("verdicts are incomplete: {n} {what}"));
+        }
+    };
+    say(
+        s.truncated_packets,
+        "packets were cut short by the capture's snaplen (capture with -s 0 or a larger \
+         --snaplen)",
+    );
+    say(
+        s.dropped_flows_cap,
+        "connections were refused because the flow table was full (raise --max-flows)",
+    );
+    say(
+        s.evicted_flows,
+        "connections without handshake progress were evicted to make room: the auditor was \
+         under pressure (a flood?)",
+    );
+    say(
+        s.abandoned_handshakes_cap,
+        "handshakes were abandoned by the buffer cap (raise --max-buffer-mib)",
+    );
+    say(
+        s.dropped_services_cap + s.dropped_by_service_caps,
+        "services or per-service entries were refused by the history's caps",
+    );
+    out
 }
 
 /// Only the alerts (what a live run re-evaluates as history grows), as the report has them.

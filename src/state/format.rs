@@ -147,6 +147,7 @@ impl StateFile {
             dropped_by_service_caps: 0,
             dropped_services_cap: 0,
             skipped_capture_blocks: l.skipped_capture_blocks.unwrap_or(0),
+            ..Stats::default()
         }
     }
 }

@@ -180,6 +180,11 @@ impl TlsConn {
         self.readers.iter().all(|r| r.stopped().is_some())
     }
 
+    /// A complete handshake message (or an SSLv2 hello) was read.
+    pub fn progressed(&self) -> bool {
+        self.st.summary.handshake_messages > 0 || self.st.summary.sslv2_hello.is_some()
+    }
+
     /// Direction `dir` may still yield something.
     pub fn wants(&self, dir: usize) -> bool {
         self.readers[dir].stopped().is_none()

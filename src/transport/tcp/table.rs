@@ -32,6 +32,8 @@ pub struct Limits {
     pub max_buffered_bytes: usize,
     /// A flow without packets for this long (packet time) is finished and forgotten.
     pub idle_timeout_secs: i64,
+    /// ... and one that has not shown progress (no complete message read) after this long.
+    pub handshake_timeout_secs: i64,
 }
 
 impl Default for Limits {
@@ -46,6 +48,7 @@ impl Default for Limits {
             max_flows: 262_144,
             max_buffered_bytes: 64 << 20,
             idle_timeout_secs: 300,
+            handshake_timeout_secs: 30,
         }
     }
 }
@@ -71,6 +74,10 @@ pub trait Consumer: Sized {
     /// Whether more bytes of direction `dir` could still tell anything.
     fn wants(&self, dir: usize) -> bool;
 
+    /// Whether it has read something worth keeping (a complete message): until then the
+    /// connection is the first to go when the table is under pressure.
+    fn progressed(&self) -> bool;
+
     /// The connection is over or read: its summary, with the consumer's counters in `stats`.
     fn finish(self, stats: &mut Stats) -> Option<Self::Summary>;
 }
@@ -90,6 +97,10 @@ struct Flow<C> {
     /// Some packet came from this direction.
     heard: [bool; 2],
     saw_data: bool,
+    /// The consumer has read a complete message (see `evict`).
+    progressed: bool,
+    /// Tells this flow from earlier ones on the same 5-tuple in the waiting queues.
+    serial: u32,
 }
 
 struct Active<C> {
@@ -108,12 +119,26 @@ pub struct FlowTable<C: Consumer> {
     synced_discarded: u64,
     /// Entries whose `active` state is allocated.
     active: usize,
+    /// Flows without progress, oldest first (see `evict`).
+    waiting: evict::Waiting,
 }
 
 /// The parts of the table a packet's processing changes besides its own entry.
 struct Parts<'a> {
     budget: &'a mut Budget,
     active: &'a mut usize,
+    waiting: &'a mut evict::Waiting,
+}
+
+/// How a segment of a tracked flow left it.
+enum Update {
+    Done,
+    /// The consumer's charge put the buffer budget over its limit.
+    OverBudget {
+        hash: u64,
+        key: FlowKey,
+        serial: u32,
+    },
 }
 
 impl<C: Consumer> FlowTable<C> {
@@ -125,6 +150,7 @@ impl<C: Consumer> FlowTable<C> {
             last_sweep: Timestamp::default(),
             synced_discarded: 0,
             active: 0,
+            waiting: evict::Waiting::default(),
         }
     }
 
@@ -158,8 +184,38 @@ impl<C: Consumer> FlowTable<C> {
         out: &mut Vec<C::Summary>,
     ) {
         self.maybe_sweep(at.time, stats, out);
+        self.expire_waiting(at.time, stats, out);
         let (key, src_is_lo) = FlowKey::of(seg.src, seg.dst);
         let fresh_syn = seg.flags.syn && !seg.flags.ack;
+        let opens = seg.flags.syn || !seg.payload.is_empty();
+        if opens && self.full() && self.flows.find(hash, |f| f.key == key).is_none() {
+            // No room for a new connection: the oldest one without progress makes room.
+            self.evict_one(None, false, stats, out);
+        }
+        let update = self.place(seg, hash, key, src_is_lo, fresh_syn, at, stats, out);
+        if let Update::OverBudget { hash, key, serial } = update {
+            self.relieve_budget(hash, key, serial, stats, out);
+        }
+    }
+
+    /// Whether a new connection would exceed the table or its active share.
+    fn full(&self) -> bool {
+        self.flows.len() >= self.limits.max_flows || self.active >= self.max_active()
+    }
+
+    /// Finds or creates the segment's flow (one probe of the table) and updates it.
+    #[allow(clippy::too_many_arguments)]
+    fn place(
+        &mut self,
+        seg: &Segment<'_>,
+        hash: u64,
+        key: FlowKey,
+        src_is_lo: bool,
+        fresh_syn: bool,
+        at: Evidence,
+        stats: &mut Stats,
+        out: &mut Vec<C::Summary>,
+    ) -> Update {
         let timeout = self.limits.idle_timeout_secs;
         let (max_flows, max_active) = (self.limits.max_flows, self.max_active());
         let mut len = self.flows.len();
@@ -167,9 +223,14 @@ impl<C: Consumer> FlowTable<C> {
             flows,
             budget,
             active,
+            waiting,
             ..
         } = self;
-        let mut parts = Parts { budget, active };
+        let mut parts = Parts {
+            budget,
+            active,
+            waiting,
+        };
         let vacant = match flows.entry(hash, |f| f.key == key, |f| f.hash) {
             Entry::Occupied(o) => {
                 // Port reuse (a new SYN on a used 5-tuple), or idle past the timeout: the old
@@ -192,11 +253,11 @@ impl<C: Consumer> FlowTable<C> {
         if !seg.flags.syn && seg.payload.is_empty() {
             // A bare ACK, FIN or RST of a connection not (or no longer) tracked: nothing to
             // read, and no entry to spend on it.
-            return;
+            return Update::Done;
         }
         if len >= max_flows || *parts.active >= max_active {
             stats.dropped_flows_cap += 1;
-            return;
+            return Update::Done;
         }
         stats.connections += 1;
         *parts.active += 1;
@@ -213,9 +274,55 @@ impl<C: Consumer> FlowTable<C> {
             fin: [false; 2],
             heard: [false; 2],
             saw_data: false,
+            progressed: false,
+            serial: parts.waiting.serial(),
         };
+        parts.opened(&flow, at.time);
         let o = vacant.insert(flow);
-        Self::update(o, seg, src_is_lo, at, &mut parts, stats, out);
+        Self::update(o, seg, src_is_lo, at, &mut parts, stats, out)
+    }
+
+    /// The budget is over its limit after the flow numbered `serial` grew: stalled flows
+    /// without progress are evicted first; if that is not enough, this flow is abandoned
+    /// (its parsing stops, what it read is kept) and counted.
+    fn relieve_budget(
+        &mut self,
+        hash: u64,
+        key: FlowKey,
+        serial: u32,
+        stats: &mut Stats,
+        out: &mut Vec<C::Summary>,
+    ) {
+        while self.budget.used > self.budget.limit {
+            if !self.evict_one(Some(serial), true, stats, out) {
+                break;
+            }
+        }
+        if self.budget.used <= self.budget.limit {
+            return;
+        }
+        let FlowTable {
+            flows,
+            budget,
+            active,
+            waiting,
+            ..
+        } = self;
+        let mut parts = Parts {
+            budget,
+            active,
+            waiting,
+        };
+        let Ok(mut o) = flows.find_entry(hash, |f| f.key == key && f.serial == serial) else {
+            return;
+        };
+        let flow = o.get_mut();
+        if let Some(a) = flow.active.as_mut() {
+            a.app.abandon();
+            parts.budget.discard(&mut a.charged);
+            stats.abandoned_handshakes_cap += 1;
+            Self::finish_flow(flow, &mut parts, stats, false, out);
+        }
     }
 
     /// A segment of a tracked flow: reassembly, its consumer, and the end or bypass of the
@@ -228,7 +335,7 @@ impl<C: Consumer> FlowTable<C> {
         parts: &mut Parts<'_>,
         stats: &mut Stats,
         out: &mut Vec<C::Summary>,
-    ) {
+    ) -> Update {
         let flow = o.get_mut();
         flow.last = at;
         let dir = usize::from(src_is_lo != flow.first_is_lo);
@@ -243,16 +350,15 @@ impl<C: Consumer> FlowTable<C> {
             if ended {
                 o.remove();
             }
-            return;
+            return Update::Done;
         };
         let Active {
             streams,
             app,
             charged,
         } = &mut **active;
-        if !seg.payload.is_empty() {
-            flow.saw_data = true;
-        }
+        let first_data = !seg.payload.is_empty() && !flow.saw_data;
+        flow.saw_data |= !seg.payload.is_empty();
         streams[dir].push(
             seg.seq,
             seg.flags.syn,
@@ -261,25 +367,32 @@ impl<C: Consumer> FlowTable<C> {
             parts.budget,
             &mut |c: Chunk<'_>| app.push(dir, c, at),
         );
+        flow.progressed |= app.progressed();
         // What the consumer holds counts against the same budget as out-of-order data.
-        if parts.budget.recharge(charged, app.held()) {
-            app.abandon();
-            parts.budget.discard(charged);
-            stats.abandoned_handshakes_cap += 1;
-        }
+        let over = parts.budget.recharge(charged, app.held());
         // Read: neither direction wants more, or this one does not, has carried more than a
         // first flight since, and the other was never heard from (a one-sided capture; a 0-RTT
         // client picked up without its SYN sends early data before the server is heard).
         let one_sided = !flow.heard[1 - dir] && streams[dir].delivered() > ONE_SIDED_AFTER_BYTES;
         let read = !app.wants(dir) && (!app.wants(1 - dir) || one_sided);
+        if first_data && !flow.progressed {
+            parts.stalled(flow, at.time);
+        }
         if ended {
             let (mut flow, _) = o.remove();
             Self::finish_flow(&mut flow, parts, stats, true, out);
+        } else if over {
+            return Update::OverBudget {
+                hash: flow.hash,
+                key: flow.key,
+                serial: flow.serial,
+            };
         } else if read {
             // The summary goes out, buffers are freed, and the entry stays as a bypassed flow
             // so the connection's remaining packets cost one lookup.
             Self::finish_flow(o.get_mut(), parts, stats, false, out);
         }
+        Update::Done
     }
 
     /// Finishes every flow (end of input).
@@ -288,9 +401,14 @@ impl<C: Consumer> FlowTable<C> {
             flows,
             budget,
             active,
+            waiting,
             ..
         } = self;
-        let mut parts = Parts { budget, active };
+        let mut parts = Parts {
+            budget,
+            active,
+            waiting,
+        };
         for mut flow in flows.drain() {
             Self::finish_flow(&mut flow, &mut parts, stats, true, out);
         }
@@ -346,9 +464,14 @@ impl<C: Consumer> FlowTable<C> {
             flows,
             budget,
             active,
+            waiting,
             ..
         } = self;
-        let mut parts = Parts { budget, active };
+        let mut parts = Parts {
+            budget,
+            active,
+            waiting,
+        };
         // Closing an idle flow early is the same as closing it at the end of input, so sweeps
         // are not counted: `expired_flows` counts flows that came back after their timeout.
         for mut flow in flows.extract_if(|f| now.later_than(f.last.time, timeout)) {
@@ -365,5 +488,6 @@ impl<C: Consumer> FlowTable<C> {
     }
 }
 
+mod evict;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,8 @@ use crate::decode::{Endpoint, TcpFlags};
 struct Holder {
     held: usize,
     done: [bool; 2],
+    /// Set by bytes starting `16 DONE`: a complete message, in effect.
+    progressed: bool,
 }
 
 impl Consumer for Holder {
@@ -20,6 +22,7 @@ impl Consumer for Holder {
 
     fn push(&mut self, dir: usize, chunk: Chunk<'_>, _: Evidence) {
         if let Chunk::Data(b) = chunk {
+            self.progressed |= b.starts_with(b"\x16DONE");
             if b.first() != Some(&22) {
                 self.done[dir] = true;
             } else if !self.done[dir] {
@@ -39,6 +42,10 @@ impl Consumer for Holder {
 
     fn wants(&self, dir: usize) -> bool {
         !self.done[dir]
+    }
+
+    fn progressed(&self) -> bool {
+        self.progressed
     }
 
     fn finish(self, _: &mut Stats) -> Option<usize> {
@@ -70,7 +77,7 @@ fn push(t: &mut FlowTable<Holder>, s: &Segment<'_>, stats: &mut Stats, out: &mut
 }
 
 #[test]
-fn stalled_partial_records_are_bounded_by_the_buffer_budget_and_counted() {
+fn stalled_partial_records_are_bounded_by_the_buffer_budget_the_oldest_evicted_first() {
     let limit = 1 << 20;
     let mut table = FlowTable::<Holder>::new(Limits {
         max_buffered_bytes: limit,
@@ -85,11 +92,11 @@ fn stalled_partial_records_are_bounded_by_the_buffer_budget_and_counted() {
         push(&mut table, &seg(i, &stalled), &mut stats, &mut out);
         assert!(table.buffered_bytes() <= limit);
     }
-    assert_eq!(table.len(), 1000);
-    let abandoned = stats.abandoned_handshakes_cap;
-    assert!((700..1000).contains(&abandoned), "{abandoned}");
-    table.sync_stats(&mut stats);
-    assert!(stats.discarded_bytes_cap >= abandoned * 4000);
+    // Older stalled connections made room for newer ones; none had to be abandoned.
+    let evicted = stats.evicted_flows;
+    assert!((700..1000).contains(&evicted), "{evicted}");
+    assert_eq!(stats.abandoned_handshakes_cap, 0);
+    assert_eq!(table.len() as u64, 1000 - evicted);
     table.finish_all(&mut stats, &mut out);
     assert_eq!(table.buffered_bytes(), 0);
 }
@@ -131,7 +138,8 @@ fn at_most_an_eighth_of_the_table_is_active_and_bypassed_flows_do_not_count() {
     });
     let mut stats = Stats::default();
     let mut out = Vec::new();
-    // 150 SYNs: at most 100 get reassembly and consumer state; the rest are refused, counted.
+    // 150 SYNs: at most 100 get reassembly and consumer state; the oldest 50 make room for
+    // the newest, counted.
     for i in 0..150 {
         let mut s = seg(i, b"");
         s.flags.syn = true;
@@ -139,10 +147,11 @@ fn at_most_an_eighth_of_the_table_is_active_and_bypassed_flows_do_not_count() {
         push(&mut table, &s, &mut stats, &mut out);
     }
     assert_eq!(table.active_len(), 100);
-    assert_eq!(stats.dropped_flows_cap, 50);
+    assert_eq!(stats.evicted_flows, 50);
+    assert_eq!(stats.dropped_flows_cap, 0);
     // Both sides speak something the consumer does not want: the flows are bypassed, which
     // frees them as active ones; new connections are taken again.
-    for i in 0..100 {
+    for i in 50..150 {
         push(
             &mut table,
             &seg(i, b"GET / HTTP/1.1\r\n\r\n"),
@@ -201,4 +210,48 @@ fn a_one_sided_connection_is_bypassed_once_its_sender_is_read() {
         &mut out,
     );
     assert_eq!(table.active_len(), 1);
+}
+
+#[test]
+fn connections_that_progressed_are_never_evicted_and_new_ones_are_refused_instead() {
+    let mut table = FlowTable::<Holder>::new(Limits {
+        max_flows: 80,
+        ..Limits::default()
+    });
+    let mut stats = Stats::default();
+    let mut out = Vec::new();
+    for i in 0..10 {
+        push(&mut table, &seg(i, b"\x16DONE"), &mut stats, &mut out);
+    }
+    assert_eq!(table.active_len(), 10);
+    push(&mut table, &seg(99, b"\x16DONE"), &mut stats, &mut out);
+    assert_eq!(stats.evicted_flows, 0);
+    assert_eq!(stats.dropped_flows_cap, 1);
+}
+
+#[test]
+fn connections_without_progress_expire_after_the_handshake_timeout() {
+    let mut table = FlowTable::<Holder>::new(Limits::default());
+    let mut stats = Stats::default();
+    let mut out = Vec::new();
+    let t = |s: i64| Evidence {
+        time: crate::time::Timestamp::from_parts(1_800_000_000 + s, 0),
+        ..Evidence::default()
+    };
+    use std::hash::BuildHasher;
+    let fixed = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
+    let mut at = |table: &mut FlowTable<Holder>, s: &Segment<'_>, secs, stats: &mut Stats| {
+        let hash = fixed.hash_one(FlowKey::of(s.src, s.dst).0);
+        table.push(s, hash, t(secs), stats, &mut out);
+    };
+    let mut syn = seg(1, b"");
+    syn.flags.syn = true;
+    at(&mut table, &syn, 0, &mut stats);
+    at(&mut table, &seg(2, b"\x16DONE"), 0, &mut stats);
+    at(&mut table, &seg(3, b"\x16 stalled"), 0, &mut stats);
+    assert_eq!(table.active_len(), 3);
+    at(&mut table, &seg(4, b"\x16DONE"), 31, &mut stats);
+    // The SYN-only and the stalled connection are gone; the one that progressed stays.
+    assert_eq!(stats.expired_handshakes, 2);
+    assert_eq!(table.active_len(), 2);
 }
