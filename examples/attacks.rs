@@ -26,6 +26,12 @@
 //! - `overlap-storm.pcap`: 5000 real-looking TLS 1.2 handshakes sent as overlapping,
 //!   duplicated and reordered segments.
 //!
+//! With `--under REAL OUT ATTACK...` it instead writes real traffic under attack: the packets
+//! of the capture REAL (classic pcap, either resolution) with the packets of the ATTACK
+//! captures spread evenly between them, each stamped with the time of the real packet it
+//! follows, so the attack runs over the same minutes as the real handshakes (output in
+//! nanosecond pcap).
+//!
 //! Addresses are from the documentation/benchmark ranges; nothing is sent anywhere.
 
 use std::fs::File;
@@ -493,7 +499,74 @@ fn overlap_storm(p: &mut Pcap, scale: f64) {
     }
 }
 
+/// The packets of a classic little-endian pcap: (time in ns, bytes); and its link type.
+fn read_pcap(path: &str) -> (u32, Vec<(u64, Vec<u8>)>) {
+    let b = std::fs::read(path).expect("read capture");
+    let word = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    let nanos = match word(0) {
+        0xa1b2_c3d4 => false,
+        0xa1b2_3c4d => true,
+        m => panic!("{path}: not a little-endian classic pcap (magic {m:08x})"),
+    };
+    let mut out = Vec::new();
+    let mut pos = 24;
+    while pos + 16 <= b.len() {
+        let (secs, frac, caplen) = (
+            word(pos) as u64,
+            word(pos + 4) as u64,
+            word(pos + 8) as usize,
+        );
+        let ns = secs * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+        out.push((ns, b[pos + 16..pos + 16 + caplen].to_vec()));
+        pos += 16 + caplen;
+    }
+    (word(20), out)
+}
+
+/// `--under REAL OUT ATTACK...`: see the module doc.
+fn under(real: &str, out: &str, attacks: &[String]) {
+    let (linktype, real) = read_pcap(real);
+    let mut attack = Vec::new();
+    for a in attacks {
+        attack.extend(read_pcap(a).1.into_iter().map(|(_, p)| p));
+    }
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(out).expect("create"));
+    w.write_all(&0xa1b2_3c4du32.to_le_bytes()).unwrap();
+    w.write_all(&2u16.to_le_bytes()).unwrap();
+    w.write_all(&4u16.to_le_bytes()).unwrap();
+    w.write_all(&[0; 8]).unwrap();
+    w.write_all(&262_144u32.to_le_bytes()).unwrap();
+    w.write_all(&linktype.to_le_bytes()).unwrap();
+    let mut put = |ns: u64, p: &[u8]| {
+        for x in [
+            (ns / 1_000_000_000) as u32,
+            (ns % 1_000_000_000) as u32,
+            p.len() as u32,
+            p.len() as u32,
+        ] {
+            w.write_all(&x.to_le_bytes()).unwrap();
+        }
+        w.write_all(p).unwrap();
+    };
+    let (r, a) = (real.len().max(1), attack.len());
+    for (i, (ns, p)) in real.iter().enumerate() {
+        put(*ns, p);
+        for q in &attack[i * a / r..(i + 1) * a / r] {
+            put(*ns, q);
+        }
+    }
+    println!(
+        "{out}: {} real packets with {a} attack packets between them",
+        real.len()
+    );
+}
+
 fn main() {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("--under") {
+        assert!(all.len() >= 4, "usage: attacks --under REAL OUT ATTACK...");
+        return under(&all[1], &all[2], &all[3..]);
+    }
     let mut args = std::env::args().skip(1);
     let dir = args
         .next()

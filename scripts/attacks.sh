@@ -8,6 +8,11 @@
 #
 # SCALE multiplies the attack sizes (default 1: a million-source SYN flood, 100k stalled
 # connections, ...). Files go to ${ATTACK_DIR:-/tmp/stekwatch-attacks}.
+#
+# Then "real traffic under attack": real handshakes (examples/gencap replaying the fixture
+# captures, ${REAL_SIZE:-20M}) with the SYN flood, the stalled handshakes, and both, spread
+# between their packets over the same minutes (examples/attacks.rs --under); prints the
+# handshakes audited against the clean run and fails below 99%.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-1}
@@ -26,7 +31,7 @@ if [[ ! -x /usr/bin/time ]]; then
   fi
 fi
 
-cargo build --quiet --release --bin stekwatch --example attacks
+cargo build --quiet --release --bin stekwatch --example attacks --example gencap
 ./target/release/examples/attacks "$dir" "$scale"
 
 status=0
@@ -72,4 +77,41 @@ for f in "$dir"/*.pcap; do
 done
 measure combined "$dir"/many-services.pcap "$dir"/out-of-order-flood.pcap \
   "$dir"/stalled-records.pcap "$dir"/syn-flood.pcap "$dir"/tiny-fragments.pcap
+
+under=$dir/under
+mkdir -p "$under"
+./target/release/examples/gencap --size "${REAL_SIZE:-20M}" --seed 1 --out "$under/real.pcap" >/dev/null
+./target/release/stekwatch read --format json "${extra[@]}" "$under/real.pcap" >"$under/real.json"
+printf '\n%-28s %9s %9s %8s %10s %10s  %s\n' "real traffic under" packets "RSS MiB" "time s" handshakes audited "pressure counters"
+for case in syn-flood stalled-records syn-flood+stalled-records; do
+  files=()
+  IFS=+ read -r -a names <<<"$case"
+  for n in "${names[@]}"; do files+=("$dir/$n.pcap"); done
+  ./target/release/examples/attacks --under "$under/real.pcap" "$under/$case.pcap" "${files[@]}" >/dev/null
+  set +e
+  /usr/bin/time -v ./target/release/stekwatch read --format json "${extra[@]}" "$under/$case.pcap" \
+    >"$under/$case.json" 2>"$under/$case.time"
+  rc=$?
+  set -e
+  python3 - "$under/real.json" "$under/$case.json" "$under/$case.time" "$case" "$rc" "$limit_mib" <<'PY' || status=1
+import json, re, sys
+clean, attacked, timing, name, rc, limit = sys.argv[1:]
+def handshakes(path):
+    r = json.load(open(path))
+    return sum(sum(v for v in s["handshakes"].values()) for s in r["services"]), r["statistics"]
+want, _ = handshakes(clean)
+got, st = handshakes(attacked)
+t = open(timing).read()
+rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1)) / 1024
+wall = re.search(r"Elapsed \(wall clock\) time.*: (.+)", t).group(1).strip()
+secs = sum(float(p) * 60 ** i for i, p in enumerate(reversed(wall.split(":"))))
+share = 100 * got / want if want else 0
+keys = ["evicted_flows", "expired_handshakes", "dropped_flows_cap", "abandoned_handshakes_cap"]
+counters = " ".join(f"{k}={st.get(k, 0)}" for k in keys)
+ok = share >= 99 and rss <= float(limit) and rc == "0"
+flag = "" if ok else f"  <-- FAIL (exit {rc}, need >= 99% and <= {limit} MiB)"
+print(f"{name:<28} {st['packets']:>9} {rss:>9.1f} {secs:>8.2f} {got:>5}/{want:<4} {share:>9.1f}%  {counters}{flag}")
+sys.exit(0 if ok else 1)
+PY
+done
 exit $status
