@@ -59,6 +59,9 @@ counters! {
         evicted_flows,
         /// Connections without handshake progress ended after the handshake timeout.
         expired_handshakes,
+        /// Packets whose time lies more than the idle timeout before the previous packet's of
+        /// the same input (a clock jump): expiry goes on from the new time.
+        clock_jumps,
         discarded_bytes_cap,
         /// Connections whose handshake parsing was abandoned because the shared buffer budget
         /// could not hold their partial records (their buffered bytes are in

@@ -50,3 +50,41 @@ fn public_captures_give_identical_reports_for_one_and_two_workers() {
         );
     }
 }
+
+#[test]
+fn history_caps_give_the_same_report_for_every_number_of_workers() {
+    use stekwatch::capture::input;
+    use stekwatch::pipeline::Limits;
+    // A history cap that holds every fixture service once (about 4 KiB each), but not a
+    // quarter of them: with per-worker shares of the cap, -j 4 lost services.
+    let names: Vec<String> = std::fs::read_dir(support::root().join("captures"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path().display().to_string()))
+        .filter(|p| p.ends_with(".pcap"))
+        .collect();
+    let opened: Vec<(String, input::Input)> = names
+        .iter()
+        .map(|n| (n.clone(), input::open(std::path::Path::new(n)).unwrap()))
+        .collect();
+    let inputs: Vec<(String, &input::Input)> = opened.iter().map(|(n, i)| (n.clone(), i)).collect();
+    let limits = Limits {
+        max_tracker_bytes: 24 * 4096 + 16 * 1024,
+        ..Limits::default()
+    };
+    let run = |threads| {
+        let (h, _) = stekwatch::runtime::sharded::read(&inputs, threads, limits).unwrap();
+        let mut services: Vec<(String, u64)> = h
+            .tracker
+            .services
+            .iter()
+            .map(|(n, s)| (n.clone(), s.handshakes.full + s.handshakes.resumed_ticket))
+            .collect();
+        services.sort();
+        (services, h.tracker.dropped_services)
+    };
+    let one = run(1);
+    assert_eq!(one.1, 0, "the cap holds every service");
+    for threads in [2, 4] {
+        assert_eq!(run(threads), one, "-j {threads}");
+    }
+}

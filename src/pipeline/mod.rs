@@ -13,6 +13,7 @@ use std::hash::BuildHasher;
 use crate::capture::Packet;
 use crate::decode::{Datagram, Decoded, Decoder, FlowKey, Segment};
 use crate::evidence::Evidence;
+use crate::time::Timestamp;
 use crate::tls::conn::ConnSummary;
 use crate::tracker::{History, MAX_TRACKER_BYTES};
 use crate::transport::tcp::{self, FlowTable};
@@ -76,6 +77,9 @@ pub struct Pipeline {
     history: History,
     /// Index of the current input in `history.files`.
     file: u32,
+    /// Time of the last packet, and how far back a packet may go before it counts as a jump.
+    last_time: Option<Timestamp>,
+    idle_timeout_secs: i64,
     done: Vec<ConnSummary>,
 }
 
@@ -92,6 +96,8 @@ impl Pipeline {
             hasher,
             history: History::new(limits.max_tracker_bytes),
             file: 0,
+            last_time: None,
+            idle_timeout_secs: limits.idle_timeout_secs,
             done: Vec::new(),
         }
     }
@@ -122,6 +128,8 @@ impl Pipeline {
     pub fn begin_input(&mut self, name: &str) {
         self.file = self.history.files.len() as u32;
         self.history.files.push(name.to_string());
+        // Inputs may come in any order: only a jump inside one counts.
+        self.last_time = None;
     }
 
     /// The whole chain for one packet.
@@ -140,6 +148,13 @@ impl Pipeline {
     /// observed span, and decoded; `Evidence` says where it was seen.
     pub fn decode<'a>(&mut self, pkt: &Packet<'a>) -> Option<(Decoded<'a>, Evidence)> {
         self.history.saw(pkt.time);
+        if self
+            .last_time
+            .is_some_and(|t| t.later_than(pkt.time, self.idle_timeout_secs))
+        {
+            self.history.stats.clock_jumps += 1;
+        }
+        self.last_time = Some(pkt.time);
         let at = Evidence {
             time: pkt.time,
             file: self.file,

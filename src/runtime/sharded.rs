@@ -47,12 +47,12 @@ pub fn read(
     let per_worker = Limits {
         max_flows: (limits.max_flows / threads).max(1),
         max_buffered_bytes: limits.max_buffered_bytes / threads,
-        max_tracker_bytes: limits.max_tracker_bytes / threads,
+        // Every worker sees every service (flows, not services, are spread), so each gets the
+        // whole history cap: the report is the same for every -j unless the cap is reached.
+        // Memory for history is then bounded by threads x the cap.
         ..limits
     };
     let mut reader = Pipeline::new(per_worker);
-    // The workers' histories merge into the reader's: it may hold all of them.
-    reader.history_mut().tracker.max_bytes = limits.max_tracker_bytes;
     let hasher = reader.hasher().clone();
     let mut outcomes = Vec::new();
     let workers = std::thread::scope(|scope| {

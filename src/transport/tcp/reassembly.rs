@@ -189,24 +189,31 @@ impl Stream {
         }
     }
 
+    /// Buffers the parts of `payload` (at stream offset `start`) that nothing buffered covers
+    /// yet: first bytes win, whatever order the overlapping segments came in.
     fn insert(&mut self, start: u64, payload: &[u8], budget: &mut Budget) {
-        match self.pending.get(&start) {
-            Some(old) if old.len() >= payload.len() => {
-                self.retransmitted_bytes += payload.len() as u64;
+        let end = start + payload.len() as u64;
+        let mut pos = start;
+        if let Some((&s, b)) = self.pending.range(..=start).next_back() {
+            pos = pos.max(s + b.len() as u64);
+        }
+        let mut pieces = Vec::new();
+        for (&s, b) in self.pending.range(start..end) {
+            if s > pos {
+                pieces.push((pos, s));
             }
-            old => {
-                // Same start but longer: keep the old bytes (first wins), add the new tail.
-                let mut bytes = payload.to_vec();
-                if let Some(old) = old {
-                    bytes[..old.len()].copy_from_slice(old);
-                    self.retransmitted_bytes += old.len() as u64;
-                    self.pending_bytes -= cost(old.len());
-                    budget.used -= cost(old.len());
-                }
-                self.pending_bytes += cost(bytes.len());
-                budget.used += cost(bytes.len());
-                self.pending.insert(start, bytes);
-            }
+            pos = pos.max(s + b.len() as u64);
+        }
+        if pos < end {
+            pieces.push((pos, end));
+        }
+        let new: u64 = pieces.iter().map(|(a, b)| b - a).sum();
+        self.retransmitted_bytes += payload.len() as u64 - new;
+        for (a, b) in pieces {
+            let bytes = payload[(a - start) as usize..(b - start) as usize].to_vec();
+            self.pending_bytes += cost(bytes.len());
+            budget.used += cost(bytes.len());
+            self.pending.insert(a, bytes);
         }
     }
 
@@ -313,6 +320,16 @@ mod tests {
         buffered_overlap_keeps_the_first_bytes,
         [(1002, "cd"), (1002, "XYZ"), (1000, "ab")],
         "abcdZ"
+    );
+    case!(
+        a_later_segment_starting_lower_keeps_the_bytes_buffered_first,
+        [(1003, "XY"), (1002, "cd"), (1000, "ab")],
+        "abcXY"
+    );
+    case!(
+        a_segment_spanning_two_buffered_ones_only_fills_between_them,
+        [(1002, "c"), (1005, "f"), (1001, "BCDEFG"), (1000, "a")],
+        "aBcDEfG"
     );
     case!(
         hole_at_the_end_is_reported_as_a_gap,

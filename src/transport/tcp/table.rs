@@ -238,7 +238,10 @@ impl<C: Consumer> FlowTable<C> {
                 // when sweeps run (nor on how flows are spread over workers).
                 let f = o.get();
                 let reused = fresh_syn && (f.saw_data || f.active.is_none());
-                let idle = at.time.later_than(f.last.time, timeout);
+                // A flow stamped far ahead of this packet (a clock jump) is as stale as one
+                // far behind.
+                let idle = at.time.later_than(f.last.time, timeout)
+                    || f.last.time.later_than(at.time, timeout);
                 if !(reused || idle) {
                     return Self::update(o, seg, src_is_lo, at, &mut parts, stats, out);
                 }
@@ -455,7 +458,12 @@ impl<C: Consumer> FlowTable<C> {
 
     fn maybe_sweep(&mut self, now: Timestamp, stats: &mut Stats, out: &mut Vec<C::Summary>) {
         let interval = self.limits.idle_timeout_secs / 4;
-        if !now.later_than(self.last_sweep, interval.max(1) - 1) {
+        // Time went back (or an absurd packet time went ahead): sweeps go on from the time
+        // packets have now, not wait for the odd one's (the pipeline counts such jumps).
+        let went_back = self
+            .last_sweep
+            .later_than(now, self.limits.idle_timeout_secs);
+        if !went_back && !now.later_than(self.last_sweep, interval.max(1) - 1) {
             return;
         }
         self.last_sweep = now;
@@ -474,7 +482,10 @@ impl<C: Consumer> FlowTable<C> {
         };
         // Closing an idle flow early is the same as closing it at the end of input, so sweeps
         // are not counted: `expired_flows` counts flows that came back after their timeout.
-        for mut flow in flows.extract_if(|f| now.later_than(f.last.time, timeout)) {
+        let idle = |f: &mut Flow<C>| {
+            now.later_than(f.last.time, timeout) || f.last.time.later_than(now, timeout)
+        };
+        for mut flow in flows.extract_if(idle) {
             Self::finish_flow(&mut flow, &mut parts, stats, true, out);
         }
         self.sync_stats(stats);

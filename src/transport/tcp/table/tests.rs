@@ -255,3 +255,41 @@ fn connections_without_progress_expire_after_the_handshake_timeout() {
     assert_eq!(stats.expired_handshakes, 2);
     assert_eq!(table.active_len(), 2);
 }
+
+#[test]
+fn a_packet_stamped_decades_ahead_neither_stalls_expiry_nor_refuses_later_connections() {
+    let mut table = FlowTable::<Holder>::new(Limits {
+        max_flows: 80,
+        ..Limits::default()
+    });
+    let mut stats = Stats::default();
+    let mut out = Vec::new();
+    use std::hash::BuildHasher;
+    let fixed = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
+    let mut at = |table: &mut FlowTable<Holder>, s: &Segment<'_>, secs: i64, stats: &mut Stats| {
+        let hash = fixed.hash_one(FlowKey::of(s.src, s.dst).0);
+        let ev = Evidence {
+            time: crate::time::Timestamp::from_parts(secs, 0),
+            ..Evidence::default()
+        };
+        table.push(s, hash, ev, stats, &mut out);
+    };
+    // One packet in 2106, then connections in 2026, each past the idle timeout of the last:
+    // only expiry makes room for them (they progressed, so none is evicted).
+    at(
+        &mut table,
+        &seg(9999, b"\x16DONE"),
+        4_300_000_000,
+        &mut stats,
+    );
+    for i in 0..40 {
+        at(
+            &mut table,
+            &seg(i, b"\x16DONE"),
+            1_800_000_000 + 400 * i64::from(i),
+            &mut stats,
+        );
+    }
+    assert_eq!(stats.dropped_flows_cap, 0);
+    assert!(table.active_len() <= 2, "{}", table.active_len());
+}
