@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::json::{AlertOut, Report, ServiceOut};
+use super::text::clean;
 
 pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let o = &r.observation;
@@ -20,7 +21,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         crate::time::human_duration(o.seconds),
     )?;
     for w in &r.warnings {
-        writeln!(out, "warning: {w}")?;
+        writeln!(out, "warning: {}", clean(w))?;
     }
     if r.services.is_empty() {
         writeln!(out, "\nNo TLS handshakes found.")?;
@@ -50,7 +51,7 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "{}  [{}]  TLS {}  observed {} ({} → {})",
-        s.service,
+        clean(&s.service),
         s.addresses.join(" "),
         versions,
         crate::time::human_duration(s.observed_seconds),
@@ -147,14 +148,16 @@ fn alert(a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
         "  {:<8} {}  {}",
         a.severity.as_str().to_uppercase(),
         a.rule,
-        subject
+        clean(&subject)
     )?;
-    writeln!(out, "           {}", a.message)?;
+    writeln!(out, "           {}", clean(&a.message))?;
     for e in &a.evidence {
         writeln!(
             out,
             "           evidence: {} frame {} ({})",
-            e.file, e.frame, e.time
+            clean(&e.file),
+            e.frame,
+            e.time
         )?;
     }
     Ok(())

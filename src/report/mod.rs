@@ -7,6 +7,7 @@ pub mod human;
 pub mod json;
 pub mod printer;
 pub mod stream;
+pub mod text;
 
 use json::*;
 pub use printer::{Format, Printer};

@@ -106,14 +106,14 @@ pub fn human_line(a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
     let evidence = a
         .evidence
         .last()
-        .map(|e| format!(" [{} frame {}]", e.file, e.frame))
+        .map(|e| format!(" [{} frame {}]", super::text::clean(&e.file), e.frame))
         .unwrap_or_default();
     writeln!(
         out,
         "{when} {:<8} {} {}{evidence}",
         a.severity.as_str().to_uppercase(),
         a.rule,
-        a.message
+        super::text::clean(&a.message)
     )
 }
 

@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 /// `MAX_KEY_NAME_LEN`.
 pub const PREFIX_LEN: usize = 32;
 pub const MAX_KEY_NAME_LEN: usize = 16;
+/// Tickets of at most this many bytes carry no key name (see `TicketRef::new`).
+pub const MIN_NAMED_LEN: usize = 16;
 /// Below this many shared bytes a "key name" is indistinguishable from chance.
 pub const MIN_KEY_NAME_LEN: usize = 4;
 /// Default when too few tickets were seen to infer: the layout of RFC 5077 §4 and of OpenSSL,
@@ -37,8 +39,15 @@ impl std::fmt::Debug for TicketRef {
 }
 
 impl TicketRef {
+    /// A ticket or PSK identity of at most `MIN_NAMED_LEN` bytes keeps no prefix: its first
+    /// bytes would be most of it (a stateful session identifier, not a key name), so only its
+    /// hash and length are kept.
     pub fn new(ticket: &[u8]) -> Self {
-        let n = ticket.len().min(PREFIX_LEN);
+        let n = if ticket.len() <= MIN_NAMED_LEN {
+            0
+        } else {
+            ticket.len().min(PREFIX_LEN)
+        };
         let mut prefix = [0u8; PREFIX_LEN];
         prefix[..n].copy_from_slice(&ticket[..n]);
         let digest = Sha256::digest(ticket);

@@ -482,6 +482,9 @@ impl Service {
     }
 
     fn sample(&mut self, t: &TicketRef) {
+        if t.prefix().is_empty() {
+            return;
+        }
         if self.full && self.samples.len() < MAX_SAMPLES {
             return;
         }
@@ -498,6 +501,10 @@ impl Service {
 
     fn key(&mut self, t: &TicketRef) -> Option<&mut KeyStats> {
         let name = t.name(MAX_KEY_NAME_LEN);
+        if name.is_empty() {
+            // Too short to carry a key name: nothing to file it under.
+            return None;
+        }
         if !self.keys.contains_key(name) && self.keys.len() >= self.cap(MAX_KEYS_PER_SERVICE) {
             self.dropped += 1;
             return None;
