@@ -57,8 +57,6 @@ counters! {
         /// Connections without handshake progress ended to make room (table, its active
         /// share or the buffer budget full): the auditor was under pressure.
         evicted_flows,
-        /// Connections without handshake progress ended after the handshake timeout.
-        expired_handshakes,
         /// Packets whose time lies more than the idle timeout before the previous packet's of
         /// the same input (a clock jump): expiry goes on from the new time.
         clock_jumps,

@@ -34,6 +34,9 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// The capture cut this packet short: `payload` is missing bytes at its end.
     pub truncated: bool,
+    /// Payload bytes the capture cut off this segment (snaplen), when known: the stream loses
+    /// them here, not at some later segment.
+    pub missing: u32,
 }
 
 /// Why a packet gave no segment. Each is counted in the report's statistics.
@@ -127,8 +130,13 @@ impl Decoder {
 
 /// Decodes `pkt` into a TCP segment.
 pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
-    let truncated_capture = (pkt.orig_len as usize) > pkt.data.len();
-    from_ip(ip(link(pkt)?)?, truncated_capture, 0)
+    let cut = (pkt.orig_len as usize).saturating_sub(pkt.data.len());
+    let mut seg = from_ip(ip(link(pkt)?)?, cut > 0, 0)?;
+    if cut > 0 && seg.truncated {
+        // The snaplen cuts the end of the frame: that is the end of the TCP payload.
+        seg.missing = u32::try_from(cut).unwrap_or(u32::MAX);
+    }
+    Ok(seg)
 }
 
 /// Decodes a bare IP datagram (one reassembled from fragments) into a TCP segment.
@@ -274,6 +282,7 @@ fn from_ip<'a>(ip: LaxIpSlice<'a>, cut: bool, depth: u8) -> Result<Segment<'a>, 
         },
         payload: tcp.payload(),
         truncated: cut || payload.incomplete,
+        missing: 0,
     })
 }
 

@@ -132,6 +132,28 @@ impl Stream {
         self.buffer(start as u64, payload, budget, out);
     }
 
+    /// The capture cut `missing` bytes off the end of the segment just pushed (at `seq`, `syn`,
+    /// with `captured` bytes): when that segment was in order, the bytes after it are known to
+    /// be lost, so the gap is reported now rather than when the stream ends.
+    pub fn cut(
+        &mut self,
+        seq: u32,
+        syn: bool,
+        captured: usize,
+        missing: u32,
+        budget: &mut Budget,
+        out: &mut impl FnMut(Chunk<'_>),
+    ) {
+        let Some(next) = self.next else { return };
+        let seq = SeqNumber(seq) + u32::from(syn);
+        let end = self.delivered as i64 - next.distance_from(seq) + captured as i64;
+        if missing == 0 || end != self.delivered as i64 {
+            return;
+        }
+        self.skip_to(self.delivered + u64::from(missing), out);
+        self.drain(budget, out);
+    }
+
     /// Delivers everything still buffered, skipping holes: the stream will get no more data.
     /// Bytes missing before the FIN count as a final gap.
     pub fn flush(&mut self, budget: &mut Budget, out: &mut impl FnMut(Chunk<'_>)) {
@@ -346,6 +368,20 @@ mod tests {
         [(1002, "c"), (1004, "e"), (1000, "abcde")],
         "abcde"
     );
+
+    #[test]
+    fn bytes_cut_by_the_snaplen_become_a_gap_at_once() {
+        let mut s = Stream::new();
+        let mut budget = Budget::new(1 << 20);
+        let mut out = Vec::new();
+        let mut sink = |d: Chunk<'_>| out.push(format!("{d:?}"));
+        s.push(999, true, false, b"", &mut budget, &mut sink);
+        s.push(1000, false, false, b"ab", &mut budget, &mut sink);
+        s.cut(1000, false, 2, 3, &mut budget, &mut sink);
+        s.push(1005, false, false, b"fg", &mut budget, &mut sink);
+        assert_eq!(out, ["Data([97, 98])", "Gap(3)", "Data([102, 103])"]);
+        assert_eq!(budget.used, 0);
+    }
 
     #[test]
     fn pickup_without_syn_starts_at_the_first_segment_seen() {

@@ -370,6 +370,16 @@ impl<C: Consumer> FlowTable<C> {
             parts.budget,
             &mut |c: Chunk<'_>| app.push(dir, c, at),
         );
+        if seg.missing > 0 {
+            streams[dir].cut(
+                seg.seq,
+                seg.flags.syn,
+                seg.payload.len(),
+                seg.missing,
+                parts.budget,
+                &mut |c: Chunk<'_>| app.push(dir, c, at),
+            );
+        }
         flow.progressed |= app.progressed();
         // What the consumer holds counts against the same budget as out-of-order data.
         let over = parts.budget.recharge(charged, app.held());

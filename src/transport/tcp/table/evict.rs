@@ -1,7 +1,7 @@
 //! Flows that have not shown progress (no complete message read yet) wait in two FIFO queues:
 //! *opening* (no payload yet: SYNs, bare ACKs) and *stalled* (payload, but nothing complete:
 //! e.g. a record header announcing 16 KB, then silence). They are the first to go: after
-//! `handshake_timeout_secs` without a packet, and, when the table, its active share or the
+//! `handshake_timeout_secs` without a packet (as if the input ended there), and, when the table, its active share or the
 //! buffer budget is full, oldest first (opening before stalled), so a flood of connections
 //! that will never carry a handshake cannot crowd out the ones that do.
 //!
@@ -87,8 +87,10 @@ impl<'a> Parts<'a> {
 }
 
 impl<C: Consumer> FlowTable<C> {
-    /// Ends waiting flows idle past `handshake_timeout_secs` (counted in
-    /// `expired_handshakes`); an entry whose flow was active since is queued again.
+    /// Ends waiting flows idle past `handshake_timeout_secs`, as the end of input would (what
+    /// they buffered is read first; not counted, like idle sweeps, so the report does not
+    /// depend on how flows are spread over workers); an entry whose flow was active since is
+    /// queued again.
     pub(super) fn expire_waiting(
         &mut self,
         now: Timestamp,
@@ -106,8 +108,7 @@ impl<C: Consumer> FlowTable<C> {
                     continue;
                 };
                 if now.later_than(f.last.time, timeout) {
-                    self.evict(&e, stats, out);
-                    stats.expired_handshakes += 1;
+                    self.evict(&e, true, stats, out);
                 } else {
                     let again = f.entry(f.last.time);
                     self.waiting.queue(q).push_back(again);
@@ -139,7 +140,7 @@ impl<C: Consumer> FlowTable<C> {
                     continue;
                 }
                 if self.find_waiting(&e, q).is_some() {
-                    self.evict(&e, stats, out);
+                    self.evict(&e, false, stats, out);
                     stats.evicted_flows += 1;
                     if let Some(k) = kept {
                         self.waiting.queue(q).push_front(k);
@@ -160,8 +161,9 @@ impl<C: Consumer> FlowTable<C> {
             .filter(|f| waits_in(f, q))
     }
 
-    /// Removes the flow of `e` (it waits in a queue: checked by the caller) and summarises it.
-    fn evict(&mut self, e: &Entry, stats: &mut Stats, out: &mut Vec<C::Summary>) {
+    /// Removes the flow of `e` (it waits in a queue: checked by the caller) and summarises it,
+    /// with `flush` after reading what it buffered.
+    fn evict(&mut self, e: &Entry, flush: bool, stats: &mut Stats, out: &mut Vec<C::Summary>) {
         let FlowTable {
             flows,
             budget,
@@ -178,7 +180,7 @@ impl<C: Consumer> FlowTable<C> {
             active,
             waiting,
         };
-        Self::finish_flow(&mut flow, &mut parts, stats, false, out);
+        Self::finish_flow(&mut flow, &mut parts, stats, flush, out);
     }
 
     /// Drops stale entries once a queue holds more than twice the active share of the table.
