@@ -219,18 +219,7 @@ impl<C: Consumer> FlowTable<C> {
         let timeout = self.limits.idle_timeout_secs;
         let (max_flows, max_active) = (self.limits.max_flows, self.max_active());
         let mut len = self.flows.len();
-        let FlowTable {
-            flows,
-            budget,
-            active,
-            waiting,
-            ..
-        } = self;
-        let mut parts = Parts {
-            budget,
-            active,
-            waiting,
-        };
+        let (flows, mut parts) = self.split();
         let vacant = match flows.entry(hash, |f| f.key == key, |f| f.hash) {
             Entry::Occupied(o) => {
                 // Port reuse (a new SYN on a used 5-tuple), or idle past the timeout: the old
@@ -304,18 +293,7 @@ impl<C: Consumer> FlowTable<C> {
         if self.budget.used <= self.budget.limit {
             return;
         }
-        let FlowTable {
-            flows,
-            budget,
-            active,
-            waiting,
-            ..
-        } = self;
-        let mut parts = Parts {
-            budget,
-            active,
-            waiting,
-        };
+        let (flows, mut parts) = self.split();
         let Ok(mut o) = flows.find_entry(hash, |f| f.key == key && f.serial == serial) else {
             return;
         };
@@ -410,22 +388,21 @@ impl<C: Consumer> FlowTable<C> {
 
     /// Finishes every flow (end of input).
     pub fn finish_all(&mut self, stats: &mut Stats, out: &mut Vec<C::Summary>) {
-        let FlowTable {
-            flows,
-            budget,
-            active,
-            waiting,
-            ..
-        } = self;
-        let mut parts = Parts {
-            budget,
-            active,
-            waiting,
-        };
+        let (flows, mut parts) = self.split();
         for mut flow in flows.drain() {
             Self::finish_flow(&mut flow, &mut parts, stats, true, out);
         }
         self.sync_stats(stats);
+    }
+
+    /// The table and, apart from it, what a packet's processing changes besides its entry.
+    fn split(&mut self) -> (&mut HashTable<Flow<C>>, Parts<'_>) {
+        let parts = Parts {
+            budget: &mut self.budget,
+            active: &mut self.active,
+            waiting: &mut self.waiting,
+        };
+        (&mut self.flows, parts)
     }
 
     /// Connections whose streams may be read at once: an eighth of the table.
@@ -478,18 +455,7 @@ impl<C: Consumer> FlowTable<C> {
         }
         self.last_sweep = now;
         let timeout = self.limits.idle_timeout_secs;
-        let FlowTable {
-            flows,
-            budget,
-            active,
-            waiting,
-            ..
-        } = self;
-        let mut parts = Parts {
-            budget,
-            active,
-            waiting,
-        };
+        let (flows, mut parts) = self.split();
         // Closing an idle flow early is the same as closing it at the end of input, so sweeps
         // are not counted: `expired_flows` counts flows that came back after their timeout.
         let idle = |f: &mut Flow<C>| {

@@ -164,22 +164,11 @@ impl<C: Consumer> FlowTable<C> {
     /// Removes the flow of `e` (it waits in a queue: checked by the caller) and summarises it,
     /// with `flush` after reading what it buffered.
     fn evict(&mut self, e: &Entry, flush: bool, stats: &mut Stats, out: &mut Vec<C::Summary>) {
-        let FlowTable {
-            flows,
-            budget,
-            active,
-            waiting,
-            ..
-        } = self;
+        let (flows, mut parts) = self.split();
         let Ok(o) = flows.find_entry(e.hash, |f| f.key == e.key && f.serial == e.serial) else {
             return;
         };
         let (mut flow, _) = o.remove();
-        let mut parts = Parts {
-            budget,
-            active,
-            waiting,
-        };
         Self::finish_flow(&mut flow, &mut parts, stats, flush, out);
     }
 
