@@ -69,8 +69,12 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 TMP=$(mktemp -d /tmp/compare-reports.XXXXXX)
-WT=
+WT= BUILD=
 cleanup() {
+    if [[ -n $BUILD ]]; then
+        kill "$BUILD" 2>/dev/null || true
+        wait "$BUILD" 2>/dev/null || true
+    fi
     if [[ -n $WT ]]; then
         git -C "$ROOT" worktree remove --force "$WT" >/dev/null 2>&1 || true
         git -C "$ROOT" worktree prune >/dev/null 2>&1 || true
@@ -86,8 +90,11 @@ if [[ -n $REV ]]; then
     WT=$TMP/worktree
     echo "compare-reports: building $REV (${commit:0:12}) in $WT" >&2
     git worktree add --quiet --detach "$WT" "$commit" >&2
-    (cd "$WT" && CARGO_TARGET_DIR=$TMP/target cargo build --release --quiet --bin stekwatch) \
-        || { echo "compare-reports: build of $REV failed" >&2; exit 2; }
+    # in the background, so that a signal to this script runs the cleanup without waiting for cargo
+    (cd "$WT" && CARGO_TARGET_DIR=$TMP/target exec cargo build --release --quiet --bin stekwatch) &
+    BUILD=$!
+    wait "$BUILD" || { echo "compare-reports: build of $REV failed" >&2; exit 2; }
+    BUILD=
     OLD=$TMP/target/release/stekwatch
     if [[ -z $NEW ]]; then
         echo "compare-reports: building the work tree" >&2
