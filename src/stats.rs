@@ -33,7 +33,8 @@ counters! {
         tcp_segments,
         /// Not IP, or IP but not TCP.
         skipped_not_tcp,
-        /// IPv4 fragments seen; `ip_datagrams_reassembled` of them became whole datagrams.
+        /// IPv4 and IPv6 fragments seen; `ip_datagrams_reassembled` of them became whole
+        /// datagrams.
         skipped_ip_fragments,
         ip_datagrams_reassembled,
         /// Fragments thrown away: caps, timeouts, inconsistent lengths.
@@ -74,7 +75,22 @@ counters! {
         dropped_services_cap,
         /// pcapng blocks skipped (unknown types, undeclared interfaces, bad resolution).
         skipped_capture_blocks,
+        // Tunnel counters are left out of reports while 0, so reports of plain traffic stay
+        // as they were.
+        /// Packets that came through at least one tunnel header (VXLAN, GRE, IP-in-IP, ...).
+        #[serde(skip_serializing_if = "is_zero")]
+        tunnelled_packets,
+        /// Tunnel headers (or headers inside a tunnel) cut or inconsistent.
+        #[serde(skip_serializing_if = "is_zero")]
+        skipped_tunnel_malformed,
+        /// Packets nested in more than `decode::MAX_ENCAPSULATIONS` tunnel headers.
+        #[serde(skip_serializing_if = "is_zero")]
+        skipped_tunnel_depth,
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

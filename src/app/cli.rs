@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::decode::DecodeOptions;
 use crate::pipeline::Limits;
 use crate::report::{Format, Printer, ReportOptions};
 use crate::rules::{Severity, Thresholds};
@@ -192,6 +193,10 @@ pub struct Common {
     /// also the first to make room when a cap is reached.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
     pub handshake_timeout: u64,
+    /// Another UDP port that carries VXLAN (4789 always does), e.g. 8472 (Linux's old
+    /// default); repeat for more (at most 7).
+    #[arg(long = "vxlan-port", value_name = "PORT")]
+    pub vxlan_ports: Vec<u16>,
 }
 
 /// Validated settings.
@@ -250,6 +255,7 @@ impl Common {
             max_flows: self.max_flows,
             max_buffered_bytes: self.max_buffer_mib.saturating_mul(1 << 20),
             handshake_timeout_secs: i64::try_from(self.handshake_timeout).unwrap_or(i64::MAX),
+            decode: DecodeOptions::with_vxlan_ports(&self.vxlan_ports)?,
             ..Limits::default()
         };
         cfg.state = self.state.clone();

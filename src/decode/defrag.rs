@@ -1,5 +1,7 @@
-//! Bounded IPv4 defragmentation. Fragments are held per (source, destination, identification,
-//! protocol) until the datagram is complete, for at most `TIMEOUT_SECS` of packet time.
+//! Bounded IPv4 and IPv6 defragmentation. Fragments are held per (source, destination,
+//! identification, protocol, tunnel) until the datagram is complete, for at most
+//! `TIMEOUT_SECS` of packet time. An IPv6 datagram is rebuilt with its fixed header only (the
+//! extension headers before the fragment header are dropped: nothing downstream reads them).
 //!
 //! Invariants: at most `MAX_DATAGRAMS` datagrams and `MAX_BYTES` fragment bytes are held
 //! (each fragment counted with `FRAGMENT_OVERHEAD`, so floods of tiny fragments are bounded in
@@ -8,10 +10,9 @@
 //! in `Stats::ip_fragments_dropped`. Overlapping fragments: the first bytes received for an offset win.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
-
 use hashbrown::HashMap;
 
+use super::tunnel::Tunnel;
 use crate::stats::Stats;
 use crate::time::Timestamp;
 
@@ -21,28 +22,37 @@ pub const TIMEOUT_SECS: i64 = 30;
 /// What one held fragment costs beyond its payload (map entry, vector, allocation).
 pub const FRAGMENT_OVERHEAD: usize = 96;
 
-/// One IPv4 fragment, borrowed from its packet.
+/// One IPv4 or IPv6 fragment, borrowed from its packet.
 #[derive(Clone, Copy, Debug)]
 pub struct Fragment<'a> {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub id: u16,
+    /// Addresses as in `Endpoint` (IPv4 mapped into IPv6).
+    pub src: u128,
+    pub dst: u128,
+    pub v6: bool,
+    /// The tunnel the fragment came through, and how many tunnel headers it was inside.
+    pub tunnel: Option<Tunnel>,
+    pub encaps: u8,
+    /// IPv4's 16-bit or IPv6's 32-bit identification.
+    pub id: u32,
+    /// The protocol of the datagram's payload (IPv6: the fragment header's next header).
     pub protocol: u8,
     /// Byte offset of `payload` in the datagram.
     pub offset: usize,
     pub more: bool,
-    /// The IPv4 header (with options) of this fragment.
+    /// The IPv4 header (with options), or IPv6's fixed 40-byte header, of this fragment.
     pub header: &'a [u8],
     pub payload: &'a [u8],
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Key(Ipv4Addr, Ipv4Addr, u16, u8);
+struct Key(u128, u128, bool, Option<Tunnel>, u32, u8);
 
 struct Pending {
     first: Timestamp,
     /// Header of the fragment at offset 0, once seen.
     header: Option<Vec<u8>>,
+    v6: bool,
+    protocol: u8,
     parts: BTreeMap<usize, Vec<u8>>,
     /// Datagram payload length, known from the last fragment (MF clear).
     total: Option<usize>,
@@ -71,7 +81,7 @@ impl Defrag {
     /// Takes a fragment; returns the whole datagram (IPv4 header + payload) once complete.
     pub fn push(&mut self, f: &Fragment<'_>, now: Timestamp, stats: &mut Stats) -> Option<Vec<u8>> {
         self.expire(now, stats);
-        let key = Key(f.src, f.dst, f.id, f.protocol);
+        let key = Key(f.src, f.dst, f.v6, f.tunnel, f.id, f.protocol);
         if f.offset + f.payload.len() > 65535 - f.header.len() {
             stats.ip_fragments_dropped += 1;
             return None;
@@ -93,6 +103,8 @@ impl Defrag {
             Pending {
                 first: now,
                 header: None,
+                v6: f.v6,
+                protocol: f.protocol,
                 parts: BTreeMap::new(),
                 total: None,
                 bytes: 0,
@@ -154,10 +166,17 @@ impl Defrag {
         }
         payload.truncate(total);
         let mut out = header.clone();
-        let len = (header.len() + total) as u16;
-        out[2..4].copy_from_slice(&len.to_be_bytes());
-        out[6] = 0; // flags and fragment offset: a whole datagram now
-        out[7] = 0;
+        if p.v6 {
+            // Fixed header only: payload length and next header are the datagram's now.
+            out.truncate(40);
+            out[4..6].copy_from_slice(&(total as u16).to_be_bytes());
+            out[6] = p.protocol;
+        } else {
+            let len = (header.len() + total) as u16;
+            out[2..4].copy_from_slice(&len.to_be_bytes());
+            out[6] = 0; // flags and fragment offset: a whole datagram now
+            out[7] = 0;
+        }
         out.extend_from_slice(&payload);
         Some(out)
     }
@@ -183,8 +202,11 @@ mod tests {
 
     fn frag<'a>(header: &'a [u8], payload: &'a [u8], offset: usize, more: bool) -> Fragment<'a> {
         Fragment {
-            src: Ipv4Addr::new(192, 0, 2, 1),
-            dst: Ipv4Addr::new(192, 0, 2, 2),
+            src: 1,
+            dst: 2,
+            v6: false,
+            tunnel: None,
+            encaps: 0,
             id: 7,
             protocol: 6,
             offset,
@@ -266,7 +288,7 @@ mod tests {
         for k in 0..1000 {
             for id in 0..1000u16 {
                 let mut f = frag(&header, b"ABCDEFGH", k * 8, true);
-                f.id = id;
+                f.id = u32::from(id);
                 held += usize::from(d.push(&f, t, &mut stats).is_none());
             }
         }

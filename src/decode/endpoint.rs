@@ -1,15 +1,21 @@
 //! Connection endpoints in a compact, cheaply compared and hashed form, and the canonical key
 //! of a connection (both directions map to one key). Socket addresses are made from them only
-//! where a person or a report needs one.
+//! where a person or a report needs one. An endpoint inside a tunnel carries the tunnel (its
+//! address lives in that tunnel's address space), so the key of a connection includes it; it
+//! fits in the padding, so keys stay 64 bytes.
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-/// An IPv6 address (IPv4 as IPv4-mapped) and port; `v6` tells which family it came from.
+use super::tunnel::Tunnel;
+
+/// An IPv6 address (IPv4 as IPv4-mapped) and port; `v6` tells which family it came from;
+/// `tunnel` is the innermost identified tunnel the packet came through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {
     addr: u128,
     port: u16,
     v6: bool,
+    tunnel: Option<Tunnel>,
 }
 
 /// The IPv4-mapped IPv6 form of an IPv4 address.
@@ -19,7 +25,21 @@ pub(super) fn v4_bits(octets: [u8; 4]) -> u128 {
 
 impl Endpoint {
     pub fn new(addr: u128, port: u16, v6: bool) -> Self {
-        Endpoint { addr, port, v6 }
+        Endpoint {
+            addr,
+            port,
+            v6,
+            tunnel: None,
+        }
+    }
+
+    /// The same endpoint in the address space of `tunnel`.
+    pub fn in_tunnel(self, tunnel: Option<Tunnel>) -> Self {
+        Endpoint { tunnel, ..self }
+    }
+
+    pub fn tunnel(self) -> Option<Tunnel> {
+        self.tunnel
     }
 
     pub fn of(a: SocketAddr) -> Self {
@@ -80,5 +100,17 @@ mod tests {
         let (k2, b_lo) = FlowKey::of(b, a);
         assert_eq!(k1, k2);
         assert_ne!(a_lo, b_lo);
+    }
+
+    #[test]
+    fn the_same_addresses_in_two_tunnels_are_two_keys_of_the_same_size() {
+        use super::super::tunnel::TunnelKind;
+        let a = Endpoint::of("10.0.0.1:40000".parse().unwrap());
+        let b = Endpoint::of("10.0.0.5:443".parse().unwrap());
+        let t = |id| Some(Tunnel { kind: TunnelKind::Vxlan, id });
+        let (k1, _) = FlowKey::of(a.in_tunnel(t(100)), b.in_tunnel(t(100)));
+        let (k2, _) = FlowKey::of(b.in_tunnel(t(200)), a.in_tunnel(t(200)));
+        assert_ne!(k1, k2);
+        assert_eq!(std::mem::size_of::<FlowKey>(), 64);
     }
 }

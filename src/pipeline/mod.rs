@@ -11,7 +11,7 @@ pub mod session;
 use std::hash::BuildHasher;
 
 use crate::capture::Packet;
-use crate::decode::{Datagram, Decoded, Decoder, FlowKey, Segment};
+use crate::decode::{Datagram, DecodeOptions, Decoded, Decoder, FlowKey, Segment};
 use crate::evidence::Evidence;
 use crate::time::Timestamp;
 use crate::tls::conn::ConnSummary;
@@ -32,6 +32,8 @@ pub struct Limits {
     pub handshake_timeout_secs: i64,
     /// Approximate memory the per-service history may hold (`Tracker::max_bytes`).
     pub max_tracker_bytes: usize,
+    /// What the decode stage is told (the UDP ports of VXLAN).
+    pub decode: DecodeOptions,
 }
 
 impl Default for Limits {
@@ -45,6 +47,7 @@ impl Default for Limits {
             idle_timeout_secs: tcp.idle_timeout_secs,
             handshake_timeout_secs: tcp.handshake_timeout_secs,
             max_tracker_bytes: MAX_TRACKER_BYTES,
+            decode: DecodeOptions::default(),
         }
     }
 }
@@ -91,7 +94,7 @@ impl Pipeline {
     /// A pipeline whose flow hashes agree with `hasher`'s (a sharded run's workers).
     pub fn with_hasher(limits: Limits, hasher: FlowHasher) -> Self {
         Pipeline {
-            decoder: Decoder::new(),
+            decoder: Decoder::with_options(limits.decode),
             flows: FlowTable::new(limits.tcp()),
             hasher,
             history: History::new(limits.max_tracker_bytes),

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::chunk::Chunk;
+use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::stats::Stats;
 use crate::tls::conn::{ConnSummary, TlsConn};
@@ -16,8 +17,8 @@ pub struct TlsSession(TlsConn);
 impl Consumer for TlsSession {
     type Summary = ConnSummary;
 
-    fn open(first: SocketAddr, other: SocketAddr) -> Self {
-        TlsSession(TlsConn::new(first, other))
+    fn open(first: SocketAddr, other: SocketAddr, tunnel: Option<Tunnel>) -> Self {
+        TlsSession(TlsConn::new(first, other).in_tunnel(tunnel))
     }
 
     fn push(&mut self, dir: usize, chunk: Chunk<'_>, at: Evidence) {

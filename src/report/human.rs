@@ -50,9 +50,10 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
     };
     writeln!(
         out,
-        "{}  [{}]  TLS {}  observed {} ({} → {})",
+        "{}  [{}{}]  TLS {}  observed {} ({} → {})",
         clean(&s.service),
         s.addresses.join(" "),
+        s.tunnel.map_or(String::new(), |t| format!(" in {t}")),
         versions,
         crate::time::human_duration(s.observed_seconds),
         short_time(s.first_seen.as_deref()),

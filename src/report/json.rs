@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::decode::Tunnel;
 use crate::rules::Severity;
 pub use crate::stats::Stats as Statistics;
 use crate::tracker::Handshakes;
@@ -57,6 +58,10 @@ pub struct ServiceOut {
     /// The service's name: its SNI, or its server address when clients sent none.
     pub service: String,
     pub addresses: Vec<String>,
+    /// The tunnel the service was seen through (`{"kind": "vxlan", "id": 100}`); absent
+    /// outside tunnels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
     pub tls_versions: Vec<String>,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
@@ -114,6 +119,8 @@ pub struct AlertOut {
     pub sni: Option<String>,
     pub service: Option<String>,
     pub addresses: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
     pub key_name: Option<String>,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,

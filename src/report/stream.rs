@@ -159,6 +159,7 @@ mod tests {
             sni: Some("a.test".into()),
             service: Some("a.test".into()),
             addresses: vec!["127.0.0.1:443".into()],
+            tunnel: None,
             key_name: Some(key.into()),
             first_seen: None,
             last_seen: None,

@@ -56,6 +56,7 @@ pub fn stek_shared(views: &[ServiceView<'_>], out: &mut Vec<Alert>) {
             service: None,
             sni: None,
             addresses: addresses.into_iter().collect(),
+            tunnel: None,
             key_name: Some(name.to_vec()),
             first_seen: span.map(|s| s.first.time),
             last_seen: span.map(|s| s.last.time),

@@ -6,6 +6,7 @@ mod rotation;
 #[cfg(test)]
 mod tests;
 
+use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::time::{human_duration, Timestamp};
 use crate::tls::ticket::hex;
@@ -96,6 +97,8 @@ pub struct Alert {
     pub service: Option<String>,
     pub sni: Option<String>,
     pub addresses: Vec<String>,
+    /// The service's tunnel, if it was seen through one.
+    pub tunnel: Option<Tunnel>,
     pub key_name: Option<Vec<u8>>,
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
@@ -119,6 +122,7 @@ impl Alert {
             service: Some(view.name.to_string()),
             sni: view.svc.sni.clone(),
             addresses: view.addresses(),
+            tunnel: view.svc.tunnel,
             key_name: None,
             first_seen: None,
             last_seen: None,

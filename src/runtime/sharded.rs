@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, Sender};
 use super::{finished, NamedInput, Pages};
 use crate::capture::file::{FileReader, ReadOutcome};
 use crate::capture::input::CaptureError;
-use crate::decode::{self, Decoded};
+use crate::decode::Decoded;
 use crate::evidence::Evidence;
 use crate::pipeline::{FlowHasher, Limits, Pipeline};
 use crate::tracker::History;
@@ -127,7 +127,7 @@ impl<'a> Outbox<'a> {
             }
             Decoded::Datagram(d) => {
                 // Not TCP: the worker counts it; any worker will do.
-                let hash = decode::decode_ip(&d.0).map_or(0, |seg| hasher.hash(&seg));
+                let hash = d.decode().map_or(0, |seg| hasher.hash(&seg));
                 let w = shard(hash, n);
                 self.owned[w] += d.len();
                 (w, hash)

@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::rules::Severity;
 use crate::stats::Stats;
@@ -159,6 +160,9 @@ type SpanRec = (Ev, Ev);
 pub struct ServiceRec {
     pub name: String,
     pub sni: Option<String>,
+    /// Absent for services outside tunnels (state files of plain traffic are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
     pub addresses: Vec<String>,
     pub versions: Vec<u16>,
     pub handshakes: Handshakes,
@@ -266,6 +270,7 @@ fn service_out(name: &str, s: &Service, file: &dyn Fn(u32) -> u32) -> ServiceRec
     ServiceRec {
         name: name.to_string(),
         sni: s.sni.clone(),
+        tunnel: s.tunnel,
         addresses: s.addresses.iter().map(|a| a.to_string()).collect(),
         versions: s.versions.iter().copied().collect(),
         handshakes: s.handshakes.clone(),
@@ -320,6 +325,7 @@ fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Servic
     };
     let mut s = Service {
         sni: r.sni,
+        tunnel: r.tunnel,
         versions: r.versions.into_iter().collect(),
         handshakes: r.handshakes,
         span: span(r.span)?,

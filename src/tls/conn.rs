@@ -14,6 +14,7 @@ use super::handshake::{self as hs, ClientHello, ServerHello};
 use super::record::{RecordReader, Stop, Unit};
 use super::ticket::TicketRef;
 use crate::chunk::Chunk;
+use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 
 /// At most this many NewSessionTickets are kept per connection (more are counted).
@@ -64,6 +65,8 @@ pub struct ConnSummary {
     pub tickets_dropped: u32,
     pub parse_errors: u32,
     pub handshake_messages: u32,
+    /// The tunnel the connection came through (part of its service's identity).
+    pub tunnel: Option<Tunnel>,
 }
 
 impl ConnSummary {
@@ -80,6 +83,7 @@ impl ConnSummary {
             tickets: Vec::new(),
             tickets_dropped: 0,
             parse_errors: 0,
+            tunnel: None,
             handshake_messages: 0,
         }
     }
@@ -162,6 +166,12 @@ impl TlsConn {
                 stop_both: false,
             },
         }
+    }
+
+    /// The same connection, seen inside `tunnel`.
+    pub fn in_tunnel(mut self, tunnel: Option<Tunnel>) -> Self {
+        self.st.summary.tunnel = tunnel;
+        self
     }
 
     /// The next bytes (or a gap) of direction `dir` (0 = the sender of the first bytes seen).

@@ -22,6 +22,7 @@ use hashbrown::HashMap;
 pub use history::History;
 pub use keys::{KeyStats, Span, StaleMatch};
 
+use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::tls::conn::{ConnSummary, Outcome};
 use crate::tls::ticket::{id_hash, TicketRef, MAX_KEY_NAME_LEN};
@@ -174,6 +175,9 @@ fn min_opt(a: Option<Evidence>, b: Option<Evidence>) -> Option<Evidence> {
 #[derive(Clone, Debug, Default)]
 pub struct Service {
     pub sni: Option<String>,
+    /// The tunnel (VNI, GRE key, ERSPAN session) the service was seen through: the same
+    /// names or addresses in two tunnels are two services.
+    pub tunnel: Option<Tunnel>,
     /// The lowest `MAX_ADDRESSES` server addresses.
     pub addresses: BTreeSet<SocketAddr>,
     pub versions: BTreeSet<u16>,
@@ -230,11 +234,19 @@ impl Tracker {
     /// Records what one connection showed.
     pub fn observe(&mut self, c: &ConnSummary) {
         let sni = c.offer.as_ref().and_then(|(ch, _)| ch.sni.clone());
-        let name = sni.clone().unwrap_or_else(|| c.server.to_string());
+        let name = service_name(sni.as_deref(), c.server, c.tunnel);
         self.update(name, |svc| {
             svc.sni = sni;
+            svc.tunnel = c.tunnel;
             svc.observe(c);
         });
+    }
+
+    /// The name of the service a connection belongs to: its SNI, else its server address, and
+    /// the tunnel it came through, if any (`10.0.0.5:443 vxlan 100`).
+    pub fn service_name_of(c: &ConnSummary) -> String {
+        let sni = c.offer.as_ref().and_then(|(ch, _)| ch.sni.as_deref());
+        service_name(sni, c.server, c.tunnel)
     }
 
     /// Adds another tracker's history (another worker, file or sensor). Order-free:
@@ -264,6 +276,14 @@ impl Tracker {
         svc.full = full;
         f(svc);
         self.used = self.used - before + svc.cost();
+    }
+}
+
+fn service_name(sni: Option<&str>, server: SocketAddr, tunnel: Option<Tunnel>) -> String {
+    let base = sni.map_or_else(|| server.to_string(), str::to_string);
+    match tunnel {
+        Some(t) => format!("{base} {t}"),
+        None => base,
     }
 }
 
@@ -327,6 +347,7 @@ impl Service {
 
     fn merge(&mut self, o: Service) {
         self.sni = self.sni.take().or(o.sni);
+        self.tunnel = self.tunnel.or(o.tunnel);
         for a in o.addresses {
             self.address(a);
         }

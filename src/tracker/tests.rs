@@ -33,6 +33,7 @@ fn conn(i: u32) -> ConnSummary {
             at,
         )),
         hello_retry: false,
+        tunnel: None,
         full_flight: true,
         server_ccs: None,
         tickets: vec![Issued {

@@ -16,7 +16,7 @@ use hashbrown::hash_table::{Entry, HashTable, OccupiedEntry};
 
 use super::reassembly::{Budget, Stream};
 use crate::chunk::Chunk;
-use crate::decode::{FlowKey, Segment};
+use crate::decode::{FlowKey, Segment, Tunnel};
 use crate::evidence::Evidence;
 use crate::stats::Stats;
 use crate::time::Timestamp;
@@ -59,8 +59,8 @@ pub trait Consumer: Sized {
     /// What a finished connection yields.
     type Summary;
 
-    /// A connection whose first packet went from `first` to `other`.
-    fn open(first: SocketAddr, other: SocketAddr) -> Self;
+    /// A connection whose first packet went from `first` to `other`, inside `tunnel`.
+    fn open(first: SocketAddr, other: SocketAddr, tunnel: Option<Tunnel>) -> Self;
 
     /// The next bytes (or a gap) of direction `dir`.
     fn push(&mut self, dir: usize, chunk: Chunk<'_>, at: Evidence);
@@ -259,7 +259,7 @@ impl<C: Consumer> FlowTable<C> {
             last: at,
             active: Some(Box::new(Active {
                 streams: [Stream::new(), Stream::new()],
-                app: C::open(seg.src.socket_addr(), seg.dst.socket_addr()),
+                app: C::open(seg.src.socket_addr(), seg.dst.socket_addr(), seg.src.tunnel()),
                 charged: 0,
             })),
             first_is_lo: src_is_lo,

@@ -16,7 +16,7 @@ struct Holder {
 impl Consumer for Holder {
     type Summary = usize;
 
-    fn open(_: SocketAddr, _: SocketAddr) -> Self {
+    fn open(_: SocketAddr, _: SocketAddr, _: Option<crate::decode::Tunnel>) -> Self {
         Holder::default()
     }
 
