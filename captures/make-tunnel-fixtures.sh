@@ -21,6 +21,7 @@
 set -euo pipefail
 
 OUT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mkdir -p "$OUT/tunnels"
 CASES=(vxlan vxlan-tenants vxlan-ipv6 geneve gretap erspan2 erspan3 ip6gretap ipip sit
        ip6ip6 ipip6 mpls)
 TAG=swt$$
@@ -184,7 +185,7 @@ pair() {
   capture_start "$T/$case.pcap"
   handshakes "$TAG-c" "$saddr"
   capture_stop
-  cp "$T/$case.pcap" "$OUT/tunnel-$case.pcap"
+  cp "$T/$case.pcap" "$OUT/tunnels/$case.pcap"
 }
 
 # Two tenants: the same inner addresses (10.0.0.1 → 10.0.0.5:443) behind VNIs 100 and 200, two
@@ -204,7 +205,7 @@ tenants() {
   handshakes "$TAG-ca" 10.0.0.5:443
   handshakes "$TAG-cb" 10.0.0.5:443
   capture_stop
-  cp "$T/tenants.pcap" "$OUT/tunnel-vxlan-tenants.pcap"
+  cp "$T/tenants.pcap" "$OUT/tunnels/vxlan-tenants.pcap"
 }
 
 # MPLS: label-switched IPv4 between the two hosts (static routes with `encap mpls`).
@@ -230,7 +231,7 @@ mpls() {
   capture_start "$T/mpls.pcap"
   handshakes "$TAG-c" 10.0.0.5:443
   capture_stop
-  cp "$T/mpls.pcap" "$OUT/tunnel-mpls.pcap"
+  cp "$T/mpls.pcap" "$OUT/tunnels/mpls.pcap"
 }
 
 run() {
@@ -255,4 +256,4 @@ run() {
 if (($#)); then LIST=("$@"); else LIST=("${CASES[@]}"); fi
 for c in "${LIST[@]}"; do run "$c"; done
 reset
-ls -l "$OUT"/tunnel-*.pcap >&2
+ls -l "$OUT"/tunnels/*.pcap >&2

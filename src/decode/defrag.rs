@@ -9,8 +9,8 @@
 //! (an index by first-fragment time), so its cost does not grow with what is pending. What a cap or the timeout throws away is counted
 //! in `Stats::ip_fragments_dropped`. Overlapping fragments: the first bytes received for an offset win.
 
-use std::collections::{BTreeMap, BTreeSet};
 use hashbrown::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::tunnel::Tunnel;
 use crate::stats::Stats;

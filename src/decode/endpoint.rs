@@ -107,7 +107,12 @@ mod tests {
         use super::super::tunnel::TunnelKind;
         let a = Endpoint::of("10.0.0.1:40000".parse().unwrap());
         let b = Endpoint::of("10.0.0.5:443".parse().unwrap());
-        let t = |id| Some(Tunnel { kind: TunnelKind::Vxlan, id });
+        let t = |id| {
+            Some(Tunnel {
+                kind: TunnelKind::Vxlan,
+                id,
+            })
+        };
         let (k1, _) = FlowKey::of(a.in_tunnel(t(100)), b.in_tunnel(t(100)));
         let (k2, _) = FlowKey::of(b.in_tunnel(t(200)), a.in_tunnel(t(200)));
         assert_ne!(k1, k2);

@@ -52,7 +52,10 @@ impl DecodeOptions {
                 continue;
             }
             if n == MAX_VXLAN_PORTS {
-                return Err(format!("--vxlan-port: at most {} ports", MAX_VXLAN_PORTS - 1));
+                return Err(format!(
+                    "--vxlan-port: at most {} ports",
+                    MAX_VXLAN_PORTS - 1
+                ));
             }
             o.vxlan_ports[n] = p;
             n += 1;

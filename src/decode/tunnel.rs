@@ -78,7 +78,10 @@ pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
 pub const MAX_MPLS_LABELS: usize = 16;
 
 fn be16(b: &[u8], at: usize) -> Result<u16, Bad> {
-    Ok(u16::from_be_bytes([*b.get(at).ok_or(Bad)?, *b.get(at + 1).ok_or(Bad)?]))
+    Ok(u16::from_be_bytes([
+        *b.get(at).ok_or(Bad)?,
+        *b.get(at + 1).ok_or(Bad)?,
+    ]))
 }
 
 fn be24(b: &[u8], at: usize) -> Result<u32, Bad> {
@@ -97,7 +100,11 @@ pub fn udp(b: &[u8]) -> Result<(u16, u16, &[u8]), Bad> {
     if len != 0 && len < 8 {
         return Err(Bad);
     }
-    let end = if len == 0 { payload.len() } else { (len - 8).min(payload.len()) };
+    let end = if len == 0 {
+        payload.len()
+    } else {
+        (len - 8).min(payload.len())
+    };
     Ok((src, dst, &payload[..end]))
 }
 
@@ -108,7 +115,13 @@ pub fn vxlan(b: &[u8]) -> Result<(Tunnel, Next<'_>), Bad> {
         return Err(Bad);
     }
     let id = be24(b, 4)?;
-    Ok((Tunnel { kind: TunnelKind::Vxlan, id }, Next::Ethernet(rest(b, 8)?)))
+    Ok((
+        Tunnel {
+            kind: TunnelKind::Vxlan,
+            id,
+        },
+        Next::Ethernet(rest(b, 8)?),
+    ))
 }
 
 /// Geneve (RFC 8926): version 0, options of `opt_len` 4-byte words, protocol type, VNI.
@@ -121,7 +134,10 @@ pub fn geneve(b: &[u8]) -> Result<(Tunnel, Next<'_>), Bad> {
     let proto = be16(b, 2)?;
     let id = be24(b, 4)?;
     let payload = rest(b, 8 + options)?;
-    let tunnel = Tunnel { kind: TunnelKind::Geneve, id };
+    let tunnel = Tunnel {
+        kind: TunnelKind::Geneve,
+        id,
+    };
     Ok((tunnel, ether_type_next(proto, payload)))
 }
 
@@ -137,7 +153,12 @@ fn ether_type_next(proto: u16, payload: &[u8]) -> Next<'_> {
 /// session when there is one, else the GRE key when present.
 pub fn gre(b: &[u8]) -> Result<(Option<Tunnel>, Next<'_>), Bad> {
     let flags = be16(b, 0)?;
-    let (c, r, k, s) = (flags & 0x8000 != 0, flags & 0x4000 != 0, flags & 0x2000 != 0, flags & 0x1000 != 0);
+    let (c, r, k, s) = (
+        flags & 0x8000 != 0,
+        flags & 0x4000 != 0,
+        flags & 0x2000 != 0,
+        flags & 0x1000 != 0,
+    );
     if flags & 0x0007 != 0 {
         return Ok((None, Next::Other));
     }
@@ -150,7 +171,10 @@ pub fn gre(b: &[u8]) -> Result<(Option<Tunnel>, Next<'_>), Bad> {
     let mut tunnel = None;
     if k {
         let key = u32::from_be_bytes(b.get(at..at + 4).ok_or(Bad)?.try_into().map_err(|_| Bad)?);
-        tunnel = Some(Tunnel { kind: TunnelKind::Gre, id: key });
+        tunnel = Some(Tunnel {
+            kind: TunnelKind::Gre,
+            id: key,
+        });
         at += 4;
     }
     if s {
@@ -170,7 +194,10 @@ fn erspan_session(b: &[u8], version: u8) -> Result<Tunnel, Bad> {
         return Err(Bad);
     }
     let id = u32::from(be16(b, 2)? & 0x03ff);
-    Ok(Tunnel { kind: TunnelKind::Erspan, id })
+    Ok(Tunnel {
+        kind: TunnelKind::Erspan,
+        id,
+    })
 }
 
 /// ERSPAN type II: 8 bytes (version 1, VLAN, session id, index), then the mirrored frame.
@@ -272,7 +299,13 @@ mod tests {
         let h = [0x08, 0, 0, 0, 0, 0, 100, 0, 0xaa];
         assert_eq!(
             vxlan(&h),
-            Ok((Tunnel { kind: TunnelKind::Vxlan, id: 100 }, Next::Ethernet(&[0xaa])))
+            Ok((
+                Tunnel {
+                    kind: TunnelKind::Vxlan,
+                    id: 100
+                },
+                Next::Ethernet(&[0xaa])
+            ))
         );
         assert_eq!(vxlan(&[0, 0, 0, 0, 0, 0, 100, 0]), Err(Bad));
         assert_eq!(vxlan(&[0x08, 0, 0, 0, 0, 0, 100]), Err(Bad));
@@ -297,7 +330,13 @@ mod tests {
         // C, K, S set: checksum, key 7, sequence.
         let h = [0xb0, 0, 0x08, 0, 1, 1, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0x45];
         let (t, n) = gre(&h).unwrap();
-        assert_eq!(t, Some(Tunnel { kind: TunnelKind::Gre, id: 7 }));
+        assert_eq!(
+            t,
+            Some(Tunnel {
+                kind: TunnelKind::Gre,
+                id: 7
+            })
+        );
         assert_eq!(n, Next::EtherType(0x0800, &[0x45]));
         assert_eq!(gre(&h[..10]), Err(Bad));
         assert_eq!(gre(&[0x40, 0, 0x08, 0]), Err(Bad));
@@ -310,7 +349,13 @@ mod tests {
         h.extend_from_slice(&[0x10, 0x05, 0x00, 0x2a, 0, 0, 0, 0, 0xee]);
         assert_eq!(
             gre(&h).unwrap(),
-            (Some(Tunnel { kind: TunnelKind::Erspan, id: 42 }), Next::Ethernet(&[0xee]))
+            (
+                Some(Tunnel {
+                    kind: TunnelKind::Erspan,
+                    id: 42
+                }),
+                Next::Ethernet(&[0xee])
+            )
         );
         let mut h3 = vec![0x10, 0, 0x22, 0xeb, 0, 0, 0, 1];
         h3.extend_from_slice(&[0x20, 0, 0x03, 0xff, 0, 0, 0, 0, 0, 0, 0, 0x01]);
@@ -318,7 +363,13 @@ mod tests {
         h3.push(0xee);
         assert_eq!(
             gre(&h3).unwrap(),
-            (Some(Tunnel { kind: TunnelKind::Erspan, id: 1023 }), Next::Ethernet(&[0xee]))
+            (
+                Some(Tunnel {
+                    kind: TunnelKind::Erspan,
+                    id: 1023
+                }),
+                Next::Ethernet(&[0xee])
+            )
         );
         assert_eq!(gre(&h3[..20]), Err(Bad));
         h3[8] = 0x10; // version 1 under the type III protocol
@@ -341,13 +392,18 @@ mod tests {
         assert_eq!(pppoe(&h), Ok(Next::Ip(&[0x45, 0x99])));
         assert_eq!(pppoe(&[0x11, 0, 0, 1, 0, 2, 0xc0, 0x21]), Ok(Next::Other));
         assert_eq!(pppoe(&[0x11, 0, 0, 1]), Err(Bad));
-        assert_eq!(pppoe(&[0x11, 0, 0, 1, 0, 1, 0x21, 0x60]), Ok(Next::Ip(&[0x60])));
+        assert_eq!(
+            pppoe(&[0x11, 0, 0, 1, 0, 1, 0x21, 0x60]),
+            Ok(Next::Ip(&[0x60]))
+        );
     }
 
     #[test]
     fn gtpu_skips_extension_headers_and_rejects_zero_length_ones() {
         // E set, next extension 0x85 (PDU session container, 1 word), then IP.
-        let h = [0x34, 0xff, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0x85, 1, 0x10, 0x01, 0, 0x45];
+        let h = [
+            0x34, 0xff, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0x85, 1, 0x10, 0x01, 0, 0x45,
+        ];
         assert_eq!(gtpu(&h), Ok(Next::Ip(&[0x45])));
         let mut zero = h;
         zero[12] = 0;
@@ -359,7 +415,10 @@ mod tests {
 
     #[test]
     fn udp_length_bounds_the_payload() {
-        assert_eq!(udp(&[0, 1, 0x12, 0xb5, 0, 9, 0, 0, 7, 8]), Ok((1, 4789, &[7u8][..])));
+        assert_eq!(
+            udp(&[0, 1, 0x12, 0xb5, 0, 9, 0, 0, 7, 8]),
+            Ok((1, 4789, &[7u8][..]))
+        );
         assert_eq!(udp(&[0, 1, 0, 2, 0, 4, 0, 0]), Err(Bad));
         assert_eq!(udp(&[0, 1, 0, 2]), Err(Bad));
     }

@@ -128,12 +128,22 @@ impl Walk<'_> {
             LaxIpSlice::Ipv4(ip) => {
                 let h = ip.header();
                 let (s, d) = (h.source(), h.destination());
-                (endpoint::v4_bits(s), endpoint::v4_bits(d), false, ip.payload())
+                (
+                    endpoint::v4_bits(s),
+                    endpoint::v4_bits(d),
+                    false,
+                    ip.payload(),
+                )
             }
             LaxIpSlice::Ipv6(ip) => {
                 let h = ip.header();
                 let (s, d) = (h.source(), h.destination());
-                (u128::from_be_bytes(s), u128::from_be_bytes(d), true, ip.payload())
+                (
+                    u128::from_be_bytes(s),
+                    u128::from_be_bytes(d),
+                    true,
+                    ip.payload(),
+                )
             }
         };
         self.cut |= payload.incomplete;
@@ -179,7 +189,10 @@ impl Walk<'_> {
             (Some(t), n)
         } else if dst == tunnel::GTPU_PORT {
             self.enter()?;
-            (None, tunnel::gtpu(payload).map_err(|_| Skip::TunnelMalformed)?)
+            (
+                None,
+                tunnel::gtpu(payload).map_err(|_| Skip::TunnelMalformed)?,
+            )
         } else {
             return Err(Skip::NotTcp);
         };
@@ -210,7 +223,9 @@ impl Walk<'_> {
 fn fragment<'a>(
     b: &'a [u8],
     ip: &LaxIpSlice<'a>,
-    tunnel: Option<Tunnel>, encaps: u8) -> Option<Fragment<'a>> {
+    tunnel: Option<Tunnel>,
+    encaps: u8,
+) -> Option<Fragment<'a>> {
     match ip {
         LaxIpSlice::Ipv4(ip) => {
             let h = ip.header();

@@ -187,6 +187,8 @@ fn statistics(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         (s.skipped_ip_fragments, "IP fragments"),
         (s.skipped_malformed, "malformed"),
         (s.skipped_unsupported_link_type, "unsupported link type"),
+        (s.skipped_tunnel_malformed, "malformed tunnel headers"),
+        (s.skipped_tunnel_depth, "tunnels nested too deep"),
         (s.truncated_packets, "cut by snaplen"),
         (s.dropped_flows_cap, "flows refused by --max-flows"),
         (s.discarded_bytes_cap, "bytes discarded by buffer caps"),

@@ -2,6 +2,7 @@
 //! parts tests assert on.
 #![allow(dead_code)]
 
+pub mod encap;
 pub mod rewrite;
 
 use std::collections::{BTreeMap, BTreeSet};

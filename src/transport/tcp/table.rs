@@ -259,7 +259,11 @@ impl<C: Consumer> FlowTable<C> {
             last: at,
             active: Some(Box::new(Active {
                 streams: [Stream::new(), Stream::new()],
-                app: C::open(seg.src.socket_addr(), seg.dst.socket_addr(), seg.src.tunnel()),
+                app: C::open(
+                    seg.src.socket_addr(),
+                    seg.dst.socket_addr(),
+                    seg.src.tunnel(),
+                ),
                 charged: 0,
             })),
             first_is_lo: src_is_lo,
