@@ -1,4 +1,7 @@
-//! Packet decoding: the first two bytes choose the link type, the rest is the packet.
+//! Packet decoding: the first two bytes choose the link type, the rest is the packet; the
+//! tunnels (VXLAN, Geneve, GRE/ERSPAN, MPLS, PPPoE, GTP-U, IP-in-IP) are reached through
+//! `decode`, the IPv4/IPv6 defragmenter and reassembled datagrams through a `Decoder` fed the
+//! packet and its halves (so a fragment may meet its other part).
 //! Seeds: single packets of the fixture captures (see examples/fuzz_seeds.rs).
 #![no_main]
 
@@ -33,6 +36,15 @@ fuzz_target!(|data: &[u8]| {
         data: body,
         orig_len: body.len() as u32 + data[1] as u32,
     };
+    let mut decoder = stekwatch::decode::Decoder::new();
+    let mut stats = stekwatch::stats::Stats::default();
+    let half = body.len() / 2;
+    for part in [&body[..half], &body[half..], body] {
+        let p = Packet { data: part, orig_len: part.len() as u32, ..pkt };
+        if let Some(stekwatch::decode::Decoded::Datagram(d)) = decoder.push(&p, &mut stats) {
+            let _ = d.decode();
+        }
+    }
     if let Ok(seg) = stekwatch::decode::decode(&pkt) {
         // The payload is a slice of the packet.
         let start = body.as_ptr() as usize;
