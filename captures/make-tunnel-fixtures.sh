@@ -21,7 +21,8 @@
 set -euo pipefail
 
 OUT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-mkdir -p "$OUT/tunnels"
+TUN=$(cd "$OUT/.." && pwd)/tunnel-captures
+mkdir -p "$TUN"
 CASES=(vxlan vxlan-tenants vxlan-ipv6 geneve gretap erspan2 erspan3 ip6gretap ipip sit
        ip6ip6 ipip6 mpls)
 TAG=swt$$
@@ -185,7 +186,7 @@ pair() {
   capture_start "$T/$case.pcap"
   handshakes "$TAG-c" "$saddr"
   capture_stop
-  cp "$T/$case.pcap" "$OUT/tunnels/$case.pcap"
+  cp "$T/$case.pcap" "$TUN/$case.pcap"
 }
 
 # Two tenants: the same inner addresses (10.0.0.1 → 10.0.0.5:443) behind VNIs 100 and 200, two
@@ -205,7 +206,7 @@ tenants() {
   handshakes "$TAG-ca" 10.0.0.5:443
   handshakes "$TAG-cb" 10.0.0.5:443
   capture_stop
-  cp "$T/tenants.pcap" "$OUT/tunnels/vxlan-tenants.pcap"
+  cp "$T/tenants.pcap" "$TUN/vxlan-tenants.pcap"
 }
 
 # MPLS: label-switched IPv4 between the two hosts (static routes with `encap mpls`).
@@ -231,7 +232,7 @@ mpls() {
   capture_start "$T/mpls.pcap"
   handshakes "$TAG-c" 10.0.0.5:443
   capture_stop
-  cp "$T/mpls.pcap" "$OUT/tunnels/mpls.pcap"
+  cp "$T/mpls.pcap" "$TUN/mpls.pcap"
 }
 
 run() {
@@ -256,4 +257,4 @@ run() {
 if (($#)); then LIST=("$@"); else LIST=("${CASES[@]}"); fi
 for c in "${LIST[@]}"; do run "$c"; done
 reset
-ls -l "$OUT"/tunnels/*.pcap >&2
+ls -l "$TUN"/*.pcap >&2

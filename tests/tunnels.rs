@@ -1,6 +1,6 @@
 //! Issue 10, item 1: TLS inside tunnels and mirror encapsulations.
 //!
-//! `captures/tunnels/` holds captures made by the kernel's own VXLAN devices between network
+//! `tunnel-captures/` holds captures made by the kernel's own VXLAN devices between network
 //! namespaces (captures/make-tunnel-fixtures.sh): real nginx handshakes on the underlay. The
 //! encapsulations this kernel has no device for (Geneve, GRE, ERSPAN II/III, MPLS, PPPoE,
 //! GTP-U, IP-in-IP, IPv6 fragments) are made here by wrapping the real inner frames of
@@ -17,7 +17,7 @@ use support::rewrite::{Capture, Pkt};
 use support::*;
 
 fn tunnel_capture(name: &str) -> PathBuf {
-    root().join("captures/tunnels").join(name)
+    root().join("tunnel-captures").join(name)
 }
 
 /// (service, tunnel, handshakes, [(key name ascii, issued, accepted)]) of one service.
@@ -189,9 +189,9 @@ fn every_ticket_tshark_finds_in_the_tunnel_fixtures_is_reported_under_its_vni() 
     for name in ["vxlan.pcap", "vxlan-ipv6.pcap", "vxlan-tenants.pcap"] {
         let path = tunnel_capture(name);
         let r = report(&[&path], &[]);
-        for (vni, key) in tshark_vni_tickets(&path) {
+        for (vni, name) in tshark_vni_tickets(&path) {
             let svc = service(&r, &format!("tunnel.test vxlan {vni}"));
-            key(svc, &key);
+            key(svc, &name);
             n += 1;
         }
     }
