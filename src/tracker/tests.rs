@@ -39,6 +39,7 @@ fn conn(i: u32) -> ConnSummary {
             lifetime_hint: 7200,
             ticket: TicketRef::new(&ticket),
             at,
+            check: Default::default(),
         }],
         tickets_dropped: 0,
         parse_errors: 0,
