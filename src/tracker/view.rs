@@ -88,7 +88,9 @@ impl<'a> ServiceView<'a> {
 /// Tickets under one key that share an IV and differ (their hashes differ): per key, the
 /// earliest such pair of issuances. Only issued tickets count (a client can offer anything).
 fn iv_reuse(svc: &Service, n: usize, keys: &mut BTreeMap<Vec<u8>, KeyStats>) {
-    let mut by_iv: BTreeMap<u64, Vec<(Evidence, u64, &[u8])>> = BTreeMap::new();
+    /// An issued ticket: where, its hash, its key name.
+    type Issue<'a> = (Evidence, u64, &'a [u8]);
+    let mut by_iv: BTreeMap<u64, Vec<Issue<'_>>> = BTreeMap::new();
     for (hash, life) in &svc.tickets {
         if let (Some(iv), Some(at)) = (life.iv, life.issued) {
             by_iv.entry(iv).or_default().push((at, *hash, life.name()));
