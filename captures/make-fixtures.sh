@@ -25,7 +25,9 @@ HOUR=3600
 DAY=86400
 ALL_FIXTURES=(static-key-weeks rotation-daily tls13-static-days session-cache-only shared-key
               no-resumption ipv6-sll2-nano weak-key early-data plain-http
-              openssl-s-server haproxy gnutls-serv hello-retry)
+              openssl-s-server haproxy gnutls-serv hello-retry
+              zero-stek-48 zero-stek-80 zero-stek-haproxy healthy-stek plaintext-ticket)
+WEAK_NAME='zero-stek-key-01' # the one key name of the weak-STEK fixtures (zero keys and the healthy one)
 HRR_RANDOM=cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c   # RFC 8446 4.1.3
 
 die() { echo "make-fixtures: ERROR: $*" >&2; exit 1; }
@@ -217,7 +219,8 @@ trap cleanup EXIT
 
 # One self-signed ECDSA P-256 certificate (small handshakes) for every server name.
 NAMES=(static.test rotate.test tls13.test cache.test a.shared.test b.shared.test c.shared.test
-       none.test v6.test weak.test early.test ossl.test haproxy.test gnutls.test hrr.test)
+       none.test v6.test weak.test early.test ossl.test haproxy.test gnutls.test hrr.test
+       zero48.test zero80.test haproxy-zero.test healthy.test)
 SAN=$(printf 'DNS:%s,' "${NAMES[@]}")IP:127.0.0.1,IP:127.0.0.2,IP:::1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
   -subj /CN=stekwatch-fixtures -addext "subjectAltName=$SAN" \
@@ -767,6 +770,108 @@ fx_hello_retry() {
   n=$(key_names "$OUT/$fx.pcap")
   [[ -n $n && $(wc -l <<<"$n") == 1 ]] || die "$fx: expected one key name, got '$n'"
   log "$fx: key name $n"
+}
+
+# ---------------------------------------------------------------------------------------------
+# weak STEKs (issue 15): zero keys under one chosen name, the same name with a random key, and a
+# ticket rewritten to carry its session state in clear.  TLS 1.2 so the tickets are on the wire.
+# ---------------------------------------------------------------------------------------------
+# mkzerokey FILE SIZE — the key name $WEAK_NAME, then SIZE-16 zero bytes (nginx 48: AES-128 key then
+# HMAC key; nginx 80: HMAC key (32) then AES-256 key (32); all zero either way).
+mkzerokey() {
+  { printf '%s' "$WEAK_NAME"; head -c $(( $2 - 16 )) /dev/zero; } > "$1"
+  [[ $(stat -c %s "$1") == "$2" ]] || die "key file $1 is not $2 bytes"
+}
+
+# weak_conns FX SNI CONNECT — full TLS 1.2 (ticket 1), its resumption, a second full handshake
+# (ticket 2, the same key name: the trial is cached) in one segment at BASE.
+weak_conns() {
+  local fx=$1 sni=$2 c=$3 port=${3##*:}
+  seg_begin $fx 0 "tcp port $port"
+  full12   $c $sni "$T/$fx.a.sess"
+  resume12 $c $sni "$T/$fx.a.sess"
+  full12   $c $sni "$T/$fx.b.sess"
+  seg_end $BASE
+}
+
+weak_check() {      # weak_check FX
+  join_segments "$OUT/$1.pcap"
+  check_counts "$OUT/$1.pcap" "conns=3 full12=2 full13=0 res_ticket=1 res_sid=0 res_psk=0 nst=2 ch_psk=0 ch_early=0"
+  [[ $(key_names "$OUT/$1.pcap") == "$(hexname "$WEAK_NAME")" ]] || die "$1: key names '$(key_names "$OUT/$1.pcap")', expected only $WEAK_NAME"
+}
+
+weak_nginx() {      # weak_nginx FX SNI KEYFILE
+  start_nginx "$(server 127.0.0.1:443 "$2" 'ssl_protocols TLSv1.2;' 'ssl_session_tickets on;' "ssl_session_ticket_key $3;")"
+  weak_conns "$1" "$2" 127.0.0.1:443
+  stop_nginx
+  weak_check "$1"
+}
+
+fx_zero_stek_48() { mkzerokey "$T/zero48.key" 48; weak_nginx zero-stek-48 zero48.test "$T/zero48.key"; }
+fx_zero_stek_80() { mkzerokey "$T/zero80.key" 80; weak_nginx zero-stek-80 zero80.test "$T/zero80.key"; }
+fx_healthy_stek() {
+  mkkey "$T/healthy.key" "$WEAK_NAME"
+  cp "$T/healthy.key" "$T/healthy.key.kept"        # plaintext-ticket decrypts its tickets
+  weak_nginx healthy-stek healthy.test "$T/healthy.key"
+}
+
+# haproxy: three 80-byte keys (name, AES-256, HMAC-SHA256 32), base64 one a line; the penultimate
+# (the zero key) encrypts.
+fx_zero_stek_haproxy() {
+  need haproxy
+  local fx=zero-stek-haproxy
+  cat "$T/cert.pem" "$T/key.pem" > "$T/haproxy.pem"
+  { printf 'haproxy-old-key1'; head -c 64 /dev/urandom; } > "$T/hz1.key"
+  mkzerokey "$T/hz2.key" 80
+  { printf 'haproxy-new-key3'; head -c 64 /dev/urandom; } > "$T/hz3.key"
+  local k; : > "$T/haproxy-zero.keys"
+  for k in 1 2 3; do { base64 -w0 "$T/hz$k.key"; echo; } >> "$T/haproxy-zero.keys"; done
+  cat > "$T/haproxy-zero.cfg" <<HAPROXY
+global
+    log stderr format short local0 notice
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:8444 ssl crt $T/haproxy.pem tls-ticket-keys $T/haproxy-zero.keys ssl-max-ver TLSv1.2
+    http-request return status 200 content-type text/plain string ok
+HAPROXY
+  haproxy -c -q -f "$T/haproxy-zero.cfg" || die "haproxy config check failed"
+  start_server haproxy 8444 haproxy -db -f "$T/haproxy-zero.cfg"
+  weak_conns $fx haproxy-zero.test 127.0.0.1:8444
+  stop_server USR1
+  weak_check $fx
+}
+
+# No packaged server sends its session state in clear, so this capture is healthy-stek.pcap
+# REWRITTEN: in every copy of each ticket (the NewSessionTicket and the ClientHello that presents
+# it) the AES-CBC ciphertext is replaced by its decryption under the healthy key (openssl enc
+# -nopad: the DER SSL_SESSION and its PKCS#7 padding, the same length); key name, IV and HMAC stay,
+# so packet and record lengths do not change (TCP checksums are not recomputed).
+fx_plaintext_ticket() {
+  local fx=plaintext-ticket src=$OUT/healthy-stek.pcap key t iv ct pt
+  [[ -s $T/healthy.key.kept ]] || fx_healthy_stek
+  key=$(od -An -tx1 -j16 -N16 "$T/healthy.key.kept" | tr -d ' \n')     # nginx 48: AES-128 key at 16
+  cp "$src" "$T/$fx.work"
+  for t in $(tshark -r "$src" -Y tls.handshake.type==4 -T fields -e tls.handshake.session_ticket 2>/dev/null); do
+    iv=${t:32:32}; ct=${t:64:$(( ${#t} - 64 - 64 ))}
+    pt=$(xxd -r -p <<<"$ct" | openssl enc -d -aes-128-cbc -nopad -K "$key" -iv "$iv" | od -An -tx1 -v | tr -d ' \n')
+    [[ ${#pt} == "${#ct}" && ${pt:0:2} == 30 ]] || die "$fx: ticket did not decrypt to a DER SEQUENCE"
+    python3 - "$T/$fx.work" "$ct" "$pt" <<'PY' || die "$fx: rewrite failed"
+import sys
+path, old, new = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+data = open(path, 'rb').read()
+n = data.count(old)
+assert n >= 1, "ciphertext not found"
+open(path, 'wb').write(data.replace(old, new))
+print(f"replaced {n} copies", file=sys.stderr)
+PY
+  done
+  mv "$T/$fx.work" "$OUT/$fx.pcap"
+  check_counts "$OUT/$fx.pcap" "conns=3 full12=2 full13=0 res_ticket=1 res_sid=0 res_psk=0 nst=2 ch_psk=0 ch_early=0"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -132,6 +132,9 @@ pub struct AlertOut {
     pub lifetime_hint_seconds: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
+    /// `weak-stek`: the ticket format and weakness (e.g. `openssl-aes128-cbc-hmac-sha256-zero-key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<&'static str>,
 }
 
 #[derive(Serialize, Debug, Clone)]

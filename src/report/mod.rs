@@ -200,5 +200,6 @@ fn alert_out(a: &Alert, ev: &dyn Fn(&Evidence) -> EvidenceOut) -> AlertOut {
         age_seconds: a.age_seconds,
         lifetime_hint_seconds: a.lifetime_hint_seconds,
         services: a.services.clone(),
+        format: a.format,
     }
 }

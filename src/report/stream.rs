@@ -168,6 +168,7 @@ mod tests {
             age_seconds: Some(90_000),
             lifetime_hint_seconds: None,
             services: vec![],
+            format: None,
         }
     }
 

@@ -65,6 +65,7 @@ pub fn stek_shared(views: &[ServiceView<'_>], out: &mut Vec<Alert>) {
             age_seconds: None,
             lifetime_hint_seconds: None,
             services,
+            format: None,
         });
     }
 }

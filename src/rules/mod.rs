@@ -5,6 +5,7 @@ mod hygiene;
 mod rotation;
 #[cfg(test)]
 mod tests;
+mod weak;
 
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
@@ -107,6 +108,8 @@ pub struct Alert {
     pub age_seconds: Option<i64>,
     pub lifetime_hint_seconds: Option<u32>,
     pub services: Vec<String>,
+    /// `weak-stek`: how the ticket was found weak (`tls::weak::WeakFormat::label`).
+    pub format: Option<&'static str>,
 }
 
 impl Alert {
@@ -131,6 +134,7 @@ impl Alert {
             age_seconds: None,
             lifetime_hint_seconds: None,
             services: Vec::new(),
+            format: None,
         }
     }
 
@@ -166,6 +170,8 @@ pub fn evaluate(views: &[ServiceView<'_>], t: &Thresholds) -> Vec<Alert> {
         hygiene::psk_without_fs(view, &mut alerts);
         hygiene::early_data_offered(view, &mut alerts);
         hygiene::key_not_observable(view, &mut alerts);
+        weak::weak_stek(view, &mut alerts);
+        weak::ticket_iv_reuse(view, &mut alerts);
     }
     hygiene::stek_shared(views, &mut alerts);
     alerts.sort_by(|a, b| {

@@ -122,6 +122,7 @@ fn go_tickets_without_key_names_are_not_observable_and_never_rotating() {
             lifetime_hint: 604_800,
             ticket: TicketRef::new(&[iv, vec![9; 80]].concat()),
             at: at(i as i64 * 86_400),
+            check: Default::default(),
         });
         t.observe(&c);
     }
@@ -150,6 +151,7 @@ fn four_byte_key_ids_kept_for_two_days_are_not_rotated() {
                 lifetime_hint: 3600,
                 ticket: ticket(&[0, 0, 0, 42], (i as u8) * 10 + n),
                 at: at(day * 86_400 + n as i64),
+                check: Default::default(),
             });
             t.observe(&c);
         }

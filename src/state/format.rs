@@ -9,7 +9,8 @@
 //!  "services": [{"name": .., "sni": .., "addresses": [..], "versions": [771, 772],
 //!                "handshakes": {..}, "span": [EV, EV], "keys": [..], "samples": [[HASH, PREFIX]],
 //!                "tickets": [[HASH, NAME, EV|null, EV|null]], "sessions": [[HASH, EV|null, EV|null]],
-//!                "sessions_established": 0, "ticketbleed": EV|null, "dropped": 0}],
+//!                "sessions_established": 0, "ticketbleed": EV|null, "dropped": 0,
+//!                "ticket_ivs": [[HASH, IVHASH]]}],
 //!  "announced": [{"rule": .., "service": .., "key_name": .., "severity": .., "services": [..]}]}
 //! ```
 //!
@@ -17,6 +18,12 @@
 //! 64-bit hash of a whole ticket or session ID as 16 hex digits; `PREFIX` and `NAME` are hex
 //! of at most 16 bytes (a key name, see `tracker::Sample`). No whole ticket or session ID is
 //! ever written. Every list is sorted, so equal histories give byte-identical files.
+//!
+//! Weak ticket keys (issue 15): a key record may carry `"weak": [FORMAT, EV]` (the format label
+//! of `tls::weak::WeakFormat` and the first weak ticket), and a service `"ticket_ivs"`: per
+//! issued ticket hash, the hash of its key name and IV (`IVHASH`, 16 hex digits), from which
+//! repeated IVs are found. Both are left out when empty and default when absent, so older
+//! files load; no key, plaintext or IV byte is written.
 //!
 //! Files written before `statistics` existed hold the counters as `"packets": {..}`,
 //! `"flows": {..}` and three top-level counters; they are read into the same `Stats`.
@@ -32,6 +39,7 @@ use crate::rules::Severity;
 use crate::stats::Stats;
 use crate::time::Timestamp;
 use crate::tls::ticket::{hex, MAX_KEY_NAME_LEN};
+use crate::tls::weak::WeakFormat;
 use crate::tracker::keys::{Counted, StaleMatch};
 use crate::tracker::{
     Handshakes, KeyStats, Sample, Service, SessionLife, Span, TicketLife, Tracker,
@@ -174,6 +182,9 @@ pub struct ServiceRec {
     pub sessions_established: u64,
     pub ticketbleed: Option<Ev>,
     pub dropped: u64,
+    /// `(ticket hash, key-name-and-IV hash)` of issued tickets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ticket_ivs: Vec<(String, String)>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -191,6 +202,9 @@ pub struct KeyRec {
     pub stale_matched: Option<(i64, Ev, Ev)>,
     pub psk_without_fs: Option<(u64, Ev)>,
     pub early_data: Option<(u64, Ev)>,
+    /// `(format label, first weak ticket)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weak: Option<(String, Ev)>,
 }
 
 /// An alert a live run printed, so the next run does not print it again.
@@ -245,6 +259,7 @@ fn service_out(name: &str, s: &Service, file: &dyn Fn(u32) -> u32) -> ServiceRec
                 .map(|m| (m.age_secs, ev(m.accepted), ev(m.issued))),
             psk_without_fs: k.psk_without_fs.map(|c| (c.count, ev(c.first))),
             early_data: k.early_data.map(|c| (c.count, ev(c.first))),
+            weak: k.weak.map(|(e, f)| (f.label().to_string(), ev(e))),
         })
         .collect();
     keys.sort_by(|a, b| a.name.cmp(&b.name));
@@ -261,6 +276,12 @@ fn service_out(name: &str, s: &Service, file: &dyn Fn(u32) -> u32) -> ServiceRec
         })
         .collect();
     tickets.sort();
+    let mut ticket_ivs: Vec<_> = s
+        .tickets
+        .iter()
+        .filter_map(|(h, l)| Some((hash_hex(*h), hash_hex(l.iv?))))
+        .collect();
+    ticket_ivs.sort();
     let mut sessions: Vec<_> = s
         .sessions
         .iter()
@@ -286,6 +307,7 @@ fn service_out(name: &str, s: &Service, file: &dyn Fn(u32) -> u32) -> ServiceRec
         sessions_established: s.sessions_established,
         ticketbleed: s.ticketbleed.map(ev),
         dropped: s.dropped,
+        ticket_ivs,
     }
 }
 
@@ -363,6 +385,15 @@ fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Servic
                 .transpose()?,
             psk_without_fs: counted(k.psk_without_fs, &ev)?,
             early_data: counted(k.early_data, &ev)?,
+            weak: k
+                .weak
+                .map(|(f, e)| {
+                    let format = WeakFormat::from_label(&f)
+                        .ok_or_else(|| Invalid(format!("unknown weak-ticket format {f:?}")))?;
+                    Ok((ev(e)?, format))
+                })
+                .transpose()?,
+            iv_reuse: None,
         };
         if s.keys.insert(name, stats).is_some() {
             return Err(Invalid(format!("key {} is listed twice", k.name)));
@@ -379,6 +410,13 @@ fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Servic
             accepted.map(ev).transpose()?,
         );
         s.tickets.insert(hash_in(&h)?, life);
+    }
+    for (h, iv) in r.ticket_ivs {
+        let life = s
+            .tickets
+            .get_mut(&hash_in(&h)?)
+            .ok_or_else(|| Invalid(format!("IV of ticket {h}, not listed")))?;
+        life.iv = Some(hash_in(&iv)?);
     }
     for (h, established, resumed) in r.sessions {
         let life = SessionLife {

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use super::handshake::{self as hs, ClientHello, ServerHello};
 use super::record::{RecordReader, Stop, Unit};
 use super::ticket::TicketRef;
+use super::weak::{self, TicketCheck};
 use crate::chunk::Chunk;
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
@@ -30,6 +31,9 @@ pub struct Issued {
     pub lifetime_hint: u32,
     pub ticket: TicketRef,
     pub at: Evidence,
+    /// What the weak-key trial found (`tls::weak`): a format label and an IV hash, nothing
+    /// of the ticket's content.
+    pub check: TicketCheck,
 }
 
 /// How the handshake ended, decided from what the server sent.
@@ -332,16 +336,18 @@ impl State {
             hs::CERTIFICATE | hs::SERVER_KEY_EXCHANGE | hs::SERVER_HELLO_DONE if !from_client => {
                 s.full_flight = true;
             }
-            hs::NEW_SESSION_TICKET if !from_client => match hs::parse_new_session_ticket(body) {
-                Ok((hint, Some(ticket))) if s.tickets.len() < MAX_TICKETS_PER_CONN => {
+            hs::NEW_SESSION_TICKET if !from_client => match hs::new_session_ticket_raw(body) {
+                Ok((_, [])) => {}
+                Ok((hint, ticket)) if s.tickets.len() < MAX_TICKETS_PER_CONN => {
+                    let sni = s.offer.as_ref().and_then(|(ch, _)| ch.sni.as_deref());
                     s.tickets.push(Issued {
                         lifetime_hint: hint,
-                        ticket,
+                        ticket: TicketRef::new(ticket),
                         at,
+                        check: weak::check(self.senders[dir], sni, ticket),
                     });
                 }
-                Ok((_, Some(_))) => s.tickets_dropped += 1,
-                Ok((_, None)) => {}
+                Ok(_) => s.tickets_dropped += 1,
                 Err(_) => s.parse_errors += 1,
             },
             _ => {}

@@ -225,6 +225,13 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, Malformed> {
 
 /// TLS 1.2 NewSessionTicket (RFC 5077 §3.3): `lifetime_hint u32`, `ticket<0..2^16-1>`.
 pub fn parse_new_session_ticket(body: &[u8]) -> Result<(u32, Option<TicketRef>), Malformed> {
+    let (hint, ticket) = new_session_ticket_raw(body)?;
+    Ok((hint, (!ticket.is_empty()).then(|| TicketRef::new(ticket))))
+}
+
+/// The same, with the ticket's bytes borrowed from `body`: for the weak-key trial
+/// (`tls::weak`), which is the only reader of a whole ticket.
+pub fn new_session_ticket_raw(body: &[u8]) -> Result<(u32, &[u8]), Malformed> {
     let mut r = Reader(body);
     let hint = r.take(4)?;
     let hint = u32::from_be_bytes([hint[0], hint[1], hint[2], hint[3]]);
@@ -232,7 +239,7 @@ pub fn parse_new_session_ticket(body: &[u8]) -> Result<(u32, Option<TicketRef>),
     if !r.is_empty() {
         return Err(Malformed("bytes after the NewSessionTicket ticket"));
     }
-    Ok((hint, (!ticket.is_empty()).then(|| TicketRef::new(ticket))))
+    Ok((hint, ticket))
 }
 
 /// A readable name for a protocol version code.

@@ -5,3 +5,4 @@ pub mod conn;
 pub mod handshake;
 pub mod record;
 pub mod ticket;
+pub mod weak;

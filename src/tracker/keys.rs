@@ -2,6 +2,7 @@
 //! or sum of sightings, so `merge` is commutative and associative.
 
 use crate::evidence::Evidence;
+use crate::tls::weak::WeakFormat;
 
 /// First and last sighting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +93,11 @@ pub struct KeyStats {
     pub stale_matched: Option<StaleMatch>,
     pub psk_without_fs: Option<Counted>,
     pub early_data: Option<Counted>,
+    /// The first ticket under this key found weak (`tls::weak`), and how.
+    pub weak: Option<(Evidence, WeakFormat)>,
+    /// Two different tickets under this key with the same IV: the earlier and the later
+    /// issuance. Filled in by the service view from the service's ticket lives.
+    pub iv_reuse: Option<(Evidence, Evidence)>,
 }
 
 impl KeyStats {
@@ -120,6 +126,11 @@ impl KeyStats {
         }
     }
 
+    /// A ticket under this key was found weak.
+    pub fn weak(&mut self, at: Evidence, format: WeakFormat) {
+        self.weak = min_some(self.weak, Some((at, format)));
+    }
+
     pub fn psk_without_fs(&mut self, at: Evidence) {
         Counted::add(&mut self.psk_without_fs, at);
     }
@@ -143,6 +154,8 @@ impl KeyStats {
         self.stale_matched = self.stale_matched.max(o.stale_matched);
         Counted::merge(&mut self.psk_without_fs, o.psk_without_fs);
         Counted::merge(&mut self.early_data, o.early_data);
+        self.weak = min_some(self.weak, o.weak);
+        self.iv_reuse = min_some(self.iv_reuse, o.iv_reuse);
     }
 
     /// Every sighting, whatever its source.
@@ -175,5 +188,13 @@ impl KeyStats {
     /// seconds before), so it does not count.
     pub fn stalest(&self) -> Option<StaleMatch> {
         self.stale_matched
+    }
+}
+
+/// The smaller of two options, `None` being no value (not the least).
+fn min_some<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

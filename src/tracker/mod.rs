@@ -106,6 +106,8 @@ pub struct TicketLife {
     name_len: u8,
     pub issued: Option<Evidence>,
     pub accepted: Option<Evidence>,
+    /// Hash of key name and IV of an issued ticket (`tls::weak::TicketCheck::iv_hash`).
+    pub iv: Option<u64>,
 }
 
 impl TicketLife {
@@ -129,6 +131,7 @@ impl TicketLife {
     fn merge(&mut self, o: &TicketLife) {
         self.issued = min_opt(self.issued, o.issued);
         self.accepted = self.accepted.max(o.accepted);
+        self.iv = self.iv.or(o.iv);
     }
 }
 
@@ -333,9 +336,12 @@ impl Service {
         for issued in &c.tickets {
             Span::add(&mut self.span, issued.at);
             self.sample(&issued.ticket);
-            self.ticket_life(&issued.ticket, Some(issued.at), None);
+            self.ticket_life(&issued.ticket, Some(issued.at), None, issued.check.iv_hash);
             if let Some(k) = self.key(&issued.ticket) {
                 k.issue(issued.at, issued.lifetime_hint);
+                if let Some(format) = issued.check.weak {
+                    k.weak(issued.at, format);
+                }
             }
         }
         self.offers(c, outcome);
@@ -450,15 +456,22 @@ impl Service {
         // whatever ticket it likes.
         if accepted {
             self.sample(t);
-            self.ticket_life(t, None, Some(accepted_at));
+            self.ticket_life(t, None, Some(accepted_at), None);
         }
         if let Some(k) = self.key(t) {
             k.offer(offered_at, accepted, accepted_at);
         }
     }
 
-    fn ticket_life(&mut self, t: &TicketRef, issued: Option<Evidence>, accepted: Option<Evidence>) {
-        let life = TicketLife::new(t.name(MAX_KEY_NAME_LEN), issued, accepted);
+    fn ticket_life(
+        &mut self,
+        t: &TicketRef,
+        issued: Option<Evidence>,
+        accepted: Option<Evidence>,
+        iv: Option<u64>,
+    ) {
+        let mut life = TicketLife::new(t.name(MAX_KEY_NAME_LEN), issued, accepted);
+        life.iv = iv;
         let cap = self.cap(MAX_HASHES);
         upsert(
             &mut self.tickets,

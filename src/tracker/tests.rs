@@ -40,6 +40,7 @@ fn conn(i: u32) -> ConnSummary {
             lifetime_hint: 7200,
             ticket: TicketRef::new(&ticket),
             at,
+            check: Default::default(),
         }],
         tickets_dropped: 0,
         parse_errors: 0,
@@ -102,4 +103,55 @@ fn merging_workers_respects_the_cap_of_the_merged_tracker() {
         merged.services.len() as u64 + merged.dropped_services,
         40_000
     );
+}
+
+/// One service's connection issuing `ticket` at `frame`, with the trial's findings.
+fn weak_conn(ticket: &[u8], frame: u64, check: crate::tls::weak::TicketCheck) -> ConnSummary {
+    let mut c = conn(1);
+    c.offer.as_mut().unwrap().0.sni = Some("weak.test".into());
+    let at = Evidence {
+        frame,
+        ..Evidence::default()
+    };
+    c.tickets = vec![Issued {
+        lifetime_hint: 7200,
+        ticket: TicketRef::new(ticket),
+        at,
+        check,
+    }];
+    c
+}
+
+#[test]
+fn weak_findings_and_repeated_ivs_merge_in_any_order() {
+    use crate::tls::weak::{TicketCheck, WeakFormat};
+    let name = *b"zero-stek-key-01";
+    let t1 = [&name[..], &[1; 16], &[2; 64]].concat();
+    let t2 = [&name[..], &[1; 16], &[3; 64]].concat();
+    let weak = TicketCheck {
+        weak: Some(WeakFormat::ZeroAes128),
+        iv_hash: Some(42),
+    };
+    let a = weak_conn(&t1, 9, weak);
+    let b = weak_conn(&t2, 37, weak);
+    let run = |order: &[&ConnSummary]| {
+        let mut merged = Tracker::new();
+        for c in order {
+            let mut one = Tracker::new();
+            one.observe(c);
+            merged.merge(one);
+        }
+        let svc = &merged.services["weak.test"];
+        let view = view::ServiceView::new("weak.test", svc, None);
+        let k = view.keys[&name.to_vec()].clone();
+        (
+            k.weak.map(|(e, f)| (e.frame, f)),
+            k.iv_reuse.map(|(x, y)| (x.frame, y.frame)),
+        )
+    };
+    let want = (Some((9, WeakFormat::ZeroAes128)), Some((9, 37)));
+    assert_eq!(run(&[&a, &b]), want);
+    assert_eq!(run(&[&b, &a]), want);
+    // The same ticket seen twice is no reuse.
+    assert_eq!(run(&[&a, &a]).1, None);
 }

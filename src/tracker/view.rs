@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::evidence::Evidence;
+
 use super::{KeyStats, Service, Span, StaleMatch};
 use crate::tls::ticket::{infer_key_name_len, KeyNameLen};
 
@@ -57,6 +59,9 @@ impl<'a> ServiceView<'a> {
                 }
             }
         }
+        if let Some(n) = key_len.bytes() {
+            iv_reuse(svc, n, &mut keys);
+        }
         ServiceView {
             name,
             svc,
@@ -77,5 +82,27 @@ impl<'a> ServiceView<'a> {
 
     pub fn addresses(&self) -> Vec<String> {
         self.svc.addresses.iter().map(|a| a.to_string()).collect()
+    }
+}
+
+/// Tickets under one key that share an IV and differ (their hashes differ): per key, the
+/// earliest such pair of issuances. Only issued tickets count (a client can offer anything).
+fn iv_reuse(svc: &Service, n: usize, keys: &mut BTreeMap<Vec<u8>, KeyStats>) {
+    /// An issued ticket: where, its hash, its key name.
+    type Issue<'a> = (Evidence, u64, &'a [u8]);
+    let mut by_iv: BTreeMap<u64, Vec<Issue<'_>>> = BTreeMap::new();
+    for (hash, life) in &svc.tickets {
+        if let (Some(iv), Some(at)) = (life.iv, life.issued) {
+            by_iv.entry(iv).or_default().push((at, *hash, life.name()));
+        }
+    }
+    for mut list in by_iv.into_values().filter(|l| l.len() > 1) {
+        list.sort();
+        let (first, _, name) = list[0];
+        let name = &name[..n.min(name.len())];
+        if let Some(k) = keys.get_mut(name) {
+            let pair = (first, list[1].0);
+            k.iv_reuse = Some(k.iv_reuse.map_or(pair, |p| p.min(pair)));
+        }
     }
 }
