@@ -75,6 +75,9 @@ pub enum Command {
         /// Where to write the combined state (may be one of the inputs).
         #[arg(short = 'o', long = "output", required = true, value_name = "FILE")]
         output: PathBuf,
+        /// How long to wait for another run holding the output's lock before refusing.
+        #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration)]
+        lock_wait: u64,
     },
 }
 
@@ -187,6 +190,14 @@ pub struct Common {
     /// records), in MiB.
     #[arg(long, default_value_t = Limits::default().max_buffered_bytes >> 20, value_name = "MIB")]
     pub max_buffer_mib: usize,
+    /// With --state: how long to wait for another run holding the state's lock before
+    /// refusing (0: refuse at once).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration)]
+    pub lock_wait: u64,
+    /// Most bytes, in GiB, copied to a temporary file from stdin, a FIFO or a decompressed
+    /// gzip capture; past it the input is refused.
+    #[arg(long, default_value_t = 16, value_name = "GIB")]
+    pub max_spool_gib: u64,
 }
 
 /// Validated settings.
@@ -198,6 +209,10 @@ pub struct Config {
     pub limits: Limits,
     pub threads: usize,
     pub state: Option<PathBuf>,
+    /// How long a run waits for the state's lock.
+    pub lock_wait_secs: u64,
+    /// Cap on spooled input (stdin, FIFOs, decompressed gzip), in bytes.
+    pub max_spool_bytes: u64,
 }
 
 impl OutputArgs {
@@ -221,6 +236,8 @@ impl OutputArgs {
             fail_on: self.fail_on,
             limits: Limits::default(),
             state: None,
+            lock_wait_secs: 60,
+            max_spool_bytes: 16 << 30,
         })
     }
 }
@@ -247,6 +264,11 @@ impl Common {
             ..Limits::default()
         };
         cfg.state = self.state.clone();
+        cfg.lock_wait_secs = self.lock_wait;
+        if self.max_spool_gib == 0 {
+            return Err("--max-spool-gib must be at least 1".into());
+        }
+        cfg.max_spool_bytes = self.max_spool_gib.saturating_mul(1 << 30);
         Ok(cfg)
     }
 }

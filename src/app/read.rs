@@ -19,6 +19,11 @@ use crate::state;
 /// A read is all or nothing: the state is saved only once every capture was read, so an
 /// interrupted read leaves it as it was and can simply be repeated.
 pub fn run(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
+    // Held until the state is saved: another run on this state waits or refuses.
+    let _lock = match &cfg.state {
+        Some(path) => Some(super::lock_state(path, cfg.lock_wait_secs)?),
+        None => None,
+    };
     let saved = match &cfg.state {
         Some(path) => {
             let saved = state::load(path)?;
