@@ -15,9 +15,19 @@ pub struct Report {
     pub alerts: Vec<AlertOut>,
     pub statistics: Statistics,
     pub warnings: Vec<String>,
+    /// Files of the directories read that were not captures (only when there are some).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_inputs: Vec<SkippedInput>,
     /// Live capture only: what libpcap counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureOut>,
+}
+
+/// A file found in a directory and not read, and why (empty, unreadable, not a capture).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct SkippedInput {
+    pub path: String,
+    pub reason: String,
 }
 
 /// Counters of a live capture (libpcap's `pcap_stats`) and how the capture ended.

@@ -44,6 +44,7 @@ pub fn build(h: &History, opts: &ReportOptions, warnings: Vec<String>) -> Report
         alerts,
         statistics,
         warnings,
+        skipped_inputs: Vec::new(),
         capture: None,
     }
 }

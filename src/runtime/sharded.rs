@@ -4,13 +4,16 @@
 //! worker, and carry the hash there for the worker's flow table. They travel in batches over
 //! bounded crossbeam channels, borrowing the packet bytes from the memory-mapped input (no
 //! copies). At the end the workers' histories merge; aggregates are order-free, so the report
-//! is the same for every number of workers.
+//! is the same for every number of workers. Inputs are opened one at a time; each stays mapped
+//! until the workers have processed its last batch.
 
 use crossbeam_channel::{bounded, Sender};
 
+use std::borrow::Borrow;
+
 use super::{finished, NamedInput, Pages};
 use crate::capture::file::{FileReader, ReadOutcome};
-use crate::capture::input::CaptureError;
+use crate::capture::input::{CaptureError, Input};
 use crate::decode::{self, Decoded};
 use crate::evidence::Evidence;
 use crate::pipeline::{FlowHasher, Limits, Pipeline};
@@ -43,6 +46,22 @@ pub fn read(
     threads: usize,
     limits: Limits,
 ) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
+    read_each(
+        inputs.iter().map(|(n, i)| Ok((n.clone(), *i))),
+        threads,
+        limits,
+    )
+}
+
+/// Reads inputs opened one at a time, as the iterator yields them. The workers borrow packet
+/// bytes from the input being read, so at the end of each input its last batches are sent
+/// and the workers finish them (their threads end; their pipelines, with every open
+/// connection, carry on into the next input) before it is dropped. Stops at the first error.
+pub fn read_each<B: Borrow<Input>>(
+    inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
+    threads: usize,
+    limits: Limits,
+) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
     let threads = threads.max(1);
     let per_worker = Limits {
         max_flows: (limits.max_flows / threads).max(1),
@@ -54,16 +73,45 @@ pub fn read(
     // The workers' histories merge into the reader's: it may hold all of them.
     reader.history_mut().tracker.max_bytes = limits.max_tracker_bytes;
     let hasher = reader.hasher().clone();
+    let mut workers: Vec<Pipeline> = (0..threads)
+        .map(|_| Pipeline::with_hasher(per_worker, hasher.clone()))
+        .collect();
     let mut outcomes = Vec::new();
-    let workers = std::thread::scope(|scope| {
+    for item in inputs {
+        let (name, input) = item?;
+        reader.begin_input(&name);
+        outcomes.push(read_one(
+            &mut reader,
+            &mut workers,
+            input.borrow(),
+            &name,
+            &hasher,
+        )?);
+    }
+    let mut history = reader.into_history();
+    for mut w in workers {
+        w.finish();
+        history.merge(w.into_history());
+    }
+    Ok((history, outcomes))
+}
+
+/// One input through the reader and the workers; returns once the workers processed all of it.
+fn read_one(
+    reader: &mut Pipeline,
+    workers: &mut [Pipeline],
+    input: &Input,
+    name: &str,
+    hasher: &FlowHasher,
+) -> Result<ReadOutcome, CaptureError> {
+    let threads = workers.len();
+    std::thread::scope(|scope| {
         let mut senders: Vec<Sender<Batch<'_>>> = Vec::new();
         let mut handles = Vec::new();
-        for _ in 0..threads {
+        for worker in workers.iter_mut() {
             let (tx, rx) = bounded::<Batch<'_>>(QUEUE);
             senders.push(tx);
-            let hasher = hasher.clone();
             handles.push(scope.spawn(move || {
-                let mut worker = Pipeline::with_hasher(per_worker, hasher);
                 for batch in rx {
                     for item in &batch {
                         match &item.decoded {
@@ -72,8 +120,6 @@ pub fn read(
                         }
                     }
                 }
-                worker.finish();
-                worker.into_history()
             }));
         }
         let mut out = Outbox {
@@ -82,32 +128,22 @@ pub fn read(
             senders,
         };
         let result = (|| {
-            for (name, input) in inputs {
-                reader.begin_input(name);
-                let mut file = FileReader::new(input.bytes(), name)?;
-                let mut pages = Pages::new(input);
-                while let Some(pkt) = file.next() {
-                    if let Some((decoded, at)) = reader.decode(&pkt) {
-                        out.send(decoded, at, &hasher, threads);
-                    }
-                    pages.read_up_to(&file);
+            let mut file = FileReader::new(input.bytes(), name)?;
+            let mut pages = Pages::new(input);
+            while let Some(pkt) = file.next() {
+                if let Some((decoded, at)) = reader.decode(&pkt) {
+                    out.send(decoded, at, hasher, threads);
                 }
-                outcomes.push(finished(file, &mut reader.history_mut().stats));
+                pages.read_up_to(&file);
             }
-            Ok(())
+            Ok(finished(file, &mut reader.history_mut().stats))
         })();
         out.flush();
-        let workers: Vec<History> = handles
-            .into_iter()
-            .map(|h| h.join().expect("worker panicked"))
-            .collect();
-        result.map(|()| workers)
-    })?;
-    let mut history = reader.into_history();
-    for w in workers {
-        history.merge(w);
-    }
-    Ok((history, outcomes))
+        for h in handles {
+            h.join().expect("worker panicked");
+        }
+        result
+    })
 }
 
 /// The reader's batches, one per worker.
