@@ -4,8 +4,8 @@
 //! worker, and carry the hash there for the worker's flow table. They travel in batches over
 //! bounded crossbeam channels, borrowing the packet bytes from the memory-mapped input (no
 //! copies). At the end the workers' histories merge; aggregates are order-free, so the report
-//! is the same for every number of workers. Inputs are opened one at a time; each stays mapped
-//! until the workers have processed its last batch.
+//! is the same for every number of workers. Inputs are opened a few at a time; each stays
+//! mapped until the workers have processed its last batch.
 
 use crossbeam_channel::{bounded, Sender};
 
@@ -23,6 +23,10 @@ use crate::tracker::History;
 const BATCH: usize = 256;
 /// Batches in flight per worker: bounds memory and lets the reader run ahead a little.
 const QUEUE: usize = 8;
+/// Inputs opened and mapped at once, at most (files, bytes): one group shares a start and
+/// stop of the workers, which borrow packet bytes from its maps.
+const GROUP_FILES: usize = 64;
+const GROUP_BYTES: usize = 1 << 30;
 /// A batch is sent early once the reassembled datagrams it owns reach this many bytes, so
 /// what is in flight stays bounded (`QUEUE` × this, per worker) even when every segment is a
 /// 64 KB reassembled datagram.
@@ -53,10 +57,11 @@ pub fn read(
     )
 }
 
-/// Reads inputs opened one at a time, as the iterator yields them. The workers borrow packet
-/// bytes from the input being read, so at the end of each input its last batches are sent
-/// and the workers finish them (their threads end; their pipelines, with every open
-/// connection, carry on into the next input) before it is dropped. Stops at the first error.
+/// Reads inputs opened as the iterator yields them, in groups of a few (`GROUP_FILES`,
+/// `GROUP_BYTES`; a large capture is a group of its own). The workers borrow packet bytes from
+/// the group's maps, so at the end of each group its last batches are sent and the workers
+/// finish them (their threads end; their pipelines, with every open connection, carry on into
+/// the next group) before its inputs are dropped. Stops at the first error.
 pub fn read_each<B: Borrow<Input>>(
     inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
     threads: usize,
@@ -77,16 +82,22 @@ pub fn read_each<B: Borrow<Input>>(
         .map(|_| Pipeline::with_hasher(per_worker, hasher.clone()))
         .collect();
     let mut outcomes = Vec::new();
-    for item in inputs {
-        let (name, input) = item?;
-        reader.begin_input(&name);
-        outcomes.push(read_one(
-            &mut reader,
-            &mut workers,
-            input.borrow(),
-            &name,
-            &hasher,
-        )?);
+    let mut inputs = inputs.into_iter();
+    loop {
+        // A group of inputs shares one start and stop of the worker threads: small files
+        // would otherwise cost more in thread starts than in reading.
+        let mut group: Vec<(String, B)> = Vec::new();
+        let mut bytes = 0usize;
+        while group.len() < GROUP_FILES && bytes < GROUP_BYTES {
+            let Some(item) = inputs.next() else { break };
+            let (name, input) = item?;
+            bytes += input.borrow().bytes().len();
+            group.push((name, input));
+        }
+        if group.is_empty() {
+            break;
+        }
+        outcomes.extend(read_group(&mut reader, &mut workers, &group, &hasher)?);
     }
     let mut history = reader.into_history();
     for mut w in workers {
@@ -96,14 +107,14 @@ pub fn read_each<B: Borrow<Input>>(
     Ok((history, outcomes))
 }
 
-/// One input through the reader and the workers; returns once the workers processed all of it.
-fn read_one(
+/// A few inputs, in order, through the reader and the workers; returns once the workers
+/// processed all of them.
+fn read_group<B: Borrow<Input>>(
     reader: &mut Pipeline,
     workers: &mut [Pipeline],
-    input: &Input,
-    name: &str,
+    group: &[(String, B)],
     hasher: &FlowHasher,
-) -> Result<ReadOutcome, CaptureError> {
+) -> Result<Vec<ReadOutcome>, CaptureError> {
     let threads = workers.len();
     std::thread::scope(|scope| {
         let mut senders: Vec<Sender<Batch<'_>>> = Vec::new();
@@ -128,15 +139,21 @@ fn read_one(
             senders,
         };
         let result = (|| {
-            let mut file = FileReader::new(input.bytes(), name)?;
-            let mut pages = Pages::new(input);
-            while let Some(pkt) = file.next() {
-                if let Some((decoded, at)) = reader.decode(&pkt) {
-                    out.send(decoded, at, hasher, threads);
+            let mut outcomes = Vec::with_capacity(group.len());
+            for (name, input) in group {
+                let input = input.borrow();
+                reader.begin_input(name);
+                let mut file = FileReader::new(input.bytes(), name)?;
+                let mut pages = Pages::new(input);
+                while let Some(pkt) = file.next() {
+                    if let Some((decoded, at)) = reader.decode(&pkt) {
+                        out.send(decoded, at, hasher, threads);
+                    }
+                    pages.read_up_to(&file);
                 }
-                pages.read_up_to(&file);
+                outcomes.push(finished(file, &mut reader.history_mut().stats));
             }
-            Ok(finished(file, &mut reader.history_mut().stats))
+            Ok(outcomes)
         })();
         out.flush();
         for h in handles {
