@@ -44,6 +44,16 @@ pub struct CaptureOut {
     /// Why the capture stopped: `signal`, `output closed`, or the capture error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// Times the capture failed (e.g. the link went down) and was opened again.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interruptions: u64,
+    /// Seconds without capture across those interruptions.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interrupted_seconds: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Debug, Clone)]
