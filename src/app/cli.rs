@@ -196,8 +196,8 @@ pub struct Common {
     pub lock_wait: u64,
     /// Most bytes, in GiB, copied to a temporary file from stdin, a FIFO or a decompressed
     /// gzip capture; past it the input is refused.
-    #[arg(long, default_value_t = 16, value_name = "GIB")]
-    pub max_spool_gib: u64,
+    #[arg(long, default_value_t = 16.0, value_name = "GIB")]
+    pub max_spool_gib: f64,
 }
 
 /// Validated settings.
@@ -265,10 +265,10 @@ impl Common {
         };
         cfg.state = self.state.clone();
         cfg.lock_wait_secs = self.lock_wait;
-        if self.max_spool_gib == 0 {
-            return Err("--max-spool-gib must be at least 1".into());
+        if !(self.max_spool_gib > 0.0) {
+            return Err("--max-spool-gib must be more than 0".into());
         }
-        cfg.max_spool_bytes = self.max_spool_gib.saturating_mul(1 << 30);
+        cfg.max_spool_bytes = (self.max_spool_gib * (1u64 << 30) as f64) as u64;
         Ok(cfg)
     }
 }
