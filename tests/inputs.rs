@@ -96,10 +96,16 @@ fn a_directory_is_read_by_content_and_its_non_captures_are_skipped_and_listed() 
     );
     assert!(skipped[0].1.starts_with("unreadable"), "{skipped:?}");
     assert_eq!(skipped[1].1, "empty");
-    assert!(skipped[2].1.starts_with("not a pcap or pcapng capture"), "{skipped:?}");
+    assert!(
+        skipped[2].1.starts_with("not a pcap or pcapng capture"),
+        "{skipped:?}"
+    );
     assert!(skipped[3].1.contains("gzip"), "{skipped:?}");
     assert_eq!(
-        warnings(&r).iter().filter(|w| w.contains("skipped")).count(),
+        warnings(&r)
+            .iter()
+            .filter(|w| w.contains("skipped"))
+            .count(),
         4
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -147,7 +153,9 @@ fn the_same_file_given_twice_or_through_a_link_is_read_once_with_a_warning() {
     );
     let w = warnings(&r);
     assert_eq!(
-        w.iter().filter(|w| w.contains("is the same file as")).count(),
+        w.iter()
+            .filter(|w| w.contains("is the same file as"))
+            .count(),
         2,
         "{w:?}"
     );
@@ -174,7 +182,11 @@ fn a_fifo_dev_stdin_and_process_substitution_are_read_like_the_file() {
     let want = keys(&fixture_report("rotation-daily.pcap"));
     let dir = temp_dir("fifo");
     let fifo = dir.join("feed");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let (f2, fifo2) = (f.clone(), fifo.clone());
     let writer = std::thread::spawn(move || {
         let bytes = std::fs::read(f2).unwrap();
@@ -259,7 +271,8 @@ fn an_unusable_tmpdir_for_stdin_is_a_clear_error_naming_tmpdir() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("cannot make a temporary file") && err.contains("/nonexistent/stekwatch-tmp (TMPDIR)"),
+        err.contains("cannot make a temporary file")
+            && err.contains("/nonexistent/stekwatch-tmp (TMPDIR)"),
         "{err}"
     );
 }
@@ -329,7 +342,10 @@ fn many_small_files_give_the_same_report_for_one_and_two_workers() {
     }
     let one = stekwatch(&["read", "--format", "json", "-j", "1", s(&dir)]);
     let two = stekwatch(&["read", "--format", "json", "-j", "2", s(&dir)]);
-    assert_eq!(json(&one)["observation"]["files"].as_array().unwrap().len(), 300);
+    assert_eq!(
+        json(&one)["observation"]["files"].as_array().unwrap().len(),
+        300
+    );
     assert_eq!(one.stdout, two.stdout);
     let _ = std::fs::remove_dir_all(&dir);
 }

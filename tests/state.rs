@@ -347,7 +347,7 @@ fn sigkill_at_any_moment_of_a_save_never_leaves_a_state_that_fails_to_load() {
             // While the new state is being written: once its temp file has contents.
             let began = Instant::now();
             while child.try_wait().unwrap().is_none()
-                && !temp_len().is_some_and(|n| n > 0)
+                && temp_len().unwrap_or(0) == 0
                 && began.elapsed() < Duration::from_secs(60)
             {
                 std::thread::sleep(Duration::from_millis(1));

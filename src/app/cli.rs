@@ -265,7 +265,7 @@ impl Common {
         };
         cfg.state = self.state.clone();
         cfg.lock_wait_secs = self.lock_wait;
-        if !(self.max_spool_gib > 0.0) {
+        if self.max_spool_gib.is_nan() || self.max_spool_gib <= 0.0 {
             return Err("--max-spool-gib must be more than 0".into());
         }
         cfg.max_spool_bytes = (self.max_spool_gib * (1u64 << 30) as f64) as u64;
