@@ -326,7 +326,20 @@ fn sigkill_at_any_moment_of_a_save_never_leaves_a_state_that_fails_to_load() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let temp = dir.join(format!(".out.json.tmp-{}", child.id()));
+        // The save's temporary file: `.out.json.tmp-` and random letters (issue 11).
+        let temp_len = || {
+            std::fs::read_dir(&*dir)
+                .unwrap()
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".out.json.tmp-")
+                })
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .max()
+        };
         if round % 2 == 0 {
             // Anywhere in the run, or just after it.
             std::thread::sleep(full.mul_f64((next() % 1000) as f64 / 900.0));
@@ -334,7 +347,7 @@ fn sigkill_at_any_moment_of_a_save_never_leaves_a_state_that_fails_to_load() {
             // While the new state is being written: once its temp file has contents.
             let began = Instant::now();
             while child.try_wait().unwrap().is_none()
-                && !std::fs::metadata(&temp).is_ok_and(|m| m.len() > 0)
+                && temp_len().unwrap_or(0) == 0
                 && began.elapsed() < Duration::from_secs(60)
             {
                 std::thread::sleep(Duration::from_millis(1));
@@ -346,7 +359,7 @@ fn sigkill_at_any_moment_of_a_save_never_leaves_a_state_that_fails_to_load() {
             killed += 1;
         }
         child.wait().unwrap();
-        mid_write += usize::from(temp.exists());
+        mid_write += usize::from(temp_len().is_some());
         let load = stekwatch(&["report", "--state", s(&out), "--format", "jsonl"]);
         assert_eq!(
             load.status.code(),

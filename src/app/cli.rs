@@ -76,6 +76,9 @@ pub enum Command {
         /// Where to write the combined state (may be one of the inputs).
         #[arg(short = 'o', long = "output", required = true, value_name = "FILE")]
         output: PathBuf,
+        /// How long to wait for another run holding the output's lock before refusing.
+        #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration)]
+        lock_wait: u64,
     },
 }
 
@@ -197,6 +200,14 @@ pub struct Common {
     /// default); repeat for more (at most 7).
     #[arg(long = "vxlan-port", value_name = "PORT")]
     pub vxlan_ports: Vec<u16>,
+    /// With --state: how long to wait for another run holding the state's lock before
+    /// refusing (0: refuse at once).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration)]
+    pub lock_wait: u64,
+    /// Most bytes, in GiB, copied to a temporary file from stdin, a FIFO or a decompressed
+    /// gzip capture; past it the input is refused.
+    #[arg(long, default_value_t = 16.0, value_name = "GIB")]
+    pub max_spool_gib: f64,
 }
 
 /// Validated settings.
@@ -208,6 +219,10 @@ pub struct Config {
     pub limits: Limits,
     pub threads: usize,
     pub state: Option<PathBuf>,
+    /// How long a run waits for the state's lock.
+    pub lock_wait_secs: u64,
+    /// Cap on spooled input (stdin, FIFOs, decompressed gzip), in bytes.
+    pub max_spool_bytes: u64,
 }
 
 impl OutputArgs {
@@ -231,6 +246,8 @@ impl OutputArgs {
             fail_on: self.fail_on,
             limits: Limits::default(),
             state: None,
+            lock_wait_secs: 60,
+            max_spool_bytes: 16 << 30,
         })
     }
 }
@@ -259,6 +276,11 @@ impl Common {
             ..Limits::default()
         };
         cfg.state = self.state.clone();
+        cfg.lock_wait_secs = self.lock_wait;
+        if self.max_spool_gib.is_nan() || self.max_spool_gib <= 0.0 {
+            return Err("--max-spool-gib must be more than 0".into());
+        }
+        cfg.max_spool_bytes = (self.max_spool_gib * (1u64 << 30) as f64) as u64;
         Ok(cfg)
     }
 }

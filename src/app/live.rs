@@ -26,6 +26,14 @@ pub fn run(live: &LiveArgs, common: &Common) -> i32 {
         report: cfg.report.clone(),
         printer: cfg.printer,
     };
+    // Held for the whole run: a `read --state` on the sensor's state waits or refuses.
+    let _lock = match &cfg.state {
+        Some(path) => match super::lock_state(path, cfg.lock_wait_secs) {
+            Ok(l) => Some(l),
+            Err(e) => return super::fail(&e.to_string()),
+        },
+        None => None,
+    };
     match live::run(&sensor) {
         Ok(report) => super::exit_status(&report, &cfg),
         Err(e) => super::fail(&e.to_string()),

@@ -10,7 +10,13 @@ use crate::tracker::{History, MAX_TRACKER_BYTES};
 
 /// An existing `OUT` must itself be a state file (it is replaced, not merged, unless it is
 /// also an input). Returns a one-line account and warnings about inputs two states share.
-pub fn run(inputs: &[PathBuf], out: &Path) -> Result<(String, Vec<String>), RunError> {
+pub fn run(
+    inputs: &[PathBuf],
+    out: &Path,
+    lock_wait_secs: u64,
+) -> Result<(String, Vec<String>), RunError> {
+    // Held until OUT is written, and taken before the inputs are read (OUT may be one).
+    let _lock = super::lock_state(out, lock_wait_secs)?;
     let mut h = History::new(MAX_TRACKER_BYTES);
     let mut announced = AlertStream::new();
     let mut warnings = Vec::new();

@@ -32,7 +32,11 @@ pub fn run(cli: Cli) -> i32 {
             Ok(cfg) => finish(report::run(&state, &cfg), &cfg),
             Err(e) => fail(&e),
         },
-        Command::Merge { states, output } => match merge::run(&states, &output) {
+        Command::Merge {
+            states,
+            output,
+            lock_wait,
+        } => match merge::run(&states, &output, lock_wait) {
             Ok((msg, warnings)) => {
                 for w in warnings {
                     eprintln!("stekwatch: warning: {w}");
@@ -78,6 +82,32 @@ pub fn exit_status(report: &Report, cfg: &Config) -> i32 {
     } else {
         EXIT_OK
     }
+}
+
+/// Takes the lock of a state file for the whole run (see `state::lock`), saying on stderr
+/// when it waits for another run and which temporary files of crashed saves it removed.
+pub fn lock_state(
+    path: &std::path::Path,
+    wait_secs: u64,
+) -> Result<crate::state::StateLock, RunError> {
+    let lock = crate::state::lock(
+        path,
+        std::time::Duration::from_secs(wait_secs),
+        &mut |pid| {
+            eprintln!(
+                "stekwatch: {} is in use by another stekwatch run{}; waiting up to {wait_secs}s",
+                path.display(),
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+            )
+        },
+    )?;
+    for p in &lock.removed {
+        eprintln!(
+            "stekwatch: removed {}, left by an interrupted save",
+            p.display()
+        );
+    }
+    Ok(lock)
 }
 
 fn fail(msg: &str) -> i32 {

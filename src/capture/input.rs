@@ -1,14 +1,13 @@
-//! Opening inputs: a capture file is memory-mapped; stdin and gzip-compressed files are spooled
-//! to an unlinked temporary file and mapped, so reading them costs page cache, not heap.
-//! Directories expand into the capture files they hold. What the bytes mean is `file.rs`'s.
+//! Opening inputs: a capture file is memory-mapped; stdin, pipes and gzip-compressed files are
+//! spooled (with a cap) to an unlinked temporary file and mapped, so reading them costs page
+//! cache, not heap. `expand.rs` turns the command line's paths into the list of files;
+//! `guard.rs` turns a mapped file truncated under the reader into a clear error. What the bytes
+//! mean is `file.rs`'s.
 
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-
-/// Decompressed gzip input larger than this is refused.
-pub const MAX_GZIP_BYTES: u64 = 4 << 30;
+use std::path::Path;
 
 /// Why a capture file could not be read at all.
 #[derive(Debug)]
@@ -33,7 +32,7 @@ impl fmt::Display for CaptureError {
 impl std::error::Error for CaptureError {}
 
 /// The bytes of one input: a memory map of the file, or of an unlinked temporary copy for
-/// stdin and gzip (a buffer only when no temporary file can be made).
+/// stdin, pipes and gzip (`Owned` only for an empty input, and for callers' own bytes).
 pub enum Input {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
@@ -67,38 +66,68 @@ impl Input {
     }
 }
 
-/// Opens `path` (`-` = stdin), decompressing gzip transparently.
+/// How inputs are opened.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions {
+    /// Most bytes copied to a temporary file from stdin, a FIFO or a gzip decompressor.
+    pub max_spool_bytes: u64,
+}
+
+/// Default `--max-spool-gib`.
+pub const DEFAULT_MAX_SPOOL_BYTES: u64 = 16 << 30;
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            max_spool_bytes: DEFAULT_MAX_SPOOL_BYTES,
+        }
+    }
+}
+
+/// Opens `path` (`-` = stdin), decompressing gzip transparently, with the default options.
 pub fn open(path: &Path) -> Result<Input, CaptureError> {
+    open_with(path, OpenOptions::default())
+}
+
+/// Opens `path`: a regular file is mapped; stdin (`-`), FIFOs, `/dev/stdin` and process
+/// substitutions (`<(cmd)`) are spooled to an unlinked temporary file first, as is the
+/// decompressed content of gzip input. Spooling stops with an error past
+/// `opts.max_spool_bytes`, and when no temporary file can be made (never into memory).
+pub fn open_with(path: &Path, opts: OpenOptions) -> Result<Input, CaptureError> {
     let name = path.display().to_string();
     let io = |error| CaptureError::Io {
         path: name.clone(),
         error,
     };
+    let spooled = |e: SpoolError, what: &str| spool_error(e, &name, what, opts.max_spool_bytes);
     let input = if path == Path::new("-") {
-        spool(&mut std::io::stdin().lock(), u64::MAX).map_err(|e| match e {
-            SpoolError::Read(e) | SpoolError::Write(e) => io(e),
-        })?
+        spool(&mut std::io::stdin().lock(), opts.max_spool_bytes)
+            .map_err(|e| spooled(e, "standard input"))?
     } else {
-        let file = File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        if len == 0 {
+        let mut file = File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            // A pipe or a character device: its length says nothing.
+            spool(&mut file, opts.max_spool_bytes).map_err(|e| spooled(e, "the input"))?
+        } else if meta.len() == 0 {
             Input::Owned(Vec::new())
         } else {
-            // SAFETY: the map is read-only; a file truncated underneath us by another process
-            // is the one risk, as with every mmap reader.
+            // SAFETY: the map is read-only. A file truncated underneath us by another process
+            // faults (SIGBUS) on the lost pages: `guard` turns that into a clear error exit.
             let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
             let _ = map.advise(memmap2::Advice::Sequential);
+            super::guard::watch(&map, &name);
             Input::Mapped(map)
         }
     };
     if input.bytes().starts_with(&[0x1f, 0x8b]) {
         let mut decoder = flate2::read::MultiGzDecoder::new(input.bytes());
-        return spool(&mut decoder, MAX_GZIP_BYTES).map_err(|e| match e {
+        return spool(&mut decoder, opts.max_spool_bytes).map_err(|e| match e {
             SpoolError::Read(e) => CaptureError::NotACapture {
                 path: name.clone(),
                 detail: format!("gzip data is corrupt: {e}"),
             },
-            SpoolError::Write(e) => io(e),
+            e => spooled(e, "the decompressed capture"),
         });
     }
     Ok(input)
@@ -107,39 +136,55 @@ pub fn open(path: &Path) -> Result<Input, CaptureError> {
 enum SpoolError {
     Read(std::io::Error),
     Write(std::io::Error),
+    /// No temporary file could be made.
+    Temp(std::io::Error),
+    /// More than the cap.
+    TooLarge,
 }
 
-/// Copies at most `limit` bytes of `reader` into an unlinked temporary file and maps it, so
-/// stdin and decompressed input cost page cache, not resident memory (`Input::release` drops
-/// their pages behind the reader as for a file). Falls back to memory when no temporary file
-/// can be made.
+fn spool_error(e: SpoolError, name: &str, what: &str, cap: u64) -> CaptureError {
+    let io = |error| CaptureError::Io {
+        path: name.to_string(),
+        error,
+    };
+    match e {
+        SpoolError::Read(e) | SpoolError::Write(e) => io(e),
+        SpoolError::Temp(e) => io(std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot make a temporary file to copy {what} into, in {} (TMPDIR): {e}; set \
+                 TMPDIR to a writable directory",
+                std::env::temp_dir().display()
+            ),
+        )),
+        SpoolError::TooLarge => io(std::io::Error::other(format!(
+            "{what} is larger than --max-spool-gib ({}): refused rather than cut short; raise \
+             the limit, or decompress or save it to a file first",
+            gib(cap)
+        ))),
+    }
+}
+
+fn gib(bytes: u64) -> String {
+    let g = bytes as f64 / (1u64 << 30) as f64;
+    if g >= 1.0 && g.fract() == 0.0 {
+        format!("{g} GiB")
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Copies `reader` into an unlinked temporary file (`tempfile::tempfile`: created exclusively
+/// in TMPDIR and never reachable by name) and maps it, so stdin and decompressed input cost
+/// page cache, not resident memory (`Input::release` drops their pages behind the reader as
+/// for a file). More than `limit` bytes is an error, not a silent cut.
 fn spool(reader: &mut dyn Read, limit: u64) -> Result<Input, SpoolError> {
     use std::io::Write;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let tmp = std::env::temp_dir().join(format!(
-        "stekwatch-{}-{}.spool",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&tmp);
-    let Ok(file) = file else {
-        let mut buf = Vec::new();
-        reader
-            .take(limit)
-            .read_to_end(&mut buf)
-            .map_err(SpoolError::Read)?;
-        return Ok(Input::Owned(buf));
-    };
-    // Unlinked at once: the file lives as long as the handle and the map.
-    let _ = std::fs::remove_file(&tmp);
-    let mut reader = reader.take(limit);
+    let file = tempfile::tempfile().map_err(SpoolError::Temp)?;
+    let mut reader = reader.take(limit.saturating_add(1));
     let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
     let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -147,47 +192,19 @@ fn spool(reader: &mut dyn Read, limit: u64) -> Result<Input, SpoolError> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(SpoolError::Read(e)),
         };
+        total += n as u64;
+        if total > limit {
+            return Err(SpoolError::TooLarge);
+        }
         out.write_all(&buf[..n]).map_err(SpoolError::Write)?;
     }
     out.flush().map_err(SpoolError::Write)?;
     drop(out);
-    if file.metadata().map_err(SpoolError::Write)?.len() == 0 {
+    if total == 0 {
         return Ok(Input::Owned(Vec::new()));
     }
     // SAFETY: read-only map of a file only this process can reach (it is unlinked).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(SpoolError::Write)?;
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(Input::Mapped(map))
-}
-
-/// Expands directories (recursively, sorted) into the capture files they hold.
-pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CaptureError> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|error| CaptureError::Io {
-                    path: p.display().to_string(),
-                    error,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            entries.sort();
-            let files: Vec<PathBuf> = entries
-                .into_iter()
-                .filter(|e| e.is_dir() || looks_like_capture_name(e))
-                .collect();
-            out.extend(expand_paths(&files)?);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn looks_like_capture_name(p: &Path) -> bool {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    [".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".dmp"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
 }

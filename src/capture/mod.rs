@@ -1,9 +1,12 @@
 //! Packet sources: the first stage. A source hands out `Packet`s (time, Wireshark frame number,
 //! link type, bytes) when a runtime asks for them: `file::FileReader` iterates a capture held
-//! in memory (`input` opens files, stdin and gzip), `live::LiveSource` (cargo feature "live")
+//! in memory (`input` opens files, stdin, pipes and gzip; `expand` lists the files of the
+//! command line's paths), `live::LiveSource` (cargo feature "live")
 //! an interface. Everything downstream is the same for files and live capture.
 
+pub mod expand;
 pub mod file;
+mod guard;
 pub mod input;
 #[cfg(feature = "live")]
 pub mod live;

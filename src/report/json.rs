@@ -21,9 +21,19 @@ pub struct Report {
     /// `warnings`; `--fail-on warning` (or `info`) treats it as a warning.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
+    /// Files of the directories read that were not captures (only when there are some).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_inputs: Vec<SkippedInput>,
     /// Live capture only: what libpcap counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureOut>,
+}
+
+/// A file found in a directory and not read, and why (empty, unreadable, not a capture).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct SkippedInput {
+    pub path: String,
+    pub reason: String,
 }
 
 /// Counters of a live capture (libpcap's `pcap_stats`) and how the capture ended.
@@ -40,6 +50,16 @@ pub struct CaptureOut {
     /// Why the capture stopped: `signal`, `output closed`, or the capture error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// Times the capture failed (e.g. the link went down) and was opened again.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interruptions: u64,
+    /// Seconds without capture across those interruptions.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interrupted_seconds: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Debug, Clone)]

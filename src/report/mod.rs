@@ -49,6 +49,7 @@ pub fn build(h: &History, opts: &ReportOptions, mut warnings: Vec<String>) -> Re
         statistics,
         warnings,
         incomplete,
+        skipped_inputs: Vec::new(),
         capture: None,
     }
 }

@@ -1,9 +1,10 @@
 //! The live runtime (cargo feature "live"): a long-running sensor. It pulls packets from
 //! libpcap and pushes them through the same `Pipeline` as files; the rules are re-evaluated as
 //! history grows and new alerts print at once (`report::stream`); the history is loaded from
-//! the state file at start, checkpointed every `checkpoint_secs` and saved at SIGINT/SIGTERM
-//! and when the capture fails; capture health (kernel drops) goes to stderr every
-//! `stats_secs` and at exit.
+//! the state file at start, checkpointed every `checkpoint_secs` and saved at SIGINT/SIGTERM,
+//! at SIGHUP (which then carries on) and when the capture fails; a capture that fails (the
+//! link went down) is opened again with backoff for up to `LINK_WAIT` before the run gives
+//! up; capture health (kernel drops) goes to stderr every `stats_secs` and at exit.
 //!
 //! It reads the wall clock for checkpoints and health reports only; alert evaluation is paced
 //! by packet time.
@@ -23,6 +24,12 @@ use crate::report::stream::AlertStream;
 use crate::report::{self, Printer, ReportOptions};
 use crate::state::{self, format::StateFile};
 use crate::time::Timestamp;
+
+/// How long a failed capture (the link went down) is reopened before the run gives up.
+const LINK_WAIT: Duration = Duration::from_secs(300);
+/// Backoff between attempts to reopen it: from the first to the last, doubling.
+const REOPEN_FIRST: Duration = Duration::from_millis(100);
+const REOPEN_MAX: Duration = Duration::from_secs(5);
 
 /// Most packets pushed between two looks at signals, checkpoints and evaluation, so periodic
 /// work is not starved under load.
@@ -60,6 +67,12 @@ struct Sensor<'a> {
     /// Alerts printed, by this run or (from the state file) earlier ones.
     announced: AlertStream,
     stop: Arc<AtomicBool>,
+    /// SIGHUP: save the history now and carry on.
+    hup: Arc<AtomicBool>,
+    /// Counters of the capture handles closed by interruptions.
+    carried: LiveStats,
+    interruptions: u64,
+    interrupted: Duration,
     out: io::Stdout,
     /// A checkpoint being written in the background.
     writer: Option<JoinHandle<Result<(), state::StateError>>>,
@@ -98,16 +111,15 @@ impl<'a> Sensor<'a> {
                 .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
                 .map_err(|e| RunError(format!("installing signal handlers: {e}")))?;
         }
+        let hup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+            .map_err(|e| RunError(format!("installing signal handlers: {e}")))?;
         let mut p = Pipeline::new(cfg.limits);
         let mut announced = AlertStream::new();
         if let Some(saved) = saved {
             state::restore(saved, p.history_mut(), &mut announced)?;
         }
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
-        let started = &Timestamp(now_ns).rfc3339()[..19];
-        p.begin_input(&format!("live:{} {started}Z", lc.interface));
+        p.begin_input(&input_name(&lc.interface));
         let now = Instant::now();
         eprintln!(
             "stekwatch: capturing on {} (filter '{}'){}",
@@ -128,6 +140,10 @@ impl<'a> Sensor<'a> {
             p,
             announced,
             stop,
+            hup,
+            carried: LiveStats::default(),
+            interruptions: 0,
+            interrupted: Duration::ZERO,
             out: io::stdout(),
             writer: None,
             last_eval_time: None,
@@ -186,7 +202,11 @@ impl<'a> Sensor<'a> {
             if self.stop.load(Ordering::Relaxed) {
                 return Stop::Signal;
             }
+            if self.hup.swap(false, Ordering::Relaxed) {
+                self.save_on_hup();
+            }
             let mut got = false;
+            let mut failed = None;
             for _ in 0..MAX_BURST {
                 match self.src.next_packet() {
                     Ok(Some(pkt)) => {
@@ -194,7 +214,15 @@ impl<'a> Sensor<'a> {
                         got = true;
                     }
                     Ok(None) => break,
-                    Err(e) => return Stop::Failed(e),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                if let Some(stop) = self.reopen(e) {
+                    return stop;
                 }
             }
             if self.due_for_evaluation(got) && self.evaluate().is_err() {
@@ -268,6 +296,83 @@ impl<'a> Sensor<'a> {
         self.writer = Some(std::thread::spawn(move || state::save(&path, &snap)));
     }
 
+    /// SIGHUP: the history is saved now (in the foreground) and the capture goes on.
+    fn save_on_hup(&mut self) {
+        let Some(path) = self.cfg.state.clone() else {
+            eprintln!("stekwatch: SIGHUP: no --state to save; capturing on");
+            return;
+        };
+        if let Some(Err(e)) = self.writer.take().map(join) {
+            eprintln!("stekwatch: warning: checkpoint failed: {e}");
+        }
+        self.last_checkpoint = Instant::now();
+        match state::save(&path, &state::snapshot(self.p.history(), &self.announced)) {
+            Ok(()) => eprintln!(
+                "stekwatch: SIGHUP: history saved to {}; capturing on",
+                path.display()
+            ),
+            Err(e) => eprintln!("stekwatch: warning: SIGHUP: saving failed: {e}"),
+        }
+    }
+
+    /// The capture failed (the link went down, the interface was reconfigured): opens it again,
+    /// backing off, for up to `LINK_WAIT`. `None`: capturing again (a new input of the
+    /// history, its frames counted from 1); otherwise why the run stops.
+    fn reopen(&mut self, e: LiveError) -> Option<Stop> {
+        if !matches!(e, LiveError::Capture { .. }) {
+            return Some(Stop::Failed(e));
+        }
+        let iface = self.cfg.capture.interface.clone();
+        eprintln!(
+            "stekwatch: {iface}: {e}; opening it again (for up to {}s)",
+            LINK_WAIT.as_secs()
+        );
+        let began = Instant::now();
+        let mut delay = REOPEN_FIRST;
+        loop {
+            let slept = Instant::now();
+            while slept.elapsed() < delay {
+                if self.stop.load(Ordering::Relaxed) {
+                    self.interrupted += began.elapsed();
+                    return Some(Stop::Signal);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            match LiveSource::open(&self.cfg.capture) {
+                Ok(src) => {
+                    let old = std::mem::replace(&mut self.src, src);
+                    let s = old.last_stats();
+                    self.carried.received += s.received;
+                    self.carried.dropped_by_kernel += s.dropped_by_kernel;
+                    self.carried.dropped_by_interface += s.dropped_by_interface;
+                    self.interruptions += 1;
+                    self.interrupted += began.elapsed();
+                    self.p.begin_input(&input_name(&iface));
+                    eprintln!(
+                        "stekwatch: {iface}: capturing again after {:.1}s",
+                        began.elapsed().as_secs_f64()
+                    );
+                    return None;
+                }
+                Err(again) if began.elapsed() >= LINK_WAIT => {
+                    self.interrupted += began.elapsed();
+                    return Some(Stop::Failed(again));
+                }
+                Err(_) => delay = (delay * 2).min(REOPEN_MAX),
+            }
+        }
+    }
+
+    /// Counters of every capture handle of the run.
+    fn capture_stats(&mut self) -> LiveStats {
+        let s = self.src.stats().unwrap_or_else(|_| self.src.last_stats());
+        LiveStats {
+            received: s.received + self.carried.received,
+            dropped_by_kernel: s.dropped_by_kernel + self.carried.dropped_by_kernel,
+            dropped_by_interface: s.dropped_by_interface + self.carried.dropped_by_interface,
+        }
+    }
+
     fn save_final(&mut self) -> Result<(), RunError> {
         if let Some(Err(e)) = self.writer.take().map(join) {
             eprintln!("stekwatch: warning: checkpoint failed: {e}");
@@ -281,13 +386,15 @@ impl<'a> Sensor<'a> {
 
     fn final_report(&mut self, stopped: &str) -> Report {
         let mut r = report::build(self.p.history(), &self.cfg.report, Vec::new());
-        let s = self.src.last_stats();
+        let s = self.capture_stats();
         r.capture = Some(CaptureOut {
             interface: self.src.interface().to_string(),
             received: s.received,
             dropped_by_kernel: s.dropped_by_kernel,
             dropped_by_interface: s.dropped_by_interface,
             stopped: Some(stopped.to_string()),
+            interruptions: self.interruptions,
+            interrupted_seconds: self.interrupted.as_secs(),
         });
         r
     }
@@ -295,7 +402,7 @@ impl<'a> Sensor<'a> {
     /// One line of capture health on stderr.
     fn health(&mut self, when: &str) {
         self.last_health = Instant::now();
-        let s = self.src.stats().unwrap_or_else(|_| self.src.last_stats());
+        let s = self.capture_stats();
         let h = self.p.history();
         let st = &h.stats;
         let mut line = health_line(
@@ -330,6 +437,14 @@ impl<'a> Sensor<'a> {
         }
         eprintln!("{line}");
     }
+}
+
+/// The name evidence gives a capture run (or a capture reopened after an interruption).
+fn input_name(interface: &str) -> String {
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    format!("live:{interface} {}Z", &Timestamp(now_ns).rfc3339()[..19])
 }
 
 fn join(h: JoinHandle<Result<(), state::StateError>>) -> Result<(), state::StateError> {

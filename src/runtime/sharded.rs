@@ -4,13 +4,16 @@
 //! worker, and carry the hash there for the worker's flow table. They travel in batches over
 //! bounded crossbeam channels, borrowing the packet bytes from the memory-mapped input (no
 //! copies). At the end the workers' histories merge; aggregates are order-free, so the report
-//! is the same for every number of workers.
+//! is the same for every number of workers. Inputs are opened a few at a time; each stays
+//! mapped until the workers have processed its last batch.
 
 use crossbeam_channel::{bounded, Sender};
 
+use std::borrow::Borrow;
+
 use super::{finished, NamedInput, Pages};
 use crate::capture::file::{FileReader, ReadOutcome};
-use crate::capture::input::CaptureError;
+use crate::capture::input::{CaptureError, Input};
 use crate::decode::Decoded;
 use crate::evidence::Evidence;
 use crate::pipeline::{FlowHasher, Limits, Pipeline};
@@ -20,6 +23,10 @@ use crate::tracker::History;
 const BATCH: usize = 256;
 /// Batches in flight per worker: bounds memory and lets the reader run ahead a little.
 const QUEUE: usize = 8;
+/// Inputs opened and mapped at once, at most (files, bytes): one group shares a start and
+/// stop of the workers, which borrow packet bytes from its maps.
+const GROUP_FILES: usize = 64;
+const GROUP_BYTES: usize = 1 << 30;
 /// A batch is sent early once the reassembled datagrams it owns reach this many bytes, so
 /// what is in flight stays bounded (`QUEUE` × this, per worker) even when every segment is a
 /// 64 KB reassembled datagram.
@@ -43,6 +50,23 @@ pub fn read(
     threads: usize,
     limits: Limits,
 ) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
+    read_each(
+        inputs.iter().map(|(n, i)| Ok((n.clone(), *i))),
+        threads,
+        limits,
+    )
+}
+
+/// Reads inputs opened as the iterator yields them, in groups of a few (`GROUP_FILES`,
+/// `GROUP_BYTES`; a large capture is a group of its own). The workers borrow packet bytes from
+/// the group's maps, so at the end of each group its last batches are sent and the workers
+/// finish them (their threads end; their pipelines, with every open connection, carry on into
+/// the next group) before its inputs are dropped. Stops at the first error.
+pub fn read_each<B: Borrow<Input>>(
+    inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
+    threads: usize,
+    limits: Limits,
+) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
     let threads = threads.max(1);
     let per_worker = Limits {
         max_flows: (limits.max_flows / threads).max(1),
@@ -54,16 +78,51 @@ pub fn read(
     };
     let mut reader = Pipeline::new(per_worker);
     let hasher = reader.hasher().clone();
+    let mut workers: Vec<Pipeline> = (0..threads)
+        .map(|_| Pipeline::with_hasher(per_worker, hasher.clone()))
+        .collect();
     let mut outcomes = Vec::new();
-    let workers = std::thread::scope(|scope| {
+    let mut inputs = inputs.into_iter();
+    loop {
+        // A group of inputs shares one start and stop of the worker threads: small files
+        // would otherwise cost more in thread starts than in reading.
+        let mut group: Vec<(String, B)> = Vec::new();
+        let mut bytes = 0usize;
+        while group.len() < GROUP_FILES && bytes < GROUP_BYTES {
+            let Some(item) = inputs.next() else { break };
+            let (name, input) = item?;
+            bytes += input.borrow().bytes().len();
+            group.push((name, input));
+        }
+        if group.is_empty() {
+            break;
+        }
+        outcomes.extend(read_group(&mut reader, &mut workers, &group, &hasher)?);
+    }
+    let mut history = reader.into_history();
+    for mut w in workers {
+        w.finish();
+        history.merge(w.into_history());
+    }
+    Ok((history, outcomes))
+}
+
+/// A few inputs, in order, through the reader and the workers; returns once the workers
+/// processed all of them.
+fn read_group<B: Borrow<Input>>(
+    reader: &mut Pipeline,
+    workers: &mut [Pipeline],
+    group: &[(String, B)],
+    hasher: &FlowHasher,
+) -> Result<Vec<ReadOutcome>, CaptureError> {
+    let threads = workers.len();
+    std::thread::scope(|scope| {
         let mut senders: Vec<Sender<Batch<'_>>> = Vec::new();
         let mut handles = Vec::new();
-        for _ in 0..threads {
+        for worker in workers.iter_mut() {
             let (tx, rx) = bounded::<Batch<'_>>(QUEUE);
             senders.push(tx);
-            let hasher = hasher.clone();
             handles.push(scope.spawn(move || {
-                let mut worker = Pipeline::with_hasher(per_worker, hasher);
                 for batch in rx {
                     for item in &batch {
                         match &item.decoded {
@@ -72,8 +131,6 @@ pub fn read(
                         }
                     }
                 }
-                worker.finish();
-                worker.into_history()
             }));
         }
         let mut out = Outbox {
@@ -82,32 +139,28 @@ pub fn read(
             senders,
         };
         let result = (|| {
-            for (name, input) in inputs {
+            let mut outcomes = Vec::with_capacity(group.len());
+            for (name, input) in group {
+                let input = input.borrow();
                 reader.begin_input(name);
                 let mut file = FileReader::new(input.bytes(), name)?;
                 let mut pages = Pages::new(input);
                 while let Some(pkt) = file.next() {
                     if let Some((decoded, at)) = reader.decode(&pkt) {
-                        out.send(decoded, at, &hasher, threads);
+                        out.send(decoded, at, hasher, threads);
                     }
                     pages.read_up_to(&file);
                 }
                 outcomes.push(finished(file, &mut reader.history_mut().stats));
             }
-            Ok(())
+            Ok(outcomes)
         })();
         out.flush();
-        let workers: Vec<History> = handles
-            .into_iter()
-            .map(|h| h.join().expect("worker panicked"))
-            .collect();
-        result.map(|()| workers)
-    })?;
-    let mut history = reader.into_history();
-    for w in workers {
-        history.merge(w);
-    }
-    Ok((history, outcomes))
+        for h in handles {
+            h.join().expect("worker panicked");
+        }
+        result
+    })
 }
 
 /// The reader's batches, one per worker.

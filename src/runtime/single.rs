@@ -1,9 +1,11 @@
-//! Capture files on one thread: pull each packet from the reader and push it through the
-//! pipeline.
+//! Capture files on one thread, opened one after another: pull each packet from the reader
+//! and push it through the pipeline.
 
 use super::{finished, NamedInput, Pages};
 use crate::capture::file::{FileReader, ReadOutcome};
-use crate::capture::input::CaptureError;
+use std::borrow::Borrow;
+
+use crate::capture::input::{CaptureError, Input};
 use crate::pipeline::{Limits, Pipeline};
 use crate::tracker::History;
 
@@ -13,11 +15,23 @@ pub fn read(
     inputs: &[NamedInput<'_>],
     limits: Limits,
 ) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
+    read_each(inputs.iter().map(|(n, i)| Ok((n.clone(), *i))), limits)
+}
+
+/// Reads inputs opened one at a time, as the iterator yields them (each is dropped, its map
+/// released, before the next opens). Stops at the first error: one that opening an input
+/// gave, or an input that is not a capture.
+pub fn read_each<B: Borrow<Input>>(
+    inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
+    limits: Limits,
+) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
     let mut p = Pipeline::new(limits);
-    let mut outcomes = Vec::with_capacity(inputs.len());
-    for (name, input) in inputs {
-        p.begin_input(name);
-        let mut reader = FileReader::new(input.bytes(), name)?;
+    let mut outcomes = Vec::new();
+    for item in inputs {
+        let (name, input) = item?;
+        let input = input.borrow();
+        p.begin_input(&name);
+        let mut reader = FileReader::new(input.bytes(), &name)?;
         let mut pages = Pages::new(input);
         while let Some(pkt) = reader.next() {
             p.push_packet(&pkt);

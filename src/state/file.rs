@@ -1,17 +1,21 @@
 //! Reading and writing state files. Writes are atomic: the new contents go to a temporary
-//! file in the same directory, which is flushed to disk (fsync), renamed over the old file,
-//! and the directory is fsynced so the rename itself lasts. A crash or SIGKILL at any moment
-//! leaves the old file or the new one, never a mix (a stray `.NAME.tmp-PID` may remain).
+//! file with an unpredictable name, created exclusively in the directory of the real file (a
+//! symlinked state is written through to its target), given the old file's owner and mode,
+//! flushed to disk (fsync), renamed over the old file, and the directory is fsynced so the
+//! rename itself lasts. A crash or SIGKILL at any moment leaves the old file or the new one,
+//! never a mix (a stray `.NAME.tmp-XXXXXXXXXXXX` may remain; the next run that takes the
+//! lock removes it, see `lock.rs`).
 //!
 //! A file that is not a state file, is damaged, or was written by a newer format version is
 //! an error; callers stop before they could overwrite it.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufWriter, ErrorKind, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::format::{Header, StateFile, FORMAT, VERSION};
+use super::lock;
 
 #[derive(Debug)]
 pub enum StateError {
@@ -28,6 +32,12 @@ pub enum StateError {
     Newer {
         path: String,
         version: u32,
+    },
+    /// Another run holds the state's lock.
+    Locked {
+        path: String,
+        pid: Option<u32>,
+        waited_secs: u64,
     },
 }
 
@@ -67,6 +77,16 @@ impl fmt::Display for StateError {
                 f,
                 "{path} was written by a newer stekwatch (state format version {version}; this \
                  one reads version {VERSION}); it was left untouched"
+            ),
+            StateError::Locked {
+                path,
+                pid,
+                waited_secs,
+            } => write!(
+                f,
+                "state file {path} is in use by another stekwatch run{} (waited {waited_secs}s \
+                 for it; see --lock-wait); it was left untouched",
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
             ),
         }
     }
@@ -114,61 +134,71 @@ pub fn parse_state(bytes: &[u8]) -> Result<StateFile, StateError> {
     serde_json::from_slice(bytes).map_err(|e| StateError::invalid(format!("damaged: {e}")))
 }
 
-/// Writes `state` to `path` atomically (see the module doc).
+/// Writes `state` to `path` atomically (see the module doc). A symlinked `path` is written
+/// through to its target; an existing file keeps its mode and (where the OS allows) owner.
 pub fn save(path: &Path, state: &StateFile) -> Result<(), StateError> {
     let io = |error| StateError::Io {
         path: path.display().to_string(),
         error,
     };
-    let tmp = temp_path(path);
+    let target = lock::resolve(path).map_err(io)?;
     let result = (|| {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let mut tmp = temp_beside(&target)?;
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         serde_json::to_writer(&mut w, state)?;
         w.write_all(b"\n")?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        sync_dir(path)
+        w.flush()?;
+        drop(w);
+        keep_owner_and_mode(tmp.as_file(), &target)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&target).map_err(|e| e.error)?;
+        File::open(lock::dir_of(&target))?.sync_all()
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
     result.map_err(io)
 }
 
-/// Fails early (before a long read or capture) when the state could not be saved.
+/// Fails early (before a long read or capture) when the state could not be saved: a
+/// temporary file can be made beside it (and is removed at once).
 pub fn probe_writable(path: &Path) -> Result<(), StateError> {
-    let tmp = temp_path(path);
-    let r = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp);
-    let _ = fs::remove_file(&tmp);
-    r.map(drop).map_err(|error| StateError::Io {
-        path: path.display().to_string(),
-        error,
-    })
+    lock::resolve(path)
+        .and_then(|target| temp_beside(&target))
+        .map(drop)
+        .map_err(|error| StateError::Io {
+            path: path.display().to_string(),
+            error,
+        })
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "state".into());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+/// A new file `.NAME.tmp-RANDOM` beside `target`, created exclusively (O_EXCL: never an
+/// existing file or a link planted there) and readable by its owner only until it is given
+/// the old file's mode.
+fn temp_beside(target: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&format!(".{}{}", lock::name_of(target), lock::TEMP_INFIX))
+        .suffix("")
+        .rand_bytes(12)
+        .tempfile_in(lock::dir_of(target))
 }
 
-fn sync_dir(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+/// Gives the new file the old one's permission bits and owner; a new state stays 0600 (it
+/// names keys). Changing the owner needs privilege: without it the file becomes the writer's,
+/// as with any editor, and its group and mode are still kept where allowed.
+fn keep_owner_and_mode(tmp: &File, target: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::io::AsRawFd;
+    let old = match fs::metadata(target) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
     };
-    File::open(dir)?.sync_all()
+    let mine = tmp.metadata()?;
+    if (mine.uid(), mine.gid()) != (old.uid(), old.gid()) {
+        // SAFETY: fchown on a descriptor we own; failure is reported through errno.
+        if unsafe { libc::fchown(tmp.as_raw_fd(), old.uid(), old.gid()) } != 0 {
+            // Not root: keep at least the group when we are in it.
+            // SAFETY: as above; uid -1 leaves the owner.
+            let _ = unsafe { libc::fchown(tmp.as_raw_fd(), u32::MAX, old.gid()) };
+        }
+    }
+    tmp.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))
 }

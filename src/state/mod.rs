@@ -7,15 +7,18 @@
 //! names it lacks), so histories merge in any order into the same result. Aggregates are
 //! order-free (`Tracker::merge`), and so is the list of alerts a live run already printed.
 //!
-//! `format.rs` is the file format; `file.rs` reads and writes it atomically.
+//! `format.rs` is the file format; `file.rs` reads and writes it atomically; `lock.rs` finds
+//! the real file behind links and holds the lock of a run.
 
 pub mod file;
 pub mod format;
+pub mod lock;
 
 use std::collections::{BTreeMap, HashMap};
 
 pub use file::{load, probe_writable, save, StateError};
 use format::{AnnouncedRec, StateFile, FORMAT, VERSION};
+pub use lock::{lock, StateLock};
 
 use crate::report::stream::{AlertFacts, AlertKey, AlertStream};
 use crate::time::Timestamp;

@@ -44,7 +44,11 @@ impl History {
     /// The counters as reported: the run's, with the tracker's caps filled in.
     pub fn statistics(&self) -> Stats {
         let mut s = self.stats.clone();
-        s.dropped_by_service_caps = self.tracker.services.values().map(|s| s.dropped).sum();
+        s.dropped_by_service_caps = self
+            .tracker
+            .services
+            .values()
+            .fold(0u64, |n, s| n.saturating_add(s.dropped));
         s.dropped_services_cap = self.tracker.dropped_services;
         s
     }

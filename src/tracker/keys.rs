@@ -143,9 +143,13 @@ impl KeyStats {
         Span::merge(&mut self.issued, o.issued);
         Span::merge(&mut self.accepted, o.accepted);
         Span::merge(&mut self.offered, o.offered);
-        self.tickets_issued += o.tickets_issued;
-        self.resumptions_offered += o.resumptions_offered;
-        self.resumptions_accepted += o.resumptions_accepted;
+        self.tickets_issued = self.tickets_issued.saturating_add(o.tickets_issued);
+        self.resumptions_offered = self
+            .resumptions_offered
+            .saturating_add(o.resumptions_offered);
+        self.resumptions_accepted = self
+            .resumptions_accepted
+            .saturating_add(o.resumptions_accepted);
         self.hint_min = match (self.hint_min, o.hint_min) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -55,11 +55,11 @@ pub struct Handshakes {
 
 impl Handshakes {
     fn merge(&mut self, o: &Handshakes) {
-        self.full += o.full;
-        self.resumed_ticket += o.resumed_ticket;
-        self.resumed_session_id += o.resumed_session_id;
-        self.resumed_psk += o.resumed_psk;
-        self.unknown += o.unknown;
+        self.full = self.full.saturating_add(o.full);
+        self.resumed_ticket = self.resumed_ticket.saturating_add(o.resumed_ticket);
+        self.resumed_session_id = self.resumed_session_id.saturating_add(o.resumed_session_id);
+        self.resumed_psk = self.resumed_psk.saturating_add(o.resumed_psk);
+        self.unknown = self.unknown.saturating_add(o.unknown);
     }
 }
 
@@ -255,7 +255,7 @@ impl Tracker {
     /// Adds another tracker's history (another worker, file or sensor). Order-free:
     /// `a.merge(b)` and `b.merge(a)` describe the same history (while under the caps).
     pub fn merge(&mut self, other: Tracker) {
-        self.dropped_services += other.dropped_services;
+        self.dropped_services = self.dropped_services.saturating_add(other.dropped_services);
         for (name, svc) in other.services {
             self.update(name, |mine| mine.merge(svc));
         }
@@ -394,9 +394,11 @@ impl Service {
                 |a, b| a.merge(b),
             );
         }
-        self.sessions_established += o.sessions_established;
+        self.sessions_established = self
+            .sessions_established
+            .saturating_add(o.sessions_established);
         self.ticketbleed = min_opt(self.ticketbleed, o.ticketbleed);
-        self.dropped += o.dropped;
+        self.dropped = self.dropped.saturating_add(o.dropped);
     }
 
     fn address(&mut self, a: SocketAddr) {
