@@ -13,28 +13,12 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn is_root() -> bool {
-    let out = Command::new("id").arg("-u").output().expect("id -u");
-    String::from_utf8_lossy(&out.stdout).trim() == "0"
-}
-
 fn root_or_skip(test: &str) -> bool {
-    let root = is_root();
-    if !root {
-        eprintln!("SKIP: {test}: capturing on lo needs root");
-    }
-    root
+    root_or_skip_because(test, "capturing on lo")
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stekwatch-live-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    fresh_dir("live", name)
 }
 
 /// Starts `stekwatch live` with stderr to a file, and waits until it captures.

@@ -9,39 +9,16 @@ mod support;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
 
 fn root_or_skip(test: &str) -> bool {
-    let out = Command::new("id").arg("-u").output().expect("id -u");
-    let root = String::from_utf8_lossy(&out.stdout).trim() == "0";
-    if !root {
-        eprintln!("SKIP: {test}: live capture needs root");
-    }
-    root
+    root_or_skip_because(test, "live capture")
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stekwatch-livef-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn wait_for(err: &Path, text: &str, secs: u64) -> bool {
-    let began = Instant::now();
-    while began.elapsed() < Duration::from_secs(secs) {
-        if std::fs::read_to_string(err).is_ok_and(|t| t.contains(text)) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    fresh_dir("livef", name)
 }
 
 fn spawn(prefix: &[&str], args: &[&str], err: &Path) -> Child {

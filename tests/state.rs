@@ -36,21 +36,6 @@ fn temp_dir(name: &str) -> TempDir {
     TempDir(dir)
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ok(args: &[&str]) -> std::process::Output {
-    let out = stekwatch(args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn state_report(state: &Path) -> Value {
     let out = ok(&["report", "--state", s(state), "--format", "json"]);
     serde_json::from_slice(&out.stdout).unwrap()

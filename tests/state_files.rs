@@ -14,25 +14,7 @@ use serde_json::{json, Value};
 use support::*;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stekwatch-sf-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ok(args: &[&str]) -> std::process::Output {
-    let out = stekwatch(args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    fresh_dir("sf", name)
 }
 
 fn state_files(state: &Path) -> Vec<String> {
@@ -165,11 +147,6 @@ fn a_saved_state_keeps_the_mode_and_owner_of_the_file_it_replaces() {
         eprintln!("SKIP: owner kept: needs root to chown");
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn is_root() -> bool {
-    let out = Command::new("id").arg("-u").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim() == "0"
 }
 
 #[test]

@@ -209,3 +209,56 @@ pub fn big_state(services: usize) -> String {
     })
     .to_string()
 }
+
+/// Whether the tests run as root (live capture, network namespaces).
+pub fn is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("id -u");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+/// True as root; otherwise prints a visible SKIP line for `test` saying it needs `what`.
+pub fn root_or_skip_because(test: &str, what: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("SKIP: {test}: {what} needs root");
+    }
+    root
+}
+
+/// A fresh, empty directory `stekwatch-PREFIX-PID-NAME` under the temp dir.
+pub fn fresh_dir(prefix: &str, name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("stekwatch-{prefix}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A path as the `&str` command lines take.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Runs the binary and asserts it exited 0.
+pub fn ok(args: &[&str]) -> Output {
+    let out = stekwatch(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Waits up to `secs` for `file` to contain `text`.
+pub fn wait_for(file: &Path, text: &str, secs: u64) -> bool {
+    let began = std::time::Instant::now();
+    while began.elapsed() < std::time::Duration::from_secs(secs) {
+        if std::fs::read_to_string(file).is_ok_and(|t| t.contains(text)) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
