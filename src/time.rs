@@ -107,21 +107,28 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 /// A compact human form of a number of seconds: `45s`, `12m`, `5h 3m`, `21d 4h`.
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
-    let (d, h, m) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60);
-    if d > 0 {
+    // Two units at most, the second rounded to the nearest, so a span and an age a second
+    // apart read the same ("21d", not "20d 23h").
+    let pair = |big: i64, small: i64, total_small: i64| -> (i64, i64) {
+        let n = (total_small + small / 2) / small;
+        (n / (big / small), n % (big / small))
+    };
+    if s >= 86_400 - 1800 {
+        let (d, h) = pair(86_400, 3600, s);
         if h > 0 {
             format!("{d}d {h}h")
         } else {
             format!("{d}d")
         }
-    } else if h > 0 {
+    } else if s >= 3600 - 30 {
+        let (h, m) = pair(3600, 60, s);
         if m > 0 {
             format!("{h}h {m}m")
         } else {
             format!("{h}h")
         }
-    } else if m > 0 {
-        format!("{m}m {}s", s % 60)
+    } else if s >= 60 {
+        format!("{}m {}s", s / 60, s % 60)
     } else {
         format!("{s}s")
     }
@@ -193,5 +200,11 @@ mod tests {
         assert_eq!(human_duration(45), "45s");
         assert_eq!(human_duration(21 * 86400 + 3600 * 4), "21d 4h");
         assert_eq!(human_duration(6 * 3600), "6h");
+        // Rounded, not cut: a second short of a unit reads as the unit.
+        assert_eq!(human_duration(21 * 86400 - 1), "21d");
+        assert_eq!(human_duration(6 * 3600 - 1), "6h");
+        assert_eq!(human_duration(86_399), "1d");
+        assert_eq!(human_duration(3599), "1h");
+        assert_eq!(human_duration(20 * 86400 + 22 * 3600 + 1700), "20d 22h");
     }
 }

@@ -4,6 +4,7 @@
 //! (the live runtime reads it for checkpoints and health lines).
 
 pub mod cli;
+pub mod explain;
 pub mod live;
 pub mod merge;
 pub mod read;
@@ -47,6 +48,16 @@ pub fn run(cli: Cli) -> i32 {
             Err(e) => fail(&e.to_string()),
         },
         Command::Live { live, common } => live::run(&live, &common),
+        Command::Explain { rule } => match explain::text(rule.as_deref()) {
+            Ok(text) => {
+                let mut out = std::io::stdout().lock();
+                match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                    Err(e) if e.kind() != ErrorKind::BrokenPipe => fail(&format!("writing: {e}")),
+                    _ => EXIT_OK,
+                }
+            }
+            Err(e) => fail(&e),
+        },
     }
 }
 

@@ -126,9 +126,13 @@ fn go_tickets_without_key_names_are_not_observable_and_never_rotating() {
         });
         t.observe(&c);
     }
+    // The lifetime hint is the server's promise whether or not keys have names.
     assert_eq!(
         alerts_of(&t),
-        vec![("key-not-observable".to_string(), Severity::Info)]
+        vec![
+            ("ticket-lifetime-too-long".to_string(), Severity::Warning),
+            ("key-not-observable".to_string(), Severity::Info),
+        ]
     );
 }
 
