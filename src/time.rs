@@ -107,30 +107,29 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 /// A compact human form of a number of seconds: `45s`, `12m`, `5h 3m`, `21d 4h`.
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
-    // Two units at most, the second rounded to the nearest, so a span and an age a second
-    // apart read the same ("21d", not "20d 23h").
-    let pair = |big: i64, small: i64, total_small: i64| -> (i64, i64) {
-        let n = (total_small + small / 2) / small;
-        (n / (big / small), n % (big / small))
-    };
-    if s >= 86_400 - 1800 {
-        let (d, h) = pair(86_400, 3600, s);
-        if h > 0 {
-            format!("{d}d {h}h")
-        } else {
-            format!("{d}d")
-        }
-    } else if s >= 3600 - 30 {
-        let (h, m) = pair(3600, 60, s);
-        if m > 0 {
+    if s < 60 {
+        return format!("{s}s");
+    }
+    if s < 3600 {
+        return format!("{}m {}s", s / 60, s % 60);
+    }
+    // Two units at most, the second rounded to the nearest (not cut), so a span and an age a
+    // second apart read the same ("21d", not "20d 23h").
+    let minutes = (s + 30) / 60;
+    if minutes < 24 * 60 {
+        let (h, m) = (minutes / 60, minutes % 60);
+        return if m > 0 {
             format!("{h}h {m}m")
         } else {
             format!("{h}h")
-        }
-    } else if s >= 60 {
-        format!("{}m {}s", s / 60, s % 60)
+        };
+    }
+    let hours = (s + 1800) / 3600;
+    let (d, h) = (hours / 24, hours % 24);
+    if h > 0 {
+        format!("{d}d {h}h")
     } else {
-        format!("{s}s")
+        format!("{d}d")
     }
 }
 
@@ -204,7 +203,8 @@ mod tests {
         assert_eq!(human_duration(21 * 86400 - 1), "21d");
         assert_eq!(human_duration(6 * 3600 - 1), "6h");
         assert_eq!(human_duration(86_399), "1d");
-        assert_eq!(human_duration(3599), "1h");
+        assert_eq!(human_duration(3599), "59m 59s");
+        assert_eq!(human_duration(85_800), "23h 50m");
         assert_eq!(human_duration(20 * 86400 + 22 * 3600 + 1700), "20d 22h");
     }
 }

@@ -176,7 +176,10 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
             _ => parts.push("no rotation seen".to_string()),
         }
         if let Some(w) = &r.decrypt_window_seconds {
-            parts.push(format!("old keys accepted up to {} after", stat(w)));
+            parts.push(format!(
+                "old keys still accepted at least {} after their successor",
+                stat(w)
+            ));
         }
         if r.next_key_accepted_early {
             parts.push("next key accepted before it issued (pre-distributed)".to_string());

@@ -9,6 +9,8 @@ mod rotation;
 #[cfg(test)]
 mod tests;
 pub mod verdict;
+#[cfg(test)]
+mod verdict_tests;
 mod weak;
 
 use crate::decode::Tunnel;

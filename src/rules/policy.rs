@@ -169,10 +169,10 @@ fn key_numbers(sequence: &[(Vec<u8>, Evidence)]) -> Option<Vec<u64>> {
     (small && increasing).then_some(nums)
 }
 
-/// For each key that has a successor, how long it was still seen accepted after it was last
-/// seen issuing (TLS 1.2), or after its successor was first seen (TLS 1.3 only, or a key that
-/// predates the capture). The switch lies between the key's last issuance and its successor's
-/// first, so with steady traffic this is close to the window the server keeps old keys for.
+/// For each key, how long after its successor was first seen issuing (accepted, for TLS 1.3
+/// only) it was still seen accepted: a lower bound of the window the server keeps old keys
+/// for decryption. A key accepted but never seen issuing while issuance is visible predates
+/// the capture; its successor is at latest the first key of the sequence.
 fn decrypt_windows(
     view: &ServiceView<'_>,
     basis: Basis,
@@ -181,21 +181,16 @@ fn decrypt_windows(
     let mut out = Vec::new();
     for (name, k) in &view.keys {
         let Some(accepted) = k.accepted else { continue };
-        let from = match (basis, k.issued) {
-            (Basis::Issued, Some(own)) => sequence
+        let successor = match basis.span(k) {
+            Some(own) => sequence
                 .iter()
-                .any(|(n, at)| n != name && *at > own.first)
-                .then_some(own.last),
-            (Basis::Issued, None) => sequence.first().map(|(_, at)| *at),
-            (Basis::Accepted, _) => sequence
-                .iter()
-                .find(|(n, at)| n != name && *at > accepted.first)
+                .find(|(n, at)| n != name && *at > own.first)
                 .map(|(_, at)| *at),
+            None => sequence.first().map(|(_, at)| *at),
         };
-        let Some(from) = from else { continue };
-        let window = accepted.last.time.seconds_since(from.time);
-        if window > 0 {
-            out.push(window);
+        let Some(next) = successor else { continue };
+        if accepted.last >= next {
+            out.push(accepted.last.time.seconds_since(next.time));
         }
     }
     out

@@ -71,7 +71,12 @@ pub fn judge(view: &ServiceView<'_>, rotation: Option<&Rotation>, t: &Thresholds
         if period <= t.max_key_age || r.counted_by_key_number {
             let window = r
                 .decrypt_window
-                .map(|w| format!("; old keys still accepted up to {} after", dur(w.max)))
+                .map(|w| {
+                    format!(
+                        "; old keys still accepted at least {} after their successor",
+                        dur(w.max)
+                    )
+                })
                 .unwrap_or_default();
             return verdict(
                 VerdictKind::Rotating,
@@ -95,7 +100,11 @@ pub fn judge(view: &ServiceView<'_>, rotation: Option<&Rotation>, t: &Thresholds
             ),
         );
     }
-    if let Some((secs, name, how, _)) = longest {
+    if let Some((_, name, _, k)) = longest {
+        // Everything the server showed of the key, issued or accepted.
+        let (secs, how) = k
+            .server_seen()
+            .map_or((0, "seen"), |s| (s.seconds(), "in use"));
         let more = t.max_key_age.saturating_sub(secs).max(0);
         return verdict(
             VerdictKind::Undetermined,

@@ -1,0 +1,340 @@
+//! Verdicts, rotation figures, exposure and server guesses on every bundled fixture (real
+//! servers, see captures/README.md), and the commands and options that come with them.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+
+fn verdict(r: &Value, service_name: &str) -> String {
+    service(r, service_name)["verdict"]["kind"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn families(r: &Value, service_name: &str) -> (Vec<String>, String) {
+    let g = &service(r, service_name)["server_guess"];
+    (
+        g["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect(),
+        g["confidence"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Every fixture's verdict: a health verdict only with evidence, `undetermined` when the
+/// capture is too short, and what kind of server it looks like.
+#[test]
+fn every_fixture_gets_the_verdict_its_server_earned() {
+    let expected: &[(&str, &str, &str)] = &[
+        ("early-data.pcap", "early.test", "undetermined"),
+        ("gnutls-serv.pcap", "gnutls.test", "undetermined"),
+        ("haproxy.pcap", "haproxy.test", "not-rotated"),
+        ("healthy-stek.pcap", "healthy.test", "undetermined"),
+        ("hello-retry.pcap", "hrr.test", "undetermined"),
+        ("ipv6-sll2-nano.pcapng", "v6.test", "undetermined"),
+        ("no-resumption.pcap", "none.test", "no-resumption"),
+        ("openssl-s-server.pcap", "ossl.test", "undetermined"),
+        ("rotation-daily.pcap", "rotate.test", "rotating"),
+        ("session-cache-only.pcap", "cache.test", "no-resumption"),
+        ("shared-key.pcap", "a.shared.test", "undetermined"),
+        ("static-key-weeks.pcap", "static.test", "not-rotated"),
+        ("tls13-static-days.pcap", "tls13.test", "not-rotated"),
+        ("weak-key.pcap", "weak.test", "undetermined"),
+        ("zero-stek-48.pcap", "zero48.test", "undetermined"),
+    ];
+    for (file, svc, kind) in expected {
+        let r = fixture_report(file);
+        assert_eq!(
+            verdict(&r, svc),
+            *kind,
+            "{file}: {}",
+            service(&r, svc)["verdict"]
+        );
+        let reason = service(&r, svc)["verdict"]["reason"].as_str().unwrap();
+        assert!(
+            reason.ends_with('.') && reason.len() > 20,
+            "{file}: {reason}"
+        );
+    }
+}
+
+#[test]
+fn daily_rotation_is_measured_from_the_wire() {
+    let r = fixture_report("rotation-daily.pcap");
+    let svc = service(&r, "rotate.test");
+    let rot = &svc["rotation"];
+    assert_eq!(rot["rotations"], 4);
+    assert_eq!(rot["basis"], "issued");
+    assert_eq!(rot["rotations_counted_by"], "keys-seen");
+    // Segments every 6 h; first tickets within a second of each segment start.
+    for f in ["min", "median", "max"] {
+        let p = rot["period_seconds"][f].as_i64().unwrap();
+        assert!((6 * HOUR - 2..=6 * HOUR + 2).contains(&p), "{f} {p}");
+    }
+    // Each old key is resumed right after its successor issued, in the same segment: the
+    // window seen is under a second (a lower bound; nginx keeps it 6 h here).
+    assert_eq!(
+        rot["decrypt_window_seconds"],
+        json!({"min": 0, "median": 0, "max": 0})
+    );
+    assert_eq!(rot["next_key_accepted_early"], false);
+    assert_eq!(rot["host_skew_seconds"], Value::Null);
+    let reason = svc["verdict"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("a new key about every 6h (4 rotations seen"),
+        "{reason}"
+    );
+    // Exposure per key: tickets issued + resumptions accepted.
+    let exposure: Vec<u64> = svc["ticket_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["exposure"]["sessions"].as_u64().unwrap())
+        .collect();
+    assert_eq!(exposure, [5, 4, 4, 4, 2]);
+    assert_eq!(
+        families(&r, "rotate.test"),
+        (
+            vec!["nginx".into(), "apache".into(), "haproxy".into()],
+            "medium".into()
+        )
+    );
+}
+
+#[test]
+fn a_static_key_says_how_much_a_leak_exposes_and_what_to_change() {
+    let r = fixture_report("static-key-weeks.pcap");
+    let svc = service(&r, "static.test");
+    let k = hexname("static-key-0001!");
+    let key = key(svc, &k);
+    // 4 tickets issued, 9 resumptions accepted, from day 0 to day 21.
+    assert_eq!(key["exposure"]["sessions"], 13);
+    let secs = key["exposure"]["seconds"].as_i64().unwrap();
+    assert!((21 * DAY - 60..=21 * DAY + 60).contains(&secs), "{secs}");
+    assert_eq!(svc["verdict"]["kind"], "not-rotated");
+    assert_eq!(
+        svc["verdict"]["reason"],
+        format!(
+            "key {k} was issued over 21d (the limit is 1d); a leak of it exposes at least 13 \
+             recorded sessions."
+        )
+    );
+    let alert = r["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "stek-not-rotated")
+        .unwrap();
+    assert!(alert["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("exposes at least 13 recorded sessions over 21d."));
+    assert_eq!(alert["id"], format!("stek-not-rotated:static.test:{k}"));
+    let fix = alert["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("Probably one of nginx, Apache httpd, HAProxy (medium"),
+        "{fix}"
+    );
+    assert!(fix.contains("ssl_session_ticket_key"), "{fix}");
+    // The durations in the table and the alerts read the same (rounded, not cut).
+    let out = stekwatch(&["read", s(&capture("static-key-weeks.pcap"))]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("for 21d (issued from"), "{text}");
+    assert!(!text.contains("20d 23h"), "{text}");
+}
+
+#[test]
+fn one_lifetime_alert_per_service_and_hint() {
+    let r = fixture_report("static-key-weeks.pcap");
+    let lifetime: Vec<&Value> = r["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "ticket-lifetime-too-long")
+        .collect();
+    assert_eq!(lifetime.len(), 1);
+    assert_eq!(
+        lifetime[0]["id"],
+        "ticket-lifetime-too-long:static.test:hint-691200"
+    );
+    assert_eq!(lifetime[0]["lifetime_hint_seconds"], 691_200);
+}
+
+#[test]
+fn servers_are_guessed_from_their_tickets() {
+    for (file, svc, fams, conf) in [
+        ("gnutls-serv.pcap", "gnutls.test", &["gnutls"][..], "medium"),
+        (
+            "openssl-s-server.pcap",
+            "ossl.test",
+            &["openssl", "haproxy", "node"][..],
+            "medium",
+        ),
+        (
+            "weak-key.pcap",
+            "weak.test",
+            &["nginx", "apache"][..],
+            "medium",
+        ),
+        (
+            "hello-retry.pcap",
+            "hrr.test",
+            &["nginx", "apache", "haproxy", "openssl", "boringssl"][..],
+            "low",
+        ),
+    ] {
+        let r = fixture_report(file);
+        let want: Vec<String> = fams.iter().map(|s| s.to_string()).collect();
+        assert_eq!(families(&r, svc), (want, conf.to_string()), "{file}");
+    }
+}
+
+#[test]
+fn rejected_tickets_are_counted_per_key_and_host() {
+    // At +2d the run-1 tickets are presented to the restarted server and refused.
+    let r = fixture_report("openssl-s-server.pcap");
+    let svc = service(&r, "ossl.test");
+    let first = &svc["ticket_keys"][0];
+    assert_eq!(first["rejected"], 2);
+    assert_eq!(first["hosts"][0]["address"], "127.0.0.1:4433");
+    assert_eq!(first["hosts"][0]["rejected"], 2);
+    assert_eq!(svc["ticket_keys"][1]["rejected"], 0);
+    // Keys days apart, each seen for seconds: no rotation policy can be claimed.
+    assert_eq!(svc["verdict"]["kind"], "undetermined");
+    // Expired keys refused are normal: no ticket-rejected alert.
+    assert!(alerts(&r).is_empty(), "{:?}", alerts(&r));
+}
+
+#[test]
+fn a_stateful_identity_is_counted_not_listed_as_a_key_name() {
+    let r = fixture_report("no-resumption.pcap");
+    let svc = service(&r, "none.test");
+    assert_eq!(svc["ticket_keys"], json!([]));
+    assert_eq!(svc["stateful_identities_offered"], 1);
+    assert_eq!(svc["verdict"]["kind"], "no-resumption");
+}
+
+#[test]
+fn a_short_capture_is_not_a_clean_bill_of_health() {
+    let out = stekwatch(&["read", s(&capture("healthy-stek.pcap"))]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\nVERDICTS\n  undetermined   healthy.test  one key"),
+        "{text}"
+    );
+    assert!(text.contains("watch at least 1d more"), "{text}");
+    assert!(
+        text.contains(
+            "No alerts, but this is not a clean bill of health: 1 service is undetermined"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("\nNo alerts.\n"), "{text}");
+}
+
+#[test]
+fn verdicts_come_first_worst_first() {
+    let out = stekwatch(&[
+        "read",
+        s(&capture("rotation-daily.pcap")),
+        s(&capture("healthy-stek.pcap")),
+        s(&capture("static-key-weeks.pcap")),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "VERDICTS")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().take(2).last().unwrap())
+        .collect();
+    assert_eq!(lines, ["static.test", "healthy.test", "rotate.test"]);
+}
+
+#[test]
+fn the_report_records_the_tool_and_every_threshold() {
+    let r = report(
+        &[&capture("static-key-weeks.pcap")],
+        &[
+            "--max-key-age",
+            "2d",
+            "--max-ticket-age",
+            "20d",
+            "--critical-key-age",
+            "30d",
+        ],
+    );
+    assert_eq!(
+        r["tool"],
+        format!("stekwatch {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        r["thresholds"],
+        json!({
+            "max_key_age_seconds": 2 * DAY,
+            "critical_key_age_seconds": 30 * DAY,
+            "max_ticket_age_seconds": 20 * DAY,
+            "lifetime_warning_seconds": DAY,
+            "lifetime_critical_seconds": 7 * DAY,
+            "session_cache_max_seconds": DAY,
+            "key_name_len": null,
+        })
+    );
+    // The day-14 resumption of a day-0 ticket is within 20 days: not stale; the key is
+    // still used for 21 days, past 2 days.
+    let k = hexname("static-key-0001!");
+    assert_eq!(
+        alerts(&r),
+        set(&[
+            &format!("stek-not-rotated/warning/static.test/{k}"),
+            &format!("ticket-lifetime-too-long/critical/static.test/{k}"),
+        ])
+    );
+    let short = report(
+        &[&capture("static-key-weeks.pcap")],
+        &["--max-ticket-age", "1h"],
+    );
+    assert!(alerts(&short).contains(&format!("stale-ticket-accepted/critical/static.test/{k}")));
+    let bad = stekwatch(&[
+        "read",
+        "--max-ticket-age",
+        "8d",
+        s(&capture("static-key-weeks.pcap")),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-ticket-age"));
+}
+
+#[test]
+fn explain_tells_what_a_rule_means_and_how_to_fix_it() {
+    let out = stekwatch(&["explain", "stek-not-rotated"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for part in [
+        "stek-not-rotated (warning past --max-key-age",
+        "What it means:",
+        "Why it matters:",
+        "RFC 9325",
+        "By server",
+        "nginx — default:",
+        "Java JSSE — default:",
+        "jdk.tls.server.statelessKeyTimeout",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    let list = String::from_utf8(stekwatch(&["explain"]).stdout).unwrap();
+    assert_eq!(list.lines().count(), 14, "{list}");
+    assert!(list.contains("ticket-rejected"));
+    let bad = stekwatch(&["explain", "no-such-rule"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("the rules are: stek-not-rotated"));
+}
