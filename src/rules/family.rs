@@ -205,6 +205,13 @@ pub fn guess_family(view: &ServiceView<'_>, rotation: Option<&Rotation>) -> Opti
         return guess(&["s2n", "mbedtls"], Confidence::Low, basis);
     }
     basis.insert(0, "16-byte key names".into());
+    // Go before 1.21 sends TLS 1.2 tickets with a lifetime hint of 0 (unspecified) only;
+    // OpenSSL does so only when it renews a ticket.
+    let issued = view.keys.values().any(|k| k.tickets_issued > 0);
+    if issued && hint.is_none() {
+        basis.push("TLS 1.2 tickets carry no lifetime hint".into());
+        return guess(&["go"], Confidence::Medium, basis);
+    }
     // Readable names are chosen by an operator: a key file of a web server or proxy.
     let readable = view
         .keys

@@ -152,9 +152,9 @@ pub fn measure(view: &ServiceView<'_>) -> Option<Rotation> {
     })
 }
 
-/// Java JSSE names its keys by a 4-byte number incremented at each rotation: when every key in
-/// the sequence is such a number, increasing with time, the numbers count the rotations, seen
-/// or not.
+/// Java JSSE names its keys by a 4-byte number incremented at each rotation: when the keys
+/// of the sequence are such numbers, increasing in small steps with time, the numbers count
+/// the rotations, seen or not.
 fn key_numbers(sequence: &[(Vec<u8>, Evidence)]) -> Option<Vec<u64>> {
     if sequence.len() < 2 || sequence.iter().any(|(n, _)| n.len() != 4) {
         return None;
@@ -163,10 +163,10 @@ fn key_numbers(sequence: &[(Vec<u8>, Evidence)]) -> Option<Vec<u64>> {
         .iter()
         .map(|(n, _)| u64::from(u32::from_be_bytes([n[0], n[1], n[2], n[3]])))
         .collect();
-    // A counter stays small; random 4-byte ids (mbedTLS) almost never do.
-    let small = nums.iter().all(|&n| n < 1 << 20);
-    let increasing = nums.windows(2).all(|w| w[1] > w[0]);
-    (small && increasing).then_some(nums)
+    // A counter (JSSE starts it anywhere) goes up in small steps; random 4-byte ids
+    // (mbedTLS) almost never do.
+    let counting = nums.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] <= 1024);
+    counting.then_some(nums)
 }
 
 /// For each key, how long after its successor was first seen issuing (accepted, for TLS 1.3
@@ -196,27 +196,47 @@ fn decrypt_windows(
     out
 }
 
-/// The earliest key accepted by a host before that host (or, without host records, the
-/// service) was seen issuing it.
+/// The earliest key a host accepted while it was still issuing an older key: installed as
+/// decrypt-only before it became the issuing key (pre-distribution). A key accepted moments
+/// before its first issuance in the same burst of traffic is not early: only a later
+/// issuance of another key by the same host proves the host was not yet issuing it. Without
+/// host records (older state files) the service's spans stand in for the host's.
 fn early(view: &ServiceView<'_>) -> Option<Early> {
+    type Uses = Vec<(Vec<u8>, Option<Span>, Option<Span>)>;
+    let mut hosts: std::collections::BTreeMap<Option<SocketAddr>, Uses> = Default::default();
+    for (name, k) in &view.keys {
+        if k.hosts.is_empty() {
+            hosts
+                .entry(None)
+                .or_default()
+                .push((name.clone(), k.accepted, k.issued));
+        }
+        for (addr, u) in &k.hosts {
+            hosts
+                .entry(Some(*addr))
+                .or_default()
+                .push((name.clone(), u.accepted, u.issued));
+        }
+    }
     let mut found: Option<Early> = None;
-    let mut consider = |key: &[u8], accepted: Option<Span>, issued: Option<Span>| {
-        if let (Some(a), Some(i)) = (accepted, issued) {
-            if a.first < i.first && found.as_ref().is_none_or(|f| a.first < f.accepted) {
+    for uses in hosts.values() {
+        for (name, accepted, issued) in uses {
+            let (Some(a), Some(i)) = (accepted, issued) else {
+                continue;
+            };
+            if a.first >= i.first {
+                continue;
+            }
+            let still_older = uses.iter().any(|(other, _, oi)| {
+                other != name && oi.is_some_and(|o| o.first < i.first && o.last >= a.first)
+            });
+            if still_older && found.as_ref().is_none_or(|f| a.first < f.accepted) {
                 found = Some(Early {
-                    key: key.to_vec(),
+                    key: name.clone(),
                     accepted: a.first,
                     issued: i.first,
                 });
             }
-        }
-    };
-    for (name, k) in &view.keys {
-        if k.hosts.is_empty() {
-            consider(name, k.accepted, k.issued);
-        }
-        for u in k.hosts.values() {
-            consider(name, u.accepted, u.issued);
         }
     }
     found

@@ -224,7 +224,17 @@ fn a_key_accepted_before_it_issues_was_distributed_early() {
     let _ = f.full(H1, 1, &key(0), None);
     let _ = f.full(H2, 2, &key(0), None);
     let t = f.full(H1, HOUR, &key(1), None);
+    // A host that accepts a key moments before it first issues it, with nothing older
+    // issued in between, merely switched: not early.
+    let mut only_switch = Fleet::new();
+    let _ = only_switch.full(H2, 2, &key(0), None);
+    let t1 = only_switch.full(H1, HOUR, &key(1), None);
+    only_switch.resume(H2, HOUR + 20 * 60, t1);
+    let _ = only_switch.full(H2, HOUR + 20 * 60 + 1, &key(1), None);
+    assert_eq!(only_switch.assess().0.rotation.unwrap().early, None);
     f.resume(H2, HOUR + 20 * 60, t);
+    // Still issuing the old key after accepting the new one: the new one was decrypt-only.
+    let _ = f.full(H2, HOUR + 30 * 60, &key(0), None);
     let _ = f.full(H2, 2 * HOUR, &key(1), None);
     let (a, _) = f.assess();
     let r = a.rotation.unwrap();
