@@ -110,8 +110,11 @@ pub fn human_duration(secs: i64) -> String {
     if s < 60 {
         return format!("{s}s");
     }
-    if s < 3600 {
+    if s < 600 {
         return format!("{}m {}s", s / 60, s % 60);
+    }
+    if s < 3600 - 30 {
+        return format!("{}m", (s + 30) / 60);
     }
     // Two units at most, the second rounded to the nearest (not cut), so a span and an age a
     // second apart read the same ("21d", not "20d 23h").
@@ -203,7 +206,10 @@ mod tests {
         assert_eq!(human_duration(21 * 86400 - 1), "21d");
         assert_eq!(human_duration(6 * 3600 - 1), "6h");
         assert_eq!(human_duration(86_399), "1d");
-        assert_eq!(human_duration(3599), "59m 59s");
+        assert_eq!(human_duration(3599), "1h");
+        assert_eq!(human_duration(3000), "50m");
+        assert_eq!(human_duration(2999), "50m");
+        assert_eq!(human_duration(599), "9m 59s");
         assert_eq!(human_duration(85_800), "23h 50m");
         assert_eq!(human_duration(20 * 86400 + 22 * 3600 + 1700), "20d 22h");
     }

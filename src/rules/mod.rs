@@ -226,8 +226,6 @@ const KEY_RULES: &[&str] = &[
     "weak-key-name",
     "weak-stek",
     "ticket-iv-reuse",
-    "ticket-rejected",
-    "key-not-observable",
 ];
 
 /// The fix for a service's key handling, for the family it probably runs.
@@ -272,18 +270,25 @@ pub fn evaluate(views: &[ServiceView<'_>], t: &Thresholds) -> Vec<Alert> {
         hygiene::key_not_observable(view, &mut alerts);
         weak::weak_stek(view, &mut alerts);
         weak::ticket_iv_reuse(view, &mut alerts);
-        if alerts[first..].iter().any(|a| KEY_RULES.contains(&a.rule)) {
-            let fix = family::guess_family(view, policy::measure(view).as_ref())
+        let fix = if alerts[first..].iter().any(|a| KEY_RULES.contains(&a.rule)) {
+            family::guess_family(view, policy::measure(view).as_ref())
                 .as_ref()
-                .and_then(fix_for);
-            for a in &mut alerts[first..] {
-                if KEY_RULES.contains(&a.rule) {
-                    a.fix.clone_from(&fix);
-                }
-            }
+                .and_then(fix_for)
+        } else {
+            None
+        };
+        for a in &mut alerts[first..] {
+            a.fix = match &fix {
+                Some(f) if KEY_RULES.contains(&a.rule) => Some(f.clone()),
+                _ => explain::rule(a.rule).map(|r| r.fix.to_string()),
+            };
         }
     }
+    let shared = alerts.len();
     hygiene::stek_shared(views, &mut alerts);
+    for a in &mut alerts[shared..] {
+        a.fix = explain::rule(a.rule).map(|r| r.fix.to_string());
+    }
     alerts.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
