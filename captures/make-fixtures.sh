@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make-fixtures.sh — regenerate the stekwatch fixture captures in this directory.
 #
-# Real servers on loopback (nginx, `openssl s_server`, haproxy, `gnutls-serv`), real clients
+# Real servers on loopback (nginx, `openssl s_server`, haproxy, `gnutls-serv`, Go crypto/tls in
+# go-server/, Java JSSE in java-server/), real clients
 # (`openssl s_client`, `gnutls-cli`, curl), captured with tcpdump; capture segments are shifted in
 # time with `editcap -t` (segment k of every fixture starts at exactly 2026-11-01T00:00:00Z + its
 # offset) and joined with `mergecap`.  See README.md for what each file must show.
