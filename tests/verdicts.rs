@@ -338,3 +338,212 @@ fn explain_tells_what_a_rule_means_and_how_to_fix_it() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("the rules are: stek-not-rotated"));
 }
+
+fn rotation_stat(svc: &Value, field: &str) -> (i64, i64, i64) {
+    let s = &svc["rotation"][field];
+    (
+        s["min"].as_i64().unwrap(),
+        s["median"].as_i64().unwrap(),
+        s["max"].as_i64().unwrap(),
+    )
+}
+
+fn host_use(svc: &Value, key_name: &str) -> Vec<(String, u64, u64, u64)> {
+    key(svc, key_name)["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["address"].as_str().unwrap().to_string(),
+                u64::from(h["issued"].is_object()),
+                u64::from(h["accepted"].is_object()),
+                h["rejected"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Two nginx hosts rotating hourly, host 2 ten minutes late (captures/README.md, "Verdict
+/// fixtures"): period, decrypt window, skew and the rejections on the late host.
+#[test]
+fn an_hourly_nginx_fleet_with_a_late_host() {
+    let r = fixture_report("fleet-hourly.pcap");
+    let svc = service(&r, "fleet.test");
+    assert_eq!(svc["addresses"], json!(["127.0.0.1:443", "127.0.0.2:443"]));
+    assert_eq!(svc["verdict"]["kind"], "rotating");
+    let rot = &svc["rotation"];
+    assert_eq!(rot["rotations"], 4);
+    // First issues on host 1 at h:00:00.002 ± 0.3 ms: 3600 s apart, floored to whole seconds.
+    let (lo, med, hi) = rotation_stat(svc, "period_seconds");
+    assert!(
+        lo >= 3599 && hi <= 3600 && (lo..=hi).contains(&med),
+        "{lo} {med} {hi}"
+    );
+    // Old keys last accepted at h:50 on host 1, 3000 s after their successors' first issue.
+    let (lo, _, hi) = rotation_stat(svc, "decrypt_window_seconds");
+    assert!(lo >= 2999 && hi <= 3000, "{lo} {hi}");
+    // Host 2 first issues each new key 600.2 s after host 1.
+    assert_eq!(rotation_stat(svc, "host_skew_seconds"), (600, 600, 600));
+    assert_eq!(rot["latest_host"]["address"], "127.0.0.2:443");
+    assert_eq!(rot["next_key_accepted_early"], false);
+    // Per key and host: issued, accepted, rejected (README's table).
+    let names: Vec<String> = (1..=5)
+        .map(|i| hexname(&format!("fleet-hourly-k0{i}")))
+        .collect();
+    assert_eq!(keys(&r)["fleet.test"], names);
+    // Every key issued and accepted on both hosts; the late host rejected 2 of each new key.
+    let h1 = "127.0.0.1:443".to_string();
+    let h2 = "127.0.0.2:443".to_string();
+    assert_eq!(
+        host_use(svc, &names[0]),
+        [(h1.clone(), 1, 1, 0), (h2.clone(), 1, 1, 0)]
+    );
+    for name in &names[1..] {
+        assert_eq!(
+            host_use(svc, name),
+            [(h1.clone(), 1, 1, 0), (h2.clone(), 1, 1, 2)],
+            "{name}"
+        );
+        assert_eq!(key(svc, name)["rejected"], 2);
+    }
+    let issued_accepted: Vec<(u64, u64)> = names
+        .iter()
+        .map(|n| {
+            let k = key(svc, n);
+            (
+                k["tickets_issued"].as_u64().unwrap(),
+                k["resumptions_accepted"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(issued_accepted, [(6, 7), (10, 8), (10, 8), (10, 8), (8, 4)]);
+    // The late host's rejections, and nothing else.
+    assert_eq!(
+        alerts(&r),
+        set(&["ticket-rejected/info/fleet.test/-"]),
+        "{}",
+        r["alerts"]
+    );
+    let a = &r["alerts"][0];
+    assert_eq!(a["addresses"], json!(["127.0.0.2:443"]));
+    assert_eq!(a["id"], "ticket-rejected:fleet.test:127.0.0.2:443");
+    assert!(
+        a["message"]
+            .as_str()
+            .unwrap()
+            .contains("answered 8 tickets under 4 current keys"),
+        "{a}"
+    );
+}
+
+#[test]
+fn a_next_key_accepted_hours_before_it_issues_is_seen_as_distributed_early() {
+    let r = fixture_report("next-key-early.pcap");
+    let svc = service(&r, "next.test");
+    let rot = &svc["rotation"];
+    assert_eq!(rot["next_key_accepted_early"], true);
+    assert_eq!(
+        rot["next_key_early"]["key_name"],
+        hexname("next-early-key-2")
+    );
+    assert_eq!(
+        rot["next_key_early"]["accepted"],
+        "2026-11-01T00:00:00.467185Z"
+    );
+    assert_eq!(
+        rot["next_key_early"]["issued"],
+        "2026-11-01T06:00:00.007828Z"
+    );
+    assert_eq!(rot["rotations"], 1);
+    assert_eq!(svc["verdict"]["kind"], "rotating");
+    assert!(alerts(&r).is_empty(), "{:?}", alerts(&r));
+}
+
+#[test]
+fn go_without_key_names_still_shows_how_long_old_tickets_work() {
+    let r = fixture_report("go-default.pcap");
+    let svc = service(&r, "go.test");
+    assert_eq!(svc["key_name_len"], Value::Null);
+    assert_eq!(svc["verdict"]["kind"], "not-observable");
+    assert!(svc["verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .ends_with("the oldest ticket seen accepted was 2d old."));
+    let unnamed = &svc["unnamed_tickets"];
+    assert_eq!(unnamed["tickets_issued"], 5);
+    assert_eq!(unnamed["resumptions_accepted"], 6);
+    let age = unnamed["oldest_accepted_ticket_age_seconds"]
+        .as_i64()
+        .unwrap();
+    assert!((2 * DAY..2 * DAY + 10).contains(&age), "{age}");
+    // The 2-day-old ticket, matched by its hash, is stale although no key name is visible.
+    assert_eq!(
+        alerts(&r),
+        set(&[
+            "stale-ticket-accepted/warning/go.test/-",
+            "key-not-observable/info/go.test/-",
+        ])
+    );
+    assert_eq!(
+        families(&r, "go.test"),
+        (vec!["go".into(), "rustls".into()], "medium".into())
+    );
+}
+
+#[test]
+fn go_1_19_names_its_key_and_sends_no_lifetime_hint() {
+    let r = fixture_report("go119-default.pcap");
+    let k = "2cea82c5f93fc58810c2db2d4a8e9748";
+    assert_eq!(keys(&r)["go.test"], [k.to_string()]);
+    assert_eq!(verdict(&r, "go.test"), "not-rotated");
+    assert_eq!(
+        alerts(&r),
+        set(&[
+            &format!("stale-ticket-accepted/warning/go.test/{k}"),
+            &format!("stek-not-rotated/warning/go.test/{k}"),
+        ])
+    );
+    assert_eq!(
+        families(&r, "go.test"),
+        (vec!["go".into()], "medium".into())
+    );
+}
+
+#[test]
+fn java_key_numbers_count_the_rotations() {
+    let r = fixture_report("java-jsse.pcap");
+    let svc = service(&r, "java.test");
+    assert_eq!(svc["key_name_len"], 4);
+    assert_eq!(
+        keys(&r)["java.test"],
+        ["e33e2406", "e33e2407", "e33e2408", "e33e2409"]
+    );
+    let rot = &svc["rotation"];
+    assert_eq!(rot["rotations"], 3);
+    assert_eq!(rot["rotations_counted_by"], "key-number");
+    // jdk.tls.server.statelessKeyTimeout=60 s, rounds 65 s apart.
+    let (lo, _, hi) = rotation_stat(svc, "period_seconds");
+    assert!(lo >= 64 && hi <= 65, "{lo} {hi}");
+    assert_eq!(svc["verdict"]["kind"], "rotating");
+    assert_eq!(
+        families(&r, "java.test"),
+        (vec!["java".into()], "high".into())
+    );
+    assert!(alerts(&r).is_empty(), "{:?}", alerts(&r));
+}
+
+#[test]
+fn one_second_of_a_static_key_is_undetermined() {
+    let r = fixture_report("static-short.pcap");
+    let svc = service(&r, "short.test");
+    assert_eq!(svc["verdict"]["kind"], "undetermined");
+    assert_eq!(
+        svc["verdict"]["reason"],
+        format!(
+            "one key ({}) in use over 1s only; watch at least 1d more to tell whether it rotates.",
+            hexname("static-short-k01")
+        )
+    );
+    assert!(alerts(&r).is_empty());
+}
