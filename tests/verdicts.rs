@@ -547,3 +547,287 @@ fn one_second_of_a_static_key_is_undetermined() {
     );
     assert!(alerts(&r).is_empty());
 }
+
+/// The whole table: every fixture's services with verdict, rotations seen (-1: no key seen
+/// by the server), server guess and confidence, and exposure per key (tickets issued plus
+/// resumptions accepted, in the order of the report's key table).
+#[test]
+fn every_fixture_service_verdict_guess_and_exposure() {
+    type Row = (
+        &'static str,
+        &'static str,
+        &'static str,
+        i64,
+        &'static [&'static str],
+        &'static str,
+        &'static [u64],
+    );
+    let ossl = &["nginx", "apache", "haproxy", "openssl", "boringssl"][..];
+    let files = &["nginx", "apache", "haproxy"][..];
+    let rows: &[Row] = &[
+        (
+            "early-data.pcap",
+            "early.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[1],
+        ),
+        (
+            "fleet-hourly.pcap",
+            "fleet.test",
+            "rotating",
+            4,
+            files,
+            "medium",
+            &[13, 18, 18, 18, 12],
+        ),
+        (
+            "gnutls-serv.pcap",
+            "gnutls.test",
+            "undetermined",
+            0,
+            &["gnutls"],
+            "medium",
+            &[6],
+        ),
+        (
+            "go-default.pcap",
+            "go.test",
+            "not-observable",
+            -1,
+            &["go", "rustls"],
+            "medium",
+            &[],
+        ),
+        (
+            "go119-default.pcap",
+            "go.test",
+            "not-rotated",
+            0,
+            &["go"],
+            "medium",
+            &[8],
+        ),
+        (
+            "haproxy.pcap",
+            "haproxy.test",
+            "not-rotated",
+            0,
+            files,
+            "medium",
+            &[6],
+        ),
+        (
+            "healthy-stek.pcap",
+            "healthy.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[3],
+        ),
+        (
+            "hello-retry.pcap",
+            "hrr.test",
+            "undetermined",
+            0,
+            ossl,
+            "low",
+            &[2],
+        ),
+        (
+            "ipv6-sll2-nano.pcapng",
+            "v6.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[3],
+        ),
+        (
+            "java-jsse.pcap",
+            "java.test",
+            "rotating",
+            3,
+            &["java"],
+            "high",
+            &[6, 7, 7, 5],
+        ),
+        (
+            "next-key-early.pcap",
+            "next.test",
+            "rotating",
+            1,
+            files,
+            "medium",
+            &[5, 6],
+        ),
+        (
+            "no-resumption.pcap",
+            "none.test",
+            "no-resumption",
+            -1,
+            &[],
+            "-",
+            &[],
+        ),
+        (
+            "openssl-s-server.pcap",
+            "ossl.test",
+            "undetermined",
+            1,
+            &["openssl", "haproxy", "node"],
+            "medium",
+            &[3, 4],
+        ),
+        (
+            "plaintext-ticket.pcap",
+            "healthy.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[3],
+        ),
+        (
+            "rotation-daily.pcap",
+            "rotate.test",
+            "rotating",
+            4,
+            files,
+            "medium",
+            &[5, 4, 4, 4, 2],
+        ),
+        (
+            "session-cache-only.pcap",
+            "cache.test",
+            "no-resumption",
+            -1,
+            &[],
+            "-",
+            &[],
+        ),
+        (
+            "shared-key.pcap",
+            "a.shared.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[2],
+        ),
+        (
+            "shared-key.pcap",
+            "b.shared.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[2],
+        ),
+        (
+            "shared-key.pcap",
+            "c.shared.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[2],
+        ),
+        (
+            "static-key-weeks.pcap",
+            "static.test",
+            "not-rotated",
+            0,
+            files,
+            "medium",
+            &[13],
+        ),
+        (
+            "static-short.pcap",
+            "short.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[6],
+        ),
+        (
+            "tls13-static-days.pcap",
+            "tls13.test",
+            "not-rotated",
+            0,
+            files,
+            "medium",
+            &[4],
+        ),
+        (
+            "weak-key.pcap",
+            "weak.test",
+            "undetermined",
+            0,
+            &["nginx", "apache"],
+            "medium",
+            &[2],
+        ),
+        (
+            "zero-stek-48.pcap",
+            "zero48.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[3],
+        ),
+        (
+            "zero-stek-80.pcap",
+            "zero80.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[3],
+        ),
+        (
+            "zero-stek-haproxy.pcap",
+            "haproxy-zero.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[3],
+        ),
+    ];
+    let mut seen_files = std::collections::BTreeSet::new();
+    for (file, name, kind, rotations, fams, conf, exposure) in rows {
+        seen_files.insert(*file);
+        let r = fixture_report(file);
+        let svc = service(&r, name);
+        assert_eq!(svc["verdict"]["kind"], *kind, "{file} {name}");
+        let rot = svc["rotation"]["rotations"].as_i64().unwrap_or(-1);
+        assert_eq!(rot, *rotations, "{file} {name}");
+        let guess = match &svc["server_guess"] {
+            Value::Null => (vec![], "-".to_string()),
+            _ => families(&r, name),
+        };
+        let want: Vec<String> = fams.iter().map(|f| f.to_string()).collect();
+        assert_eq!(guess, (want, conf.to_string()), "{file} {name}");
+        let got: Vec<u64> = svc["ticket_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["exposure"]["sessions"].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, *exposure, "{file} {name}");
+    }
+    // Every fixture with TLS is in the table (plain-http.pcap has no service).
+    let all = std::fs::read_dir(root().join("captures"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| (n.ends_with(".pcap") || n.ends_with(".pcapng")) && n != "plain-http.pcap")
+        .count();
+    assert_eq!(seen_files.len(), all);
+}

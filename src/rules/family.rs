@@ -186,8 +186,9 @@ pub fn guess_family(view: &ServiceView<'_>, rotation: Option<&Rotation>) -> Opti
     if let Some(p) = period {
         basis.push(format!("rotation about every {}", super::dur(p)));
     }
-    if view.keys.is_empty() {
-        view.unobservable.as_ref()?;
+    // Only what the server did tells what it is: keys clients merely presented do not.
+    if !view.keys.values().any(|k| k.server_seen().is_some()) {
+        view.unobservable.as_ref()?.server_seen()?;
         basis.insert(0, "tickets carry no key name".into());
         return guess(&["go", "rustls"], Confidence::Medium, basis);
     }
@@ -215,8 +216,9 @@ pub fn guess_family(view: &ServiceView<'_>, rotation: Option<&Rotation>) -> Opti
     // Readable names are chosen by an operator: a key file of a web server or proxy.
     let readable = view
         .keys
-        .keys()
-        .all(|n| n.iter().all(|b| b.is_ascii_graphic() || *b == b' '));
+        .iter()
+        .filter(|(_, k)| k.server_seen().is_some())
+        .all(|(n, _)| n.iter().all(|b| b.is_ascii_graphic() || *b == b' '));
     if readable {
         basis.push("key names are readable text, so set by an operator's key file".into());
         return guess(&["nginx", "apache", "haproxy"], Confidence::Medium, basis);
