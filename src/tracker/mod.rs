@@ -164,7 +164,7 @@ fn upsert<K: std::hash::Hash + Eq, V>(
         None if len < cap => {
             map.insert(key, value);
         }
-        None => *dropped += 1,
+        None => *dropped = dropped.saturating_add(1),
     }
 }
 
@@ -273,7 +273,7 @@ impl Tracker {
         let full = self.used >= self.max_bytes;
         let new = !self.services.contains_key(&name);
         if new && (full || self.services.len() >= MAX_SERVICES) {
-            self.dropped_services += 1;
+            self.dropped_services = self.dropped_services.saturating_add(1);
             return;
         }
         let svc = self.services.entry(name).or_default();
@@ -358,11 +358,13 @@ impl Service {
         let outcome = c.outcome();
         let h = &mut self.handshakes;
         match outcome {
-            Outcome::Full => h.full += 1,
-            Outcome::ResumedTicket => h.resumed_ticket += 1,
-            Outcome::ResumedSessionId => h.resumed_session_id += 1,
-            Outcome::ResumedPsk { .. } => h.resumed_psk += 1,
-            Outcome::Unknown => h.unknown += 1,
+            Outcome::Full => h.full = h.full.saturating_add(1),
+            Outcome::ResumedTicket => h.resumed_ticket = h.resumed_ticket.saturating_add(1),
+            Outcome::ResumedSessionId => {
+                h.resumed_session_id = h.resumed_session_id.saturating_add(1)
+            }
+            Outcome::ResumedPsk { .. } => h.resumed_psk = h.resumed_psk.saturating_add(1),
+            Outcome::Unknown => h.unknown = h.unknown.saturating_add(1),
         }
         for issued in &c.tickets {
             Span::add(&mut self.span, issued.at);
@@ -436,13 +438,13 @@ impl Service {
 
     fn address(&mut self, a: SocketAddr) {
         if self.full && !self.addresses.contains(&a) {
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
             return;
         }
         self.addresses.insert(a);
         if self.addresses.len() > MAX_ADDRESSES {
             self.addresses.pop_last();
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
         }
     }
 
@@ -539,7 +541,7 @@ impl Service {
         }
         let life = match outcome {
             Outcome::Full => {
-                self.sessions_established += 1;
+                self.sessions_established = self.sessions_established.saturating_add(1);
                 SessionLife {
                     established: Some(*at),
                     resumed: None,
@@ -588,7 +590,7 @@ impl Service {
             return None;
         }
         if !self.keys.contains_key(name) && self.keys.len() >= self.cap(MAX_KEYS_PER_SERVICE) {
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
             return None;
         }
         Some(self.keys.entry(name.to_vec()).or_default())
