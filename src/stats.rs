@@ -129,5 +129,6 @@ mod tests {
         assert_eq!(a.gaps, LOADED_MAX);
         assert_eq!(a.packets, 7);
         a.gaps += 1;
+        assert_eq!(a.gaps, LOADED_MAX + 1);
     }
 }
