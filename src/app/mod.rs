@@ -40,7 +40,7 @@ pub fn run(cli: Cli) -> i32 {
         } => match merge::run(&states, &output, lock_wait) {
             Ok((msg, warnings)) => {
                 for w in warnings {
-                    eprintln!("stekwatch: warning: {w}");
+                    eprintln!("stekwatch: warning: {}", crate::report::text::clean(&w));
                 }
                 eprintln!("stekwatch: {msg}");
                 EXIT_OK
@@ -122,6 +122,8 @@ pub fn lock_state(
 }
 
 fn fail(msg: &str) -> i32 {
-    eprintln!("stekwatch: error: {msg}");
+    // Messages name inputs (file names found in directories can hold anything): escaped,
+    // so no name can forge a line or a terminal sequence.
+    eprintln!("stekwatch: error: {}", crate::report::text::clean(msg));
     EXIT_ERROR
 }
