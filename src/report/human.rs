@@ -175,7 +175,7 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
             )),
             _ => parts.push("no rotation seen".to_string()),
         }
-        if let Some(w) = &r.decrypt_window_seconds {
+        if let Some(w) = r.decrypt_window_seconds.as_ref().filter(|w| w.max > 0) {
             parts.push(format!(
                 "old keys still accepted at least {} after their successor",
                 stat(w)

@@ -71,6 +71,7 @@ pub fn judge(view: &ServiceView<'_>, rotation: Option<&Rotation>, t: &Thresholds
         if period <= t.max_key_age || r.counted_by_key_number {
             let window = r
                 .decrypt_window
+                .filter(|w| w.max > 0)
                 .map(|w| {
                     format!(
                         "; old keys still accepted at least {} after their successor",
@@ -81,10 +82,15 @@ pub fn judge(view: &ServiceView<'_>, rotation: Option<&Rotation>, t: &Thresholds
             return verdict(
                 VerdictKind::Rotating,
                 format!(
-                    "a new key about every {} ({} rotation{} seen, keys dated by {} tickets){window}.",
+                    "a new key about every {} ({} rotation{} {}, keys dated by {} tickets){window}.",
                     dur(period),
                     r.rotations,
                     plural(r.rotations),
+                    if r.counted_by_key_number {
+                        "counted by the key number"
+                    } else {
+                        "seen"
+                    },
                     r.basis.as_str(),
                 ),
             );
