@@ -86,6 +86,9 @@ counters! {
         /// Packets nested in more than `decode::MAX_ENCAPSULATIONS` tunnel headers.
         #[serde(skip_serializing_if = "is_zero")]
         skipped_tunnel_depth,
+        /// `report --from-log`: lines that were not readable records (left out while 0).
+        #[serde(skip_serializing_if = "is_zero")]
+        skipped_log_lines,
     }
 }
 

@@ -61,11 +61,20 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Print the report of a saved state.
+    /// Print the report of a saved state, or of per-connection logs (--from-log).
     Report {
         /// The state file to report on.
-        #[arg(long, required = true, value_name = "FILE")]
-        state: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "from_log",
+            conflicts_with = "from_log"
+        )]
+        state: Option<PathBuf>,
+        /// Rebuild the history from per-connection logs (`--log`) of any number of sensors
+        /// ('-' reads stdin); the report equals that of `merge` of their states.
+        #[arg(long = "from-log", value_name = "LOG", num_args = 1..)]
+        from_log: Vec<PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -169,6 +178,21 @@ pub struct OutputArgs {
     /// Exit with status 1 when an alert at or above this severity fired.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
+    /// Also write the report as one self-contained HTML page (verdicts, key timelines, alerts).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Colour severities and verdicts: auto (on a terminal, unless NO_COLOR is set), always,
+    /// never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorWhen,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 /// Options of the commands that observe traffic (`read`, `live`).
@@ -208,6 +232,13 @@ pub struct Common {
     /// gzip capture; past it the input is refused.
     #[arg(long, default_value_t = 16.0, value_name = "GIB")]
     pub max_spool_gib: f64,
+    /// Append one JSON line per TLS connection to FILE (Zeek/Suricata conventions, Community
+    /// ID), and a stats line at the end; `report --from-log` rebuilds the history from them.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// No progress bar on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 /// Validated settings.
@@ -223,6 +254,13 @@ pub struct Config {
     pub lock_wait_secs: u64,
     /// Cap on spooled input (stdin, FIFOs, decompressed gzip), in bytes.
     pub max_spool_bytes: u64,
+    /// `--log`: per-connection records.
+    pub log: Option<PathBuf>,
+    /// `--html`: the report as a page.
+    pub html: Option<PathBuf>,
+    pub color: ColorWhen,
+    /// `--quiet`: no progress bar.
+    pub quiet: bool,
 }
 
 impl OutputArgs {
@@ -248,6 +286,10 @@ impl OutputArgs {
             state: None,
             lock_wait_secs: 60,
             max_spool_bytes: 16 << 30,
+            log: None,
+            html: self.html.clone(),
+            color: self.color,
+            quiet: false,
         })
     }
 }
@@ -281,6 +323,8 @@ impl Common {
             return Err("--max-spool-gib must be more than 0".into());
         }
         cfg.max_spool_bytes = (self.max_spool_gib * (1u64 << 30) as f64) as u64;
+        cfg.log = self.log.clone();
+        cfg.quiet = self.quiet;
         Ok(cfg)
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod live;
+pub mod log;
 pub mod merge;
 pub mod read;
 pub mod report;
@@ -28,8 +29,18 @@ pub fn run(cli: Cli) -> i32 {
             Ok(cfg) => finish(read::run(&paths, &cfg), &cfg),
             Err(e) => fail(&e),
         },
-        Command::Report { state, output } => match output.validate() {
-            Ok(cfg) => finish(report::run(&state, &cfg), &cfg),
+        Command::Report {
+            state,
+            from_log,
+            output,
+        } => match output.validate() {
+            Ok(cfg) => {
+                let report = match &state {
+                    Some(state) => report::run(state, &cfg),
+                    None => log::from_logs(&from_log, &cfg),
+                };
+                finish(report, &cfg)
+            }
             Err(e) => fail(&e),
         },
         Command::Merge {

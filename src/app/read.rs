@@ -72,11 +72,13 @@ pub fn run(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
         .iter()
         .zip(&names)
         .map(|(path, name)| input::open_with(path, opts).map(|i| (name.clone(), i)));
+    let log = super::log::open(cfg)?;
     let (mut history, outcomes) = if cfg.threads <= 1 {
-        single::read_each(inputs, cfg.limits)?
+        single::read_each_logged(inputs, cfg.limits, log.clone())?
     } else {
-        sharded::read_each(inputs, cfg.threads, cfg.limits)?
+        sharded::read_each_logged(inputs, cfg.threads, cfg.limits, log.clone())?
     };
+    super::log::close(log.as_deref(), cfg, &history)?;
     for (name, outcome) in names.iter().zip(outcomes) {
         if let Some(t) = outcome.truncated {
             warnings.push(format!("{name}: {t}"));

@@ -3,8 +3,11 @@
 //! place that turns a history into the report model; `Printer` chooses the rendering, and
 //! renderers only format.
 
+pub mod community_id;
 pub mod human;
 pub mod json;
+pub mod log;
+pub mod log_read;
 pub mod printer;
 pub mod stream;
 pub mod text;

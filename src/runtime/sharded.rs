@@ -10,6 +10,7 @@
 use crossbeam_channel::{bounded, Sender};
 
 use std::borrow::Borrow;
+use std::sync::Arc;
 
 use super::{finished, NamedInput, Pages};
 use crate::capture::file::{FileReader, ReadOutcome};
@@ -17,6 +18,7 @@ use crate::capture::input::{CaptureError, Input};
 use crate::decode::Decoded;
 use crate::evidence::Evidence;
 use crate::pipeline::{FlowHasher, Limits, Pipeline};
+use crate::report::log::ConnLog;
 use crate::tracker::History;
 
 /// Segments per message: amortises the channel's per-message cost.
@@ -67,6 +69,17 @@ pub fn read_each<B: Borrow<Input>>(
     threads: usize,
     limits: Limits,
 ) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
+    read_each_logged(inputs, threads, limits, None)
+}
+
+/// `read_each`, also writing each connection's record to `log` (the reader names the inputs,
+/// the workers write the records).
+pub fn read_each_logged<B: Borrow<Input>>(
+    inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
+    threads: usize,
+    limits: Limits,
+    log: Option<Arc<ConnLog>>,
+) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
     let threads = threads.max(1);
     let per_worker = Limits {
         max_flows: (limits.max_flows / threads).max(1),
@@ -76,10 +89,10 @@ pub fn read_each<B: Borrow<Input>>(
         // Memory for history is then bounded by threads x the cap.
         ..limits
     };
-    let mut reader = Pipeline::new(per_worker);
+    let mut reader = Pipeline::new(per_worker).with_log(log.clone());
     let hasher = reader.hasher().clone();
     let mut workers: Vec<Pipeline> = (0..threads)
-        .map(|_| Pipeline::with_hasher(per_worker, hasher.clone()))
+        .map(|_| Pipeline::with_hasher(per_worker, hasher.clone()).with_log(log.clone()))
         .collect();
     let mut outcomes = Vec::new();
     let mut inputs = inputs.into_iter();

@@ -4,9 +4,11 @@
 use super::{finished, NamedInput, Pages};
 use crate::capture::file::{FileReader, ReadOutcome};
 use std::borrow::Borrow;
+use std::sync::Arc;
 
 use crate::capture::input::{CaptureError, Input};
 use crate::pipeline::{Limits, Pipeline};
+use crate::report::log::ConnLog;
 use crate::tracker::History;
 
 /// Reads `inputs` in order; returns the finished history and how reading each input ended.
@@ -25,7 +27,16 @@ pub fn read_each<B: Borrow<Input>>(
     inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
     limits: Limits,
 ) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
-    let mut p = Pipeline::new(limits);
+    read_each_logged(inputs, limits, None)
+}
+
+/// `read_each`, also writing each connection's record to `log`.
+pub fn read_each_logged<B: Borrow<Input>>(
+    inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
+    limits: Limits,
+    log: Option<Arc<ConnLog>>,
+) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
+    let mut p = Pipeline::new(limits).with_log(log);
     let mut outcomes = Vec::new();
     for item in inputs {
         let (name, input) = item?;
