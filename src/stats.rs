@@ -21,6 +21,11 @@ macro_rules! counters {
             pub fn merge(&mut self, o: &$name) {
                 $(self.$field = self.$field.saturating_add(o.$field);)*
             }
+
+            /// What was counted since `earlier` (a copy of these counters taken before).
+            pub fn since(&self, earlier: &$name) -> $name {
+                $name { $($field: self.$field.saturating_sub(earlier.$field),)* }
+            }
         }
     };
 }

@@ -257,6 +257,12 @@ pub struct ConnLog {
     inner: Mutex<Inner>,
 }
 
+impl std::fmt::Debug for ConnLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnLog")
+    }
+}
+
 impl ConnLog {
     /// Appends to `path` (created `0600`: records name keys), as Zeek and Suricata logs do,
     /// so a shipper tailing the file and log rotation work as usual.
@@ -312,8 +318,14 @@ impl ConnLog {
     /// The run's end: its counters, span and inputs; then everything is flushed. Returns the
     /// number of connection lines written, or the first write error.
     pub fn finish(&self, h: &History) -> io::Result<u64> {
+        self.finish_with(&h.files, h, &h.stats)
+    }
+
+    /// `finish` for a run whose history also holds an earlier one (a live sensor's state):
+    /// only `inputs` and `stats` are this run's.
+    pub fn finish_with(&self, inputs: &[String], h: &History, stats: &Stats) -> io::Result<u64> {
         let mut g = self.lock();
-        let mut inputs = h.files.clone();
+        let mut inputs = inputs.to_vec();
         inputs.sort();
         inputs.dedup();
         let line = StatsLine {
@@ -321,7 +333,7 @@ impl ConnLog {
             start_ns: h.start.map(|t| t.0),
             end_ns: h.end.map(|t| t.0),
             inputs,
-            stats: h.stats.clone(),
+            stats: stats.clone(),
         };
         write_line(&mut g, &line);
         if g.error.is_none() {
