@@ -7,6 +7,7 @@ pub mod cli;
 pub mod live;
 pub mod log;
 pub mod merge;
+pub mod progress;
 pub mod read;
 pub mod report;
 
