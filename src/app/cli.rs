@@ -272,7 +272,15 @@ impl OutputArgs {
         }
         Ok(Config {
             threads: 1,
-            printer: Printer::new(self.format),
+            printer: Printer::new(self.format).with_color(crate::report::color::enabled(
+                match self.color {
+                    ColorWhen::Always => "always",
+                    ColorWhen::Never => "never",
+                    ColorWhen::Auto => "auto",
+                },
+                std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                std::env::var("NO_COLOR").ok().as_deref(),
+            )),
             report: ReportOptions {
                 thresholds: Thresholds {
                     max_key_age: max as i64,

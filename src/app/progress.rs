@@ -117,4 +117,3 @@ fn is_gzip(p: &std::path::Path) -> bool {
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok_and(|()| magic == [0x1f, 0x8b])
 }
-

@@ -3,6 +3,7 @@
 //! place that turns a history into the report model; `Printer` chooses the rendering, and
 //! renderers only format.
 
+pub mod color;
 pub mod community_id;
 pub mod human;
 pub mod json;
