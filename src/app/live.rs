@@ -39,7 +39,10 @@ pub fn run(live: &LiveArgs, common: &Common) -> i32 {
         None => None,
     };
     match live::run(&sensor) {
-        Ok(report) => super::exit_status(&report, &cfg),
+        Ok(report) => match super::write_html(&report, &cfg) {
+            Ok(()) => super::exit_status(&report, &cfg),
+            Err(e) => super::fail(&e),
+        },
         Err(e) => super::fail(&e.to_string()),
     }
 }

@@ -68,6 +68,9 @@ fn finish(report: Result<Report, RunError>, cfg: &Config) -> i32 {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Err(e) = write_html(&report, cfg) {
+        return fail(&e);
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match cfg
@@ -79,6 +82,15 @@ fn finish(report: Result<Report, RunError>, cfg: &Config) -> i32 {
         // A closed stdout (e.g. `| head`) is success.
         Err(e) if e.kind() == ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => fail(&format!("writing the report: {e}")),
+    }
+}
+
+/// `--html FILE`: the report as a page.
+pub fn write_html(report: &Report, cfg: &Config) -> Result<(), String> {
+    match &cfg.html {
+        Some(path) => crate::report::html::write_file(report, path)
+            .map_err(|e| format!("{}: writing the HTML report: {e}", path.display())),
+        None => Ok(()),
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod color;
 pub mod community_id;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod log;
@@ -12,6 +13,7 @@ pub mod log_read;
 pub mod printer;
 pub mod stream;
 pub mod text;
+pub mod timeline;
 
 use json::*;
 pub use printer::{Format, Printer};
