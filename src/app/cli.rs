@@ -17,6 +17,24 @@ fn duration(text: &str) -> Result<u64, String> {
     parse_duration(text)
 }
 
+/// Examples and exit statuses, after the options of `--help`.
+const AFTER_HELP: &str = "\
+Examples:
+  stekwatch read capture.pcap                      audit a capture (pcap, pcapng, .gz, a directory)
+  stekwatch read --html report.html week/          the same, and a page with key timelines
+  stekwatch read --state hist.json monday.pcap     keep the history across runs
+  stekwatch report --state hist.json --format json the report of a saved history
+  stekwatch merge dc1.json dc2.json -o all.json    combine the histories of several sensors
+  sudo stekwatch live -i eth1 --log conns.json     sniff a span port; one JSON line per connection
+  stekwatch report --from-log a.json b.json        the fleet's history from its sensors' records
+  stekwatch completions bash > /etc/bash_completion.d/stekwatch
+  stekwatch man > /usr/local/share/man/man1/stekwatch.1
+
+Exit status:
+  0  no alert at --fail-on (or no --fail-on)
+  1  an alert at or above --fail-on fired (an incomplete report counts as a warning)
+  2  usage error, unreadable input, unusable state file, or a failed capture";
+
 /// `--key-name-len`: `auto` (inferred per service) or a length in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyNameLength(pub Option<usize>);
@@ -38,7 +56,8 @@ fn key_name_length(text: &str) -> Result<KeyNameLength, String> {
     name = "stekwatch",
     version,
     about = "Passive audit of TLS session resumption: which services never rotate their session-ticket keys",
-    long_about = None
+    long_about = None,
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -78,6 +97,13 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Print a shell completion script to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `stekwatch man | man -l -`.
+    Man,
     /// Combine the states of several sensors (or runs) into one; the order does not matter.
     Merge {
         #[arg(required = true, value_name = "STATE")]

@@ -59,6 +59,19 @@ pub fn run(cli: Cli) -> i32 {
             Err(e) => fail(&e.to_string()),
         },
         Command::Live { live, common } => live::run(&live, &common),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "stekwatch", &mut std::io::stdout());
+            EXIT_OK
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            match page.render(&mut std::io::stdout()) {
+                Ok(()) => EXIT_OK,
+                Err(e) if e.kind() == ErrorKind::BrokenPipe => EXIT_OK,
+                Err(e) => fail(&format!("writing the manual page: {e}")),
+            }
+        }
     }
 }
 
