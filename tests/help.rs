@@ -12,7 +12,10 @@ fn text(args: &[&str]) -> String {
 #[test]
 fn help_shows_examples_and_exit_statuses() {
     let h = text(&["--help"]);
-    assert!(h.contains("Examples:") && h.contains("stekwatch report --from-log"), "{h}");
+    assert!(
+        h.contains("Examples:") && h.contains("stekwatch report --from-log"),
+        "{h}"
+    );
     assert!(h.contains("Exit status:"));
     for code in ["  0  ", "  1  ", "  2  "] {
         assert!(h.contains(code), "{h}");
@@ -29,7 +32,9 @@ fn completions_cover_every_command_and_option_for_each_shell() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let c = text(&["completions", shell]);
         // Long options without their dashes: fish writes `-l from-log`.
-        for word in ["read", "report", "merge", "live", "from-log", "html", "log", "color"] {
+        for word in [
+            "read", "report", "merge", "live", "from-log", "html", "log", "color",
+        ] {
             assert!(c.contains(word), "{shell} completions lack {word}");
         }
     }
@@ -46,7 +51,13 @@ fn the_manual_page_is_roff_naming_the_commands() {
     }
     // man(1) renders it, where installed.
     let rendered = std::process::Command::new("sh")
-        .args(["-c", &format!("'{}' man | man -l - 2>/dev/null", env!("CARGO_BIN_EXE_stekwatch"))])
+        .args([
+            "-c",
+            &format!(
+                "'{}' man | man -l - 2>/dev/null",
+                env!("CARGO_BIN_EXE_stekwatch")
+            ),
+        ])
         .env("MANPAGER", "cat")
         .env("PAGER", "cat")
         .output();
