@@ -172,7 +172,7 @@ fn logs_of_two_sensors_report_what_merge_of_their_states_reports() {
     let dir = fresh_dir("connlog", "sensors");
     let all = fixtures();
     let (a, b): (Vec<_>, Vec<_>) = all.iter().enumerate().partition(|(i, _)| i % 2 == 0);
-    let mut sensor = |name: &str, caps: Vec<(usize, &PathBuf)>, threads: &str| {
+    let sensor = |name: &str, caps: Vec<(usize, &PathBuf)>, threads: &str| {
         let state = dir.join(format!("{name}.state"));
         let log = dir.join(format!("{name}.log"));
         let mut args = vec![

@@ -267,7 +267,7 @@ fn service_section(
 
 fn alert_list(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut alerts: Vec<&AlertOut> = r.alerts.iter().collect();
-    alerts.sort_by(|a, b| b.severity.cmp(&a.severity));
+    alerts.sort_by_key(|a| std::cmp::Reverse(a.severity));
     writeln!(
         out,
         "<h2 id=\"alerts\">Alerts ({})</h2><table id=\"alert-table\"><thead><tr><th>severity</th>\
