@@ -59,7 +59,7 @@ fn tshark_ids(path: &Path) -> BTreeMap<u64, String> {
         .collect()
 }
 
-/// Whole tickets and PSK identities, as tshark extracts them (hex).
+/// Whole tickets, PSK identities and session IDs, as tshark extracts them (hex).
 fn tshark_tickets(path: &Path) -> Vec<String> {
     let out = Command::new("tshark")
         .args([
@@ -73,6 +73,7 @@ fn tshark_tickets(path: &Path) -> Vec<String> {
         ])
         .args(["-T", "fields", "-e", "tls.handshake.session_ticket"])
         .args(["-e", "tls.handshake.extensions.psk.identity.identity"])
+        .args(["-e", "tls.handshake.session_id"])
         .output()
         .expect("run tshark");
     String::from_utf8_lossy(&out.stdout)

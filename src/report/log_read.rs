@@ -26,6 +26,10 @@ use crate::tracker::{ConnRecord, History, TicketMark};
 pub const MAX_LINE: usize = 1 << 20;
 /// Most PSK identities taken from one record (a ClientHello holds a handful).
 pub const MAX_PSK_IDENTITIES: usize = 64;
+/// Distinct input names taken from logs; a line naming more is skipped.
+pub const MAX_INPUT_NAMES: usize = 65_536;
+/// Longest input name and server name taken.
+pub const MAX_NAME_LEN: usize = 4096;
 /// Skipped lines named in warnings, per run.
 const NAMED_SKIPS: usize = 5;
 
@@ -60,6 +64,24 @@ impl LogReader {
         }
     }
 
+    /// Checks that the input names a line uses fit the caps, before anything of it is taken.
+    fn room_for<'n>(&self, names: impl Iterator<Item = &'n str>) -> Result<(), String> {
+        let mut new = std::collections::BTreeSet::new();
+        for n in names {
+            if n.len() > MAX_NAME_LEN {
+                return Err(format!("an input name longer than {MAX_NAME_LEN} bytes"));
+            }
+            if !self.names.contains_key(n) {
+                new.insert(n);
+            }
+        }
+        if self.names.len() + new.len() > MAX_INPUT_NAMES {
+            return Err(format!("more than {MAX_INPUT_NAMES} input names"));
+        }
+        Ok(())
+    }
+
+    /// The index of input `name` (added; `room_for` checked the caps).
     fn file(&mut self, name: &str) -> u32 {
         if let Some(&i) = self.names.get(name) {
             return i;
@@ -121,6 +143,7 @@ impl LogReader {
             Some(STATS_EVENT) => {
                 let line: StatsLine =
                     serde_json::from_str(text).map_err(|e| format!("not a stats line ({e})"))?;
+                self.room_for(line.inputs.iter().map(String::as_str))?;
                 self.stats(line);
                 Ok(())
             }
@@ -180,6 +203,16 @@ impl LogReader {
                 l.tickets_issued.len()
             ));
         }
+        if l.sni.as_ref().is_some_and(|s| s.len() > MAX_NAME_LEN) {
+            return Err(format!("a server name longer than {MAX_NAME_LEN} bytes"));
+        }
+        let ats = [&l.client_hello, &l.server_hello, &l.sslv2_hello];
+        self.room_for(
+            ats.iter()
+                .filter_map(|a| a.as_ref())
+                .chain(l.tickets_issued.iter().map(|i| &i.at))
+                .map(|a| a.file.as_str()),
+        )?;
         let transport = Transport::from_label(&l.transport)
             .ok_or_else(|| format!("unknown transport '{}'", l.transport))?;
         let psk_identities = l
@@ -188,13 +221,19 @@ impl LogReader {
             .map(mark)
             .collect::<Result<_, _>>()?;
         let ticket_offered = l.ticket.as_ref().map(mark).transpose()?;
+        let (client, server) = (addr(&l.src_ip, l.src_port)?, addr(&l.dest_ip, l.dest_port)?);
+        let session_id = l.session_id_hash.as_deref().map(hash).transpose()?;
         let mut issued = Vec::with_capacity(l.tickets_issued.len());
         for i in &l.tickets_issued {
-            issued.push(self.issued(i)?);
+            issued.push(issued_mark(i)?);
+        }
+        // Everything checked: only now are input names taken (a skipped line adds none).
+        for (m, i) in issued.iter_mut().zip(&l.tickets_issued) {
+            m.at = self.at(&i.at);
         }
         Ok(ConnRecord {
-            client: addr(&l.src_ip, l.src_port)?,
-            server: addr(&l.dest_ip, l.dest_port)?,
+            client,
+            server,
             transport,
             tunnel: l.tunnel,
             sni: l.sni.clone(),
@@ -207,28 +246,29 @@ impl LogReader {
             psk_identities,
             early_data: l.early_data,
             issued,
-            session_id: l.session_id_hash.as_deref().map(hash).transpose()?,
+            session_id,
             ticketbleed: l.ticketbleed,
         })
     }
+}
 
-    fn issued(&mut self, i: &IssuedLine) -> Result<IssuedMark, String> {
-        let weak = match i.weak.as_deref() {
-            Some(w) => Some(
-                WeakFormat::from_label(w).ok_or_else(|| format!("unknown weak format '{w}'"))?,
-            ),
-            None => None,
-        };
-        Ok(IssuedMark {
-            ticket: TicketMark::new(&key_name(&i.key_name)?, hash(&i.hash)?),
-            lifetime_hint: i.lifetime,
-            at: self.at(&i.at),
-            check: TicketCheck {
-                weak,
-                iv_hash: i.iv_hash.as_deref().map(hash).transpose()?,
-            },
-        })
-    }
+/// A NewSessionTicket of a line, its evidence left to fill in.
+fn issued_mark(i: &IssuedLine) -> Result<IssuedMark, String> {
+    let weak = match i.weak.as_deref() {
+        Some(w) => {
+            Some(WeakFormat::from_label(w).ok_or_else(|| format!("unknown weak format '{w}'"))?)
+        }
+        None => None,
+    };
+    Ok(IssuedMark {
+        ticket: TicketMark::new(&key_name(&i.key_name)?, hash(&i.hash)?),
+        lifetime_hint: i.lifetime,
+        at: Evidence::default(),
+        check: TicketCheck {
+            weak,
+            iv_hash: i.iv_hash.as_deref().map(hash).transpose()?,
+        },
+    })
 }
 
 fn mark(m: &MarkLine) -> Result<TicketMark, String> {
@@ -308,6 +348,32 @@ mod tests {
         assert_eq!(r.reading.records, 0);
         assert_eq!(r.reading.warnings.len(), 3);
         assert!(r.reading.warnings[1].contains("longer than"));
+    }
+
+    #[test]
+    fn input_names_are_capped_and_a_skipped_line_adds_none() {
+        let mut r = LogReader::new(History::default());
+        let mut text = String::new();
+        for i in 0..MAX_INPUT_NAMES + 3 {
+            text += &format!(
+                "{{\"event_type\":\"stats\",\"start_ns\":null,\"end_ns\":null,\"inputs\":[\"f{i}\"],\"stats\":{{}}}}\n"
+            );
+        }
+        // A record whose ticket hash is bad names a new file: nothing of it is taken.
+        text += "{\"event_type\":\"tls\",\"ts\":0,\"timestamp\":\"\",\"uid\":\"C\",\
+                 \"community_id\":\"1:x\",\"src_ip\":\"192.0.2.7\",\"src_port\":1,\
+                 \"dest_ip\":\"192.0.2.1\",\"dest_port\":443,\"proto\":\"TCP\",\
+                 \"transport\":\"tcp\",\"sni\":null,\"version\":null,\"version_id\":null,\
+                 \"resumption\":\"full\",\"key_name\":null,\"ticket\":null,\
+                 \"psk_identities\":[],\"early_data\":false,\"tickets_issued\":[{\"key_name\":\"00\",\
+                 \"hash\":\"zz\",\"lifetime\":1,\"at\":{\"file\":\"f0\",\"frame\":1,\"time_ns\":0}}],\
+                 \"session_id_hash\":null,\"ticketbleed\":false,\"evidence\":null,\
+                 \"client_hello\":{\"file\":\"new.pcap\",\"frame\":1,\"time_ns\":0},\"server_hello\":null}\n";
+        r.read("x.log", &mut text.as_bytes()).unwrap();
+        assert_eq!(r.history.files.len(), MAX_INPUT_NAMES);
+        assert_eq!(r.history.stats.skipped_log_lines, 4);
+        assert!(!r.history.files.iter().any(|f| f == "new.pcap"));
+        assert_eq!(r.reading.records, 0);
     }
 
     #[test]
