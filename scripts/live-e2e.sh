@@ -120,7 +120,7 @@ wait_for "$T/tcpdump.err" "listening on" 10 || die "tcpdump did not start"
 
 S=$T/state.json
 "$B" live -i lo --filter "tcp port $PORT or tcp port $WEAK_PORT" --state "$S" --format jsonl \
-  --checkpoint 1s --stats-interval 2s >"$T/live1.jsonl" 2>"$T/live1.err" &
+  --checkpoint 1s --stats-interval 2s --log "$T/live1.log" --html "$T/live1.html" >"$T/live1.jsonl" 2>"$T/live1.err" &
 LIVE=$!
 PIDS+=($LIVE)
 wait_for "$T/live1.err" "capturing on lo" 10 || { cat "$T/live1.err" >&2; die "live did not start"; }
@@ -155,6 +155,15 @@ grep -q "\"key_name\": \"$KEY_HEX\"" "$T/report1.json" || die "saved state lacks
 grep -q '"resumed_ticket": 1' "$T/report1.json" || die "TLS 1.2 ticket resumption not in the state"
 grep -q '"resumed_psk": 1' "$T/report1.json" || die "TLS 1.3 PSK resumption not in the state"
 ok "the saved state holds key $KEY_HEX ($KEY_ASCII) with TLS 1.2 and 1.3 resumptions"
+
+[[ $(grep -c '"event_type":"tls"' "$T/live1.log") -eq 5 ]] || { cat "$T/live1.log" >&2; die "the live log should hold 5 connection records"; }
+[[ $(grep -c '"event_type":"stats"' "$T/live1.log") -eq 1 ]] || die "the live log should end with one stats line"
+"$B" report --from-log "$T/live1.log" --format json >"$T/fromlog1.json"
+python3 -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); sys.exit(a["services"]!=b["services"] or a["alerts"]!=b["alerts"])' \
+  "$T/fromlog1.json" "$T/report1.json" || die "report --from-log of the live log differs from the saved state's report"
+ok "live --log wrote one record per connection and a stats line; report --from-log equals the state's report"
+grep -q "data-key=\"$KEY_HEX\"" "$T/live1.html" || die "the live run's HTML page lacks key $KEY_HEX"
+ok "live --html wrote the page at exit, with key $KEY_HEX in its timeline"
 
 kill -INT $TCPDUMP; wait $TCPDUMP || true
 

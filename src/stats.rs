@@ -31,6 +31,11 @@ macro_rules! counters {
             pub fn clamp_loaded(&mut self) {
                 $(self.$field = self.$field.min(LOADED_MAX);)*
             }
+
+            /// What was counted since `earlier` (a copy of these counters taken before).
+            pub fn since(&self, earlier: &$name) -> $name {
+                $name { $($field: self.$field.saturating_sub(earlier.$field),)* }
+            }
         }
     };
 }
@@ -96,6 +101,9 @@ counters! {
         /// Packets nested in more than `decode::MAX_ENCAPSULATIONS` tunnel headers.
         #[serde(skip_serializing_if = "is_zero")]
         skipped_tunnel_depth,
+        /// `report --from-log`: lines that were not readable records (left out while 0).
+        #[serde(skip_serializing_if = "is_zero")]
+        skipped_log_lines,
     }
 }
 

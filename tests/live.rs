@@ -102,7 +102,7 @@ fn capture_without_permission_says_how_to_get_it() {
         {
             Ok(out) if !String::from_utf8_lossy(&out.stderr).contains("Permission denied") => out,
             _ => {
-                eprintln!("SKIP: cannot run the binary as nobody here");
+                skip_notice("cannot run the binary as nobody here");
                 return;
             }
         }

@@ -129,7 +129,7 @@ fn a_link_that_goes_down_and_up_again_is_waited_out_and_reported() {
     }
     let ns = format!("swlink{}", std::process::id());
     if !ip(&["netns", "add", &ns]) {
-        eprintln!("SKIP: link down: cannot make a network namespace");
+        skip_notice("link down: cannot make a network namespace");
         return;
     }
     let inns = |args: &[&str]| {

@@ -144,7 +144,7 @@ fn a_saved_state_keeps_the_mode_and_owner_of_the_file_it_replaces() {
     if root {
         assert_eq!((m.uid(), m.gid()), (4321, 4322));
     } else {
-        eprintln!("SKIP: owner kept: needs root to chown");
+        skip_notice("owner kept: needs root to chown");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,6 +17,24 @@ fn duration(text: &str) -> Result<u64, String> {
     parse_duration(text)
 }
 
+/// Examples and exit statuses, after the options of `--help`.
+const AFTER_HELP: &str = "\
+Examples:
+  stekwatch read capture.pcap                      audit a capture (pcap, pcapng, .gz, a directory)
+  stekwatch read --html report.html week/          the same, and a page with key timelines
+  stekwatch read --state hist.json monday.pcap     keep the history across runs
+  stekwatch report --state hist.json --format json the report of a saved history
+  stekwatch merge dc1.json dc2.json -o all.json    combine the histories of several sensors
+  sudo stekwatch live -i eth1 --log conns.json     sniff a span port; one JSON line per connection
+  stekwatch report --from-log a.json b.json        the fleet's history from its sensors' records
+  stekwatch completions bash > /etc/bash_completion.d/stekwatch
+  stekwatch man > /usr/local/share/man/man1/stekwatch.1
+
+Exit status:
+  0  no alert at --fail-on (or no --fail-on)
+  1  an alert at or above --fail-on fired (an incomplete report counts as a warning)
+  2  usage error, unreadable input, unusable state file, or a failed capture";
+
 /// `--key-name-len`: `auto` (inferred per service) or a length in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyNameLength(pub Option<usize>);
@@ -38,7 +56,8 @@ fn key_name_length(text: &str) -> Result<KeyNameLength, String> {
     name = "stekwatch",
     version,
     about = "Passive audit of TLS session resumption: which services never rotate their session-ticket keys",
-    long_about = None
+    long_about = None,
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -61,11 +80,20 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Print the report of a saved state.
+    /// Print the report of a saved state, or of per-connection logs (--from-log).
     Report {
         /// The state file to report on.
-        #[arg(long, required = true, value_name = "FILE")]
-        state: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "from_log",
+            conflicts_with = "from_log"
+        )]
+        state: Option<PathBuf>,
+        /// Rebuild the history from per-connection logs (`--log`) of any number of sensors
+        /// ('-' reads stdin); the report equals that of `merge` of their states.
+        #[arg(long = "from-log", value_name = "LOG", num_args = 1..)]
+        from_log: Vec<PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -75,6 +103,13 @@ pub enum Command {
         #[arg(value_name = "RULE")]
         rule: Option<String>,
     },
+    /// Print a shell completion script to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `stekwatch man | man -l -`.
+    Man,
     /// Combine the states of several sensors (or runs) into one; the order does not matter.
     Merge {
         #[arg(required = true, value_name = "STATE")]
@@ -180,6 +215,21 @@ pub struct OutputArgs {
     /// Exit with status 1 when an alert at or above this severity fired.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
+    /// Also write the report as one self-contained HTML page (verdicts, key timelines, alerts).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Colour severities and verdicts: auto (on a terminal, unless NO_COLOR is set), always,
+    /// never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorWhen,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 /// Options of the commands that observe traffic (`read`, `live`).
@@ -219,6 +269,13 @@ pub struct Common {
     /// gzip capture; past it the input is refused.
     #[arg(long, default_value_t = 16.0, value_name = "GIB")]
     pub max_spool_gib: f64,
+    /// Append one JSON line per TLS connection to FILE (Zeek/Suricata conventions, Community
+    /// ID), and a stats line at the end; `report --from-log` rebuilds the history from them.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// No progress bar on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 /// Validated settings.
@@ -234,6 +291,13 @@ pub struct Config {
     pub lock_wait_secs: u64,
     /// Cap on spooled input (stdin, FIFOs, decompressed gzip), in bytes.
     pub max_spool_bytes: u64,
+    /// `--log`: per-connection records.
+    pub log: Option<PathBuf>,
+    /// `--html`: the report as a page.
+    pub html: Option<PathBuf>,
+    pub color: ColorWhen,
+    /// `--quiet`: no progress bar.
+    pub quiet: bool,
 }
 
 impl OutputArgs {
@@ -248,7 +312,15 @@ impl OutputArgs {
         }
         Ok(Config {
             threads: 1,
-            printer: Printer::new(self.format),
+            printer: Printer::new(self.format).with_color(crate::report::color::enabled(
+                match self.color {
+                    ColorWhen::Always => "always",
+                    ColorWhen::Never => "never",
+                    ColorWhen::Auto => "auto",
+                },
+                std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                std::env::var("NO_COLOR").ok().as_deref(),
+            )),
             report: ReportOptions {
                 thresholds: Thresholds {
                     max_key_age: max as i64,
@@ -263,6 +335,10 @@ impl OutputArgs {
             state: None,
             lock_wait_secs: 60,
             max_spool_bytes: 16 << 30,
+            log: None,
+            html: self.html.clone(),
+            color: self.color,
+            quiet: false,
         })
     }
 }
@@ -296,6 +372,8 @@ impl Common {
             return Err("--max-spool-gib must be more than 0".into());
         }
         cfg.max_spool_bytes = (self.max_spool_gib * (1u64 << 30) as f64) as u64;
+        cfg.log = self.log.clone();
+        cfg.quiet = self.quiet;
         Ok(cfg)
     }
 }

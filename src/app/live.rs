@@ -25,6 +25,10 @@ pub fn run(live: &LiveArgs, common: &Common) -> i32 {
         limits: cfg.limits,
         report: cfg.report.clone(),
         printer: cfg.printer,
+        log: match super::log::open(&cfg) {
+            Ok(l) => l,
+            Err(e) => return super::fail(&e.to_string()),
+        },
     };
     // Held for the whole run: a `read --state` on the sensor's state waits or refuses.
     let _lock = match &cfg.state {
@@ -35,7 +39,10 @@ pub fn run(live: &LiveArgs, common: &Common) -> i32 {
         None => None,
     };
     match live::run(&sensor) {
-        Ok(report) => super::exit_status(&report, &cfg),
+        Ok(report) => match super::write_html(&report, &cfg) {
+            Ok(()) => super::exit_status(&report, &cfg),
+            Err(e) => super::fail(&e),
+        },
         Err(e) => super::fail(&e.to_string()),
     }
 }

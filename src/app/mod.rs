@@ -6,7 +6,9 @@
 pub mod cli;
 pub mod explain;
 pub mod live;
+pub mod log;
 pub mod merge;
+pub mod progress;
 pub mod read;
 pub mod report;
 
@@ -29,8 +31,18 @@ pub fn run(cli: Cli) -> i32 {
             Ok(cfg) => finish(read::run(&paths, &cfg), &cfg),
             Err(e) => fail(&e),
         },
-        Command::Report { state, output } => match output.validate() {
-            Ok(cfg) => finish(report::run(&state, &cfg), &cfg),
+        Command::Report {
+            state,
+            from_log,
+            output,
+        } => match output.validate() {
+            Ok(cfg) => {
+                let report = match &state {
+                    Some(state) => report::run(state, &cfg),
+                    None => log::from_logs(&from_log, &cfg),
+                };
+                finish(report, &cfg)
+            }
             Err(e) => fail(&e),
         },
         Command::Merge {
@@ -58,6 +70,19 @@ pub fn run(cli: Cli) -> i32 {
             }
             Err(e) => fail(&e),
         },
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "stekwatch", &mut std::io::stdout());
+            EXIT_OK
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            match page.render(&mut std::io::stdout()) {
+                Ok(()) => EXIT_OK,
+                Err(e) if e.kind() == ErrorKind::BrokenPipe => EXIT_OK,
+                Err(e) => fail(&format!("writing the manual page: {e}")),
+            }
+        }
     }
 }
 
@@ -67,6 +92,9 @@ fn finish(report: Result<Report, RunError>, cfg: &Config) -> i32 {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Err(e) = write_html(&report, cfg) {
+        return fail(&e);
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match cfg
@@ -78,6 +106,15 @@ fn finish(report: Result<Report, RunError>, cfg: &Config) -> i32 {
         // A closed stdout (e.g. `| head`) is success.
         Err(e) if e.kind() == ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => fail(&format!("writing the report: {e}")),
+    }
+}
+
+/// `--html FILE`: the report as a page.
+pub fn write_html(report: &Report, cfg: &Config) -> Result<(), String> {
+    match &cfg.html {
+        Some(path) => crate::report::html::write_file(report, path)
+            .map_err(|e| format!("{}: writing the HTML report: {e}", path.display())),
+        None => Ok(()),
     }
 }
 

@@ -2,13 +2,16 @@
 //! with the history of `--state` loaded first and saved back.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::cli::Config;
+use super::progress::{total_size, Bar};
 use super::report::history_report;
 use super::RunError;
 use crate::capture::{expand, input};
 use crate::report::json::{Report, SkippedInput};
 use crate::report::{self, stream::AlertStream};
+use crate::runtime::progress::{Hooks, Progress};
 use crate::runtime::{sharded, single};
 use crate::state;
 
@@ -68,15 +71,25 @@ pub fn run(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
     let opts = input::OpenOptions {
         max_spool_bytes: cfg.max_spool_bytes,
     };
-    let inputs = files
-        .iter()
-        .zip(&names)
-        .map(|(path, name)| input::open_with(path, opts).map(|i| (name.clone(), i)));
-    let (mut history, outcomes) = if cfg.threads <= 1 {
-        single::read_each(inputs, cfg.limits)?
-    } else {
-        sharded::read_each(inputs, cfg.threads, cfg.limits)?
+    let progress = Arc::new(Progress::default());
+    let inputs = files.iter().zip(&names).map(|(path, name)| {
+        progress.input(name);
+        input::open_with(path, opts).map(|i| (name.clone(), i))
+    });
+    let log = super::log::open(cfg)?;
+    let hooks = Hooks {
+        log: log.clone(),
+        progress: Some(Arc::clone(&progress)),
     };
+    let bar = Bar::start(&progress, total_size(&files), cfg.quiet);
+    let read = if cfg.threads <= 1 {
+        single::read_each_with(inputs, cfg.limits, hooks)
+    } else {
+        sharded::read_each_with(inputs, cfg.threads, cfg.limits, hooks)
+    };
+    bar.finish();
+    let (mut history, outcomes) = read?;
+    super::log::close(log.as_deref(), cfg, &history)?;
     for (name, outcome) in names.iter().zip(outcomes) {
         if let Some(t) = outcome.truncated {
             warnings.push(format!("{name}: {t}"));

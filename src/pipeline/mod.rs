@@ -9,13 +9,15 @@
 pub mod session;
 
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use crate::capture::Packet;
 use crate::decode::{Datagram, DecodeOptions, Decoded, Decoder, FlowKey, Segment};
 use crate::evidence::Evidence;
+use crate::report::log::ConnLog;
 use crate::time::Timestamp;
 use crate::tls::conn::ConnSummary;
-use crate::tracker::{History, MAX_TRACKER_BYTES};
+use crate::tracker::{ConnRecord, History, MAX_TRACKER_BYTES};
 use crate::transport::tcp::{self, FlowTable};
 use session::TlsSession;
 
@@ -84,6 +86,8 @@ pub struct Pipeline {
     last_time: Option<Timestamp>,
     idle_timeout_secs: i64,
     done: Vec<ConnSummary>,
+    /// Where each connection's record is also written (`--log`), shared by a run's pipelines.
+    log: Option<Arc<ConnLog>>,
 }
 
 impl Pipeline {
@@ -102,7 +106,14 @@ impl Pipeline {
             last_time: None,
             idle_timeout_secs: limits.idle_timeout_secs,
             done: Vec::new(),
+            log: None,
         }
+    }
+
+    /// Also writes every connection's record to `log`.
+    pub fn with_log(mut self, log: Option<Arc<ConnLog>>) -> Self {
+        self.log = log;
+        self
     }
 
     pub fn hasher(&self) -> &FlowHasher {
@@ -131,6 +142,9 @@ impl Pipeline {
     pub fn begin_input(&mut self, name: &str) {
         self.file = self.history.files.len() as u32;
         self.history.files.push(name.to_string());
+        if let Some(log) = &self.log {
+            log.input(self.file, name);
+        }
         // Inputs may come in any order: only a jump inside one counts.
         self.last_time = None;
     }
@@ -191,7 +205,11 @@ impl Pipeline {
 
     fn drain(&mut self) {
         for c in self.done.drain(..) {
-            self.history.tracker.observe(&c);
+            let rec = ConnRecord::of(&c);
+            if let Some(log) = &self.log {
+                log.conn(&rec);
+            }
+            self.history.tracker.observe_record(&rec);
         }
     }
 }

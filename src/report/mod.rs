@@ -3,11 +3,17 @@
 //! place that turns a history into the report model; `Printer` chooses the rendering, and
 //! renderers only format.
 
+pub mod color;
+pub mod community_id;
+pub mod html;
 pub mod human;
 pub mod json;
+pub mod log;
+pub mod log_read;
 pub mod printer;
 pub mod stream;
 pub mod text;
+pub mod timeline;
 
 use json::*;
 pub use printer::{Format, Printer};

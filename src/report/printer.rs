@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::json::{AlertOut, Report};
-use super::{human, json, stream};
+use super::{color, human, json, stream};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -17,17 +17,40 @@ pub enum Format {
 #[derive(Clone, Copy, Debug)]
 pub struct Printer {
     pub format: Format,
+    /// Paint severities and verdicts (`--color`; human output only).
+    pub color: bool,
 }
 
 impl Printer {
     pub fn new(format: Format) -> Self {
-        Printer { format }
+        Printer {
+            format,
+            color: false,
+        }
+    }
+
+    pub fn with_color(self, color: bool) -> Self {
+        Printer { color, ..self }
+    }
+
+    /// Runs `f` on `out`, through a `color::Painter` when colour is on.
+    fn human(
+        &self,
+        out: &mut dyn Write,
+        f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if !self.color {
+            return f(out);
+        }
+        let mut p = color::Painter::new(out);
+        f(&mut p)?;
+        p.finish()
     }
 
     /// A whole report.
     pub fn report(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
         match self.format {
-            Format::Human => human::write(r, out),
+            Format::Human => self.human(out, |o| human::write(r, o)),
             Format::Json => json::write(r, out),
             Format::Jsonl => stream::write_jsonl(r, out),
         }
@@ -41,7 +64,7 @@ impl Printer {
     /// One alert as it fires (a live run).
     pub fn alert(&self, a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
         match self.format {
-            Format::Human => stream::human_line(a, out),
+            Format::Human => self.human(out, |o| stream::human_line(a, o)),
             Format::Jsonl => stream::json_line(a, out),
             Format::Json => Ok(()),
         }

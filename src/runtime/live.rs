@@ -20,6 +20,7 @@ use super::RunError;
 use crate::capture::live::{LiveError, LiveOptions, LiveSource, LiveStats};
 use crate::pipeline::{Limits, Pipeline};
 use crate::report::json::{CaptureOut, Report};
+use crate::report::log::ConnLog;
 use crate::report::stream::AlertStream;
 use crate::report::{self, Printer, ReportOptions};
 use crate::state::{self, format::StateFile};
@@ -46,6 +47,8 @@ pub struct SensorConfig {
     pub limits: Limits,
     pub report: ReportOptions,
     pub printer: Printer,
+    /// `--log`: each connection's record.
+    pub log: Option<Arc<ConnLog>>,
 }
 
 /// Rules are re-evaluated at most this often in packet time (and when the link goes quiet).
@@ -82,6 +85,9 @@ struct Sensor<'a> {
     last_checkpoint: Instant,
     last_health: Instant,
     last_drops: u64,
+    /// The restored history's counters and number of inputs (the log's stats line is this
+    /// run's alone).
+    before: (crate::stats::Stats, usize),
 }
 
 /// Why the capture loop ended.
@@ -114,11 +120,12 @@ impl<'a> Sensor<'a> {
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
             .map_err(|e| RunError(format!("installing signal handlers: {e}")))?;
-        let mut p = Pipeline::new(cfg.limits);
+        let mut p = Pipeline::new(cfg.limits).with_log(cfg.log.clone());
         let mut announced = AlertStream::new();
         if let Some(saved) = saved {
             state::restore(saved, p.history_mut(), &mut announced)?;
         }
+        let before = (p.history().stats.clone(), p.history().files.len());
         p.begin_input(&input_name(&lc.interface));
         let now = Instant::now();
         eprintln!(
@@ -152,6 +159,7 @@ impl<'a> Sensor<'a> {
             last_checkpoint: now,
             last_health: now,
             last_drops: 0,
+            before,
         })
     }
 
@@ -170,6 +178,13 @@ impl<'a> Sensor<'a> {
             output_ok = false;
         }
         let saved = self.save_final();
+        if let Some(log) = &self.cfg.log {
+            let h = self.p.history();
+            let run_inputs = &h.files[self.before.1.min(h.files.len())..];
+            if let Err(e) = log.finish_with(run_inputs, h, &h.stats.since(&self.before.0)) {
+                eprintln!("stekwatch: error: writing the log: {e}");
+            }
+        }
         let report = self.final_report(&stopped);
         self.health("at exit");
         if output_ok {

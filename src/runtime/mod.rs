@@ -5,6 +5,7 @@
 
 #[cfg(feature = "live")]
 pub mod live;
+pub mod progress;
 pub mod sharded;
 pub mod single;
 

@@ -11,6 +11,7 @@ use crossbeam_channel::{bounded, Sender};
 
 use std::borrow::Borrow;
 
+use super::progress::{Hooks, Progress, Ticker};
 use super::{finished, NamedInput, Pages};
 use crate::capture::file::{FileReader, ReadOutcome};
 use crate::capture::input::{CaptureError, Input};
@@ -67,6 +68,18 @@ pub fn read_each<B: Borrow<Input>>(
     threads: usize,
     limits: Limits,
 ) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
+    read_each_with(inputs, threads, limits, Hooks::default())
+}
+
+/// `read_each`, also writing each connection's record to `hooks.log` (the reader names the
+/// inputs, the workers write the records) and reporting progress.
+pub fn read_each_with<B: Borrow<Input>>(
+    inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
+    threads: usize,
+    limits: Limits,
+    hooks: Hooks,
+) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
+    let log = hooks.log;
     let threads = threads.max(1);
     let per_worker = Limits {
         max_flows: (limits.max_flows / threads).max(1),
@@ -76,10 +89,10 @@ pub fn read_each<B: Borrow<Input>>(
         // Memory for history is then bounded by threads x the cap.
         ..limits
     };
-    let mut reader = Pipeline::new(per_worker);
+    let mut reader = Pipeline::new(per_worker).with_log(log.clone());
     let hasher = reader.hasher().clone();
     let mut workers: Vec<Pipeline> = (0..threads)
-        .map(|_| Pipeline::with_hasher(per_worker, hasher.clone()))
+        .map(|_| Pipeline::with_hasher(per_worker, hasher.clone()).with_log(log.clone()))
         .collect();
     let mut outcomes = Vec::new();
     let mut inputs = inputs.into_iter();
@@ -97,7 +110,14 @@ pub fn read_each<B: Borrow<Input>>(
         if group.is_empty() {
             break;
         }
-        outcomes.extend(read_group(&mut reader, &mut workers, &group, &hasher)?);
+        let progress = hooks.progress.as_deref();
+        outcomes.extend(read_group(
+            &mut reader,
+            &mut workers,
+            &group,
+            &hasher,
+            progress,
+        )?);
     }
     let mut history = reader.into_history();
     for mut w in workers {
@@ -114,6 +134,7 @@ fn read_group<B: Borrow<Input>>(
     workers: &mut [Pipeline],
     group: &[(String, B)],
     hasher: &FlowHasher,
+    progress: Option<&Progress>,
 ) -> Result<Vec<ReadOutcome>, CaptureError> {
     let threads = workers.len();
     std::thread::scope(|scope| {
@@ -145,12 +166,15 @@ fn read_group<B: Borrow<Input>>(
                 reader.begin_input(name);
                 let mut file = FileReader::new(input.bytes(), name)?;
                 let mut pages = Pages::new(input);
+                let mut ticker = Ticker::new(progress);
                 while let Some(pkt) = file.next() {
                     if let Some((decoded, at)) = reader.decode(&pkt) {
                         out.send(decoded, at, hasher, threads);
                     }
                     pages.read_up_to(&file);
+                    ticker.packet(file.offset());
                 }
+                ticker.end(file.offset(), input.bytes().len());
                 outcomes.push(finished(file, &mut reader.history_mut().stats));
             }
             Ok(outcomes)

@@ -1,6 +1,7 @@
 //! Capture files on one thread, opened one after another: pull each packet from the reader
 //! and push it through the pipeline.
 
+use super::progress::{Hooks, Ticker};
 use super::{finished, NamedInput, Pages};
 use crate::capture::file::{FileReader, ReadOutcome};
 use std::borrow::Borrow;
@@ -25,7 +26,17 @@ pub fn read_each<B: Borrow<Input>>(
     inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
     limits: Limits,
 ) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
-    let mut p = Pipeline::new(limits);
+    read_each_with(inputs, limits, Hooks::default())
+}
+
+/// `read_each`, also writing each connection's record to `hooks.log` and reporting progress.
+pub fn read_each_with<B: Borrow<Input>>(
+    inputs: impl IntoIterator<Item = Result<(String, B), CaptureError>>,
+    limits: Limits,
+    hooks: Hooks,
+) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
+    let mut p = Pipeline::new(limits).with_log(hooks.log);
+    let progress = hooks.progress.as_deref();
     let mut outcomes = Vec::new();
     for item in inputs {
         let (name, input) = item?;
@@ -33,10 +44,13 @@ pub fn read_each<B: Borrow<Input>>(
         p.begin_input(&name);
         let mut reader = FileReader::new(input.bytes(), &name)?;
         let mut pages = Pages::new(input);
+        let mut ticker = Ticker::new(progress);
         while let Some(pkt) = reader.next() {
             p.push_packet(&pkt);
             pages.read_up_to(&reader);
+            ticker.packet(reader.offset());
         }
+        ticker.end(reader.offset(), input.bytes().len());
         outcomes.push(finished(reader, &mut p.history_mut().stats));
     }
     p.finish();

@@ -12,6 +12,7 @@
 
 pub mod history;
 pub mod keys;
+pub mod record;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,11 +22,12 @@ use hashbrown::HashMap;
 
 pub use history::History;
 pub use keys::{Answer, HostUse, KeyStats, Span, StaleMatch};
+pub use record::{ConnRecord, TicketMark};
 
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::tls::conn::{ConnSummary, Outcome};
-use crate::tls::ticket::{id_hash, TicketRef, MAX_KEY_NAME_LEN};
+use crate::tls::ticket::{TicketRef, MAX_KEY_NAME_LEN};
 
 pub const MAX_ADDRESSES: usize = 64;
 pub const MAX_KEYS_PER_SERVICE: usize = 4096;
@@ -238,10 +240,15 @@ impl Tracker {
 
     /// Records what one connection showed.
     pub fn observe(&mut self, c: &ConnSummary) {
-        let sni = c.offer.as_ref().and_then(|(ch, _)| ch.sni.clone());
-        let name = service_name(sni.as_deref(), c.server, c.tunnel);
+        self.observe_record(&ConnRecord::of(c));
+    }
+
+    /// Records one connection's record: the one way a connection reaches the history, from
+    /// packets or from a per-connection log line.
+    pub fn observe_record(&mut self, c: &ConnRecord) {
+        let name = service_name(c.sni.as_deref(), c.server, c.tunnel);
         self.update(name, |svc| {
-            svc.sni = sni;
+            svc.sni = c.sni.clone();
             svc.tunnel = c.tunnel;
             svc.observe(c);
         });
@@ -312,25 +319,17 @@ impl Service {
         }
     }
 
-    fn observe(&mut self, c: &ConnSummary) {
+    fn observe(&mut self, c: &ConnRecord) {
         let hosts_before = self.touched_hosts(c);
         self.record(c);
         self.host_entries = self.host_entries - hosts_before + self.touched_hosts(c);
     }
 
     /// Host entries of the keys a connection touches (issued, presented), for `cost`.
-    fn touched_hosts(&self, c: &ConnSummary) -> usize {
-        let mut names: Vec<&[u8]> = c
-            .tickets
-            .iter()
-            .map(|t| t.ticket.name(MAX_KEY_NAME_LEN))
-            .collect();
-        if let Some((ch, _)) = &c.offer {
-            if let Some(Some(t)) = &ch.ticket {
-                names.push(t.name(MAX_KEY_NAME_LEN));
-            }
-            names.extend(ch.psk_identities.iter().map(|t| t.name(MAX_KEY_NAME_LEN)));
-        }
+    fn touched_hosts(&self, c: &ConnRecord) -> usize {
+        let mut names: Vec<&[u8]> = c.issued.iter().map(|t| t.ticket.name()).collect();
+        names.extend(c.ticket_offered.iter().map(|t| t.name()));
+        names.extend(c.psk_identities.iter().map(|t| t.name()));
         names.sort_unstable();
         names.dedup();
         names
@@ -340,22 +339,18 @@ impl Service {
             .sum()
     }
 
-    fn record(&mut self, c: &ConnSummary) {
+    fn record(&mut self, c: &ConnRecord) {
         self.address(c.server);
-        for at in [
-            c.offer.as_ref().map(|o| o.1),
-            c.answer.as_ref().map(|a| a.1),
-            c.sslv2_hello,
-        ]
-        .into_iter()
-        .flatten()
+        for at in [c.offered_at, c.answered_at, c.sslv2_at]
+            .into_iter()
+            .flatten()
         {
             Span::add(&mut self.span, at);
         }
-        if let Some(v) = c.tls_version() {
+        if let Some(v) = c.version {
             self.versions.insert(v);
         }
-        let outcome = c.outcome();
+        let outcome = c.outcome;
         let h = &mut self.handshakes;
         match outcome {
             Outcome::Full => h.full = h.full.saturating_add(1),
@@ -366,7 +361,7 @@ impl Service {
             Outcome::ResumedPsk { .. } => h.resumed_psk = h.resumed_psk.saturating_add(1),
             Outcome::Unknown => h.unknown = h.unknown.saturating_add(1),
         }
-        for issued in &c.tickets {
+        for issued in &c.issued {
             Span::add(&mut self.span, issued.at);
             self.sample(&issued.ticket);
             self.ticket_life(&issued.ticket, Some(issued.at), None, issued.check.iv_hash);
@@ -380,8 +375,8 @@ impl Service {
         }
         self.offers(c, outcome);
         self.sessions(c, outcome);
-        if c.ticketbleed() {
-            self.ticketbleed = min_opt(self.ticketbleed, c.answer.as_ref().map(|a| a.1));
+        if c.ticketbleed {
+            self.ticketbleed = min_opt(self.ticketbleed, c.answered_at);
         }
     }
 
@@ -449,18 +444,18 @@ impl Service {
     }
 
     /// Tickets and PSK identities the client presented, and whether the server took them.
-    fn offers(&mut self, c: &ConnSummary, outcome: Outcome) {
-        let Some((ch, offered_at)) = &c.offer else {
+    fn offers(&mut self, c: &ConnRecord, outcome: Outcome) {
+        let Some(offered_at) = &c.offered_at else {
             return;
         };
-        let accepted_at = c.answer.as_ref().map(|a| a.1).unwrap_or(*offered_at);
+        let accepted_at = c.answered_at.unwrap_or(*offered_at);
         // A presented ticket is rejected when the server answered with a full handshake.
         let refused = if outcome == Outcome::Full {
             Answer::Rejected
         } else {
             Answer::Unknown
         };
-        if let Some(Some(ticket)) = ch.ticket {
+        if let Some(ticket) = c.ticket_offered {
             let answer = if outcome == Outcome::ResumedTicket {
                 Answer::Accepted
             } else {
@@ -468,7 +463,7 @@ impl Service {
             };
             self.present(c.server, &ticket, answer, *offered_at, accepted_at);
         }
-        for (i, identity) in ch.psk_identities.iter().enumerate() {
+        for (i, identity) in c.psk_identities.iter().enumerate() {
             let (accepted, fs) = match outcome {
                 Outcome::ResumedPsk {
                     identity: sel,
@@ -484,8 +479,8 @@ impl Service {
                 }
             }
         }
-        if ch.early_data {
-            if let Some(first) = ch.psk_identities.first() {
+        if c.early_data {
+            if let Some(first) = c.psk_identities.first() {
                 if let Some(k) = self.key(first) {
                     k.early_data(*offered_at);
                 }
@@ -496,7 +491,7 @@ impl Service {
     fn present(
         &mut self,
         host: SocketAddr,
-        t: &TicketRef,
+        t: &TicketMark,
         answer: Answer,
         offered_at: Evidence,
         answered_at: Evidence,
@@ -515,12 +510,12 @@ impl Service {
 
     fn ticket_life(
         &mut self,
-        t: &TicketRef,
+        t: &TicketMark,
         issued: Option<Evidence>,
         accepted: Option<Evidence>,
         iv: Option<u64>,
     ) {
-        let mut life = TicketLife::new(t.name(MAX_KEY_NAME_LEN), issued, accepted);
+        let mut life = TicketLife::new(t.name(), issued, accepted);
         life.iv = iv;
         let cap = self.cap(MAX_HASHES);
         upsert(
@@ -534,11 +529,10 @@ impl Service {
     }
 
     /// TLS 1.2 session-ID cache: establishment on full handshakes, age on resumption.
-    fn sessions(&mut self, c: &ConnSummary, outcome: Outcome) {
-        let Some((sh, at)) = &c.answer else { return };
-        if sh.is_tls13() || sh.session_id.is_empty() {
+    fn sessions(&mut self, c: &ConnRecord, outcome: Outcome) {
+        let (Some(at), Some(id)) = (&c.answered_at, c.session_id) else {
             return;
-        }
+        };
         let life = match outcome {
             Outcome::Full => {
                 self.sessions_established = self.sessions_established.saturating_add(1);
@@ -553,7 +547,6 @@ impl Service {
             },
             _ => return,
         };
-        let id = id_hash(&sh.session_id);
         let cap = self.cap(MAX_HASHES);
         upsert(
             &mut self.sessions,
@@ -565,14 +558,14 @@ impl Service {
         );
     }
 
-    fn sample(&mut self, t: &TicketRef) {
-        if t.prefix().is_empty() {
+    fn sample(&mut self, t: &TicketMark) {
+        if t.name().is_empty() {
             return;
         }
         if self.full && self.samples.len() < MAX_SAMPLES {
             return;
         }
-        self.insert_sample(t.hash, Sample::of(t));
+        self.insert_sample(t.hash, Sample::from_prefix(t.name()));
     }
 
     /// Keeps the `MAX_SAMPLES` samples with the lowest hashes.
@@ -583,8 +576,8 @@ impl Service {
         }
     }
 
-    fn key(&mut self, t: &TicketRef) -> Option<&mut KeyStats> {
-        let name = t.name(MAX_KEY_NAME_LEN);
+    fn key(&mut self, t: &TicketMark) -> Option<&mut KeyStats> {
+        let name = t.name();
         if name.is_empty() {
             // Too short to carry a key name: nothing to file it under.
             return None;

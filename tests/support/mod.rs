@@ -25,12 +25,23 @@ pub fn public_captures() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIP: {} is absent; public-capture checks not run",
+        skip_notice(&format!(
+            "{} is absent; public-capture checks not run",
             dir.display()
-        );
+        ));
         None
     }
+}
+
+/// Says that a check was skipped, where `cargo test` shows it: straight to the process's
+/// standard error (file descriptor 2), which the test harness does not capture (it captures
+/// only `print!`/`eprint!`), so the line appears in the normal output of a passing run.
+pub fn skip_notice(msg: &str) {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd 2 is open for the whole process; ManuallyDrop keeps it open afterwards.
+    let mut err = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(2) });
+    let _ = writeln!(err, "SKIP: {msg}");
 }
 
 pub fn stekwatch(args: &[&str]) -> Output {
@@ -169,9 +180,7 @@ pub fn tshark_available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!(
-            "SKIP: tshark is not installed (apt-get install tshark); oracle cross-check not run"
-        );
+        skip_notice("tshark is not installed (apt-get install tshark); oracle cross-check not run");
     }
     ok
 }
@@ -220,7 +229,7 @@ pub fn is_root() -> bool {
 pub fn root_or_skip_because(test: &str, what: &str) -> bool {
     let root = is_root();
     if !root {
-        eprintln!("SKIP: {test}: {what} needs root");
+        skip_notice(&format!("{test}: {what} needs root"));
     }
     root
 }
