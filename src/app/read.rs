@@ -113,7 +113,7 @@ pub fn run(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
     }
     let mut r = history_report(state::snapshot(&history, &announced), cfg, warnings, loaded)?;
     // What this run reports is what the history has reported from now on.
-    announced.news(&r.alerts);
+    announced.report(&r.alerts);
     let snap = state::snapshot(&history, &announced);
     state::save(path, &snap)?;
     r.skipped_inputs = skipped;

@@ -45,9 +45,14 @@ impl AlertKey {
 }
 
 /// Remembers what was printed; `news` picks the alerts not printed before with these facts.
+///
+/// Beside what a live run printed, it keeps what reports of the history (`read --state`)
+/// showed: those count for an alert's `new` flag, not for the live stream, so a sensor
+/// restarted on a history still prints each standing alert once.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlertStream {
     printed: BTreeMap<AlertKey, AlertFacts>,
+    reported: BTreeMap<AlertKey, AlertFacts>,
 }
 
 impl AlertStream {
@@ -68,10 +73,28 @@ impl AlertStream {
         out
     }
 
-    /// Whether `a` is new to this stream (not printed before with these facts); marks nothing.
+    /// Whether `a` is new to this history: neither printed nor reported before with these
+    /// facts. Marks nothing.
     pub fn is_new(&self, a: &AlertOut) -> bool {
         let (key, facts) = AlertKey::of(a);
-        self.printed.get(&key) != Some(&facts)
+        self.printed.get(&key) != Some(&facts) && self.reported.get(&key) != Some(&facts)
+    }
+
+    /// Records that a report of the history showed these alerts (see `is_new`).
+    pub fn report(&mut self, alerts: &[AlertOut]) {
+        for a in alerts {
+            let (key, facts) = AlertKey::of(a);
+            self.reported.insert(key, facts);
+        }
+    }
+
+    /// Marks an alert as shown by a report of the history (from the state file).
+    pub fn remember_reported(&mut self, key: AlertKey, facts: AlertFacts) {
+        self.reported.insert(key, facts);
+    }
+
+    pub fn reported(&self) -> impl Iterator<Item = (&AlertKey, &AlertFacts)> {
+        self.reported.iter()
     }
 
     /// Marks an alert as printed (e.g. by an earlier run, from the state file).
@@ -94,11 +117,16 @@ impl AlertStream {
     /// Adds what another stream printed (merging states): the more severe facts win, so
     /// the merged stream does not repeat what either printed.
     pub fn merge(&mut self, other: AlertStream) {
-        for (key, facts) in other.printed {
-            match self.printed.get(&key) {
-                Some(mine) if *mine >= facts => {}
-                _ => {
-                    self.printed.insert(key, facts);
+        for (mine, theirs) in [
+            (&mut self.printed, other.printed),
+            (&mut self.reported, other.reported),
+        ] {
+            for (key, facts) in theirs {
+                match mine.get(&key) {
+                    Some(m) if *m >= facts => {}
+                    _ => {
+                        mine.insert(key, facts);
+                    }
                 }
             }
         }

@@ -11,8 +11,12 @@
 //!                "tickets": [[HASH, NAME, EV|null, EV|null]], "sessions": [[HASH, EV|null, EV|null]],
 //!                "sessions_established": 0, "ticketbleed": EV|null, "dropped": 0,
 //!                "ticket_ivs": [[HASH, IVHASH]]}],
-//!  "announced": [{"rule": .., "service": .., "key_name": .., "severity": .., "services": [..]}]}
+//!  "announced": [{"rule": .., "service": .., "key_name": .., "severity": .., "services": [..]}],
+//!  "reported": [..as announced..]}
 //! ```
+//!
+//! `announced` holds what live runs printed (a restarted sensor does not print it again),
+//! `reported` what `read --state` reported (absent when empty); both make an alert not `new`.
 //!
 //! `EV` (evidence) is `[time_ns, file_index, frame]`, the index into `files`. `HASH` is the
 //! 64-bit hash of a whole ticket or session ID as 16 hex digits; `PREFIX` and `NAME` are hex
@@ -70,7 +74,11 @@ pub struct StateFile {
     pub legacy: LegacyCounters,
     pub dropped_services: u64,
     pub services: Vec<ServiceRec>,
+    /// Alerts a live run printed.
     pub announced: Vec<AnnouncedRec>,
+    /// Alerts a report of the history showed (`read --state`): they are not new any more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported: Vec<AnnouncedRec>,
 }
 
 /// The counters of files written before `statistics`: never written now, read when present.

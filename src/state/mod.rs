@@ -36,16 +36,16 @@ pub fn snapshot(h: &History, announced: &AlertStream) -> StateFile {
         .map(|n| names.binary_search(n).expect("present") as u32)
         .collect();
     let file = |i: u32| index.get(i as usize).copied().unwrap_or(0);
-    let mut announced: Vec<AnnouncedRec> = announced
-        .printed()
-        .map(|(k, f)| AnnouncedRec {
-            rule: k.rule.clone(),
-            service: k.service.clone(),
-            key_name: k.key_name.clone(),
-            severity: f.severity,
-            services: f.services.clone(),
-        })
-        .collect();
+    let rec = |(k, f): (&AlertKey, &AlertFacts)| AnnouncedRec {
+        rule: k.rule.clone(),
+        service: k.service.clone(),
+        key_name: k.key_name.clone(),
+        severity: f.severity,
+        services: f.services.clone(),
+    };
+    let mut reported: Vec<AnnouncedRec> = announced.reported().map(rec).collect();
+    reported.sort();
+    let mut announced: Vec<AnnouncedRec> = announced.printed().map(rec).collect();
     announced.sort();
     StateFile {
         format: FORMAT.to_string(),
@@ -59,6 +59,7 @@ pub fn snapshot(h: &History, announced: &AlertStream) -> StateFile {
         dropped_services: h.tracker.dropped_services,
         services: format::services_out(&h.tracker, &file),
         announced,
+        reported,
     }
 }
 
@@ -100,8 +101,8 @@ pub fn restore(
         end: s.end_ns.map(Timestamp),
     });
     let mut printed = AlertStream::new();
-    for a in s.announced {
-        printed.remember(
+    let split = |a: AnnouncedRec| {
+        (
             AlertKey {
                 rule: a.rule,
                 service: a.service,
@@ -111,7 +112,15 @@ pub fn restore(
                 severity: a.severity,
                 services: a.services,
             },
-        );
+        )
+    };
+    for a in s.announced {
+        let (k, f) = split(a);
+        printed.remember(k, f);
+    }
+    for a in s.reported {
+        let (k, f) = split(a);
+        printed.remember_reported(k, f);
     }
     announced.merge(printed);
     Ok(())
