@@ -99,8 +99,11 @@ fn privilege_hint(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
+        let inner_text = inner.to_string();
+        if !s.contains(&inner_text) {
+            s.push_str(": ");
+            s.push_str(&inner_text);
+        }
         src = inner.source();
     }
     let l = s.to_ascii_lowercase();

@@ -241,6 +241,8 @@ impl<'a> Sensor<'a> {
                         got = true;
                         if LiveSource::wanted(self.filter.as_ref(), pkt.data) {
                             self.p.push_packet(&pkt);
+                            // At once: the connection's bulk follows its handshake closely.
+                            self.tell_kernel();
                         } else {
                             self.filtered += 1;
                         }
@@ -252,7 +254,6 @@ impl<'a> Sensor<'a> {
                     }
                 }
             }
-            self.tell_kernel();
             if let Some(e) = failed {
                 if let Some(stop) = self.reopen(e) {
                     return stop;
