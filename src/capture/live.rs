@@ -283,11 +283,6 @@ impl LiveSource {
         self.ebpf_note.as_deref()
     }
 
-    /// Whether the kernel drops bypassed connections for this capture.
-    pub fn kernel_bypass(&self) -> bool {
-        self.userspace_filter.is_some()
-    }
-
     /// Whether `data` (a packet from `next_packet`) matches the user's filter. Always true
     /// without the kernel part (libpcap's filter in the kernel already chose); with it, the
     /// classic filter it replaced runs here.
