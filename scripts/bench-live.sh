@@ -8,7 +8,9 @@
 #
 # Needs root, tcpreplay, tcpdump, jq, clang, libbpf-dev, libpcap-dev (installed when missing).
 # Usage: scripts/bench-live.sh [SIZE]   (SIZE for gencap, default 256M; BENCH_PCAP=FILE to
-# replay an existing capture instead; KEEP_TMP=1 keeps the temp dir)
+# replay an existing capture instead; BENCH_LIVE_OPTS: options of both sensor runs, default
+# --immediate, so a bypass reaches the kernel while its connection still sends; KEEP_TMP=1 keeps
+# the temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "bench-live: needs root (veth, capture, eBPF)"; exit 1; }
@@ -68,7 +70,7 @@ printf '%-14s %10s %10s %10s %10s %8s %8s %8s\n' run wire seen userland kdrops c
 run_sensor() { # MODE
   local mode=$1 out=$T/live-$1.json
   "$TD/release/stekwatch" live -i "$Z" --ebpf "$mode" --buffer-mib 256 --format json \
-    --stats-interval 0 --max-flows 1000000 >"$out" 2>"$T/live-$mode.err" &
+    --stats-interval 0 --max-flows 1000000 ${BENCH_LIVE_OPTS---immediate} >"$out" 2>"$T/live-$mode.err" &
   local pid=$!
   local i; for ((i = 0; i < 100; i++)); do grep -q "capturing on" "$T/live-$mode.err" && break; sleep 0.1; done
   local wire; wire=$(replay)
@@ -79,7 +81,7 @@ run_sensor() { # MODE
   recv=$(jq '.capture.received' "$out")
   drops=$(jq '.capture.dropped_by_kernel' "$out")
   tls=$(jq '.statistics.tls_connections' "$out")
-  seen=$(jq '.capture.kernel_bypass.packets_seen // "-"' "$out")
+  seen=$(jq -r '.capture.kernel_bypass.packets_seen // "-"' "$out")
   printf '%-14s %10s %10s %10s %10s %8s %8s %8s\n' "stekwatch-$mode" "$wire" "$seen" "$recv" \
     "$drops" "$cpu" "$(awk -v c="$cpu" -v g="$GIB" 'BEGIN { printf "%.2f", c / g }')" "$tls"
 }
