@@ -176,7 +176,28 @@ echo "ebpf-e2e: packets on the wire (tcpdump) $wire; seen by the program $seen; 
 (( recv * 10 <= wire )) || die "more than 10% of the packets reached userland ($recv of $wire)"
 (( byp > 0 && seen >= wire )) || die "kernel counters: seen $seen, bypassed $byp, wire $wire"
 [[ $ent -eq 0 ]] || die "$ent map entries left after every connection closed"
+(( seen == recv + byp )) || die "seen $seen is not delivered $recv + bypassed $byp"
 ok "at most 10% of the wire's packets reached userland ($recv of $wire); the map emptied at FIN"
+
+# --- the default filter `tcp`: IPv4 other than TCP is dropped in the kernel too -------------
+"$B" live -i "$HOST" --ebpf on --immediate --format json --stats-interval 0 \
+  >"$T/dflt.json" 2>"$T/dflt.err" &
+LIVE=$!
+PIDS+=($LIVE)
+wait_for "$T/dflt.err" "capturing on $HOST" 10 || { cat "$T/dflt.err" >&2; die "live did not start"; }
+for ((i = 0; i < 200; i++)); do echo "not tcp $i" >/dev/udp/$SRV/9; done
+get 1.3 Reused -sess_in "$T/s1.3.pem"
+sleep 1
+kill -TERM $LIVE; wait $LIVE || die "live (default filter) failed"
+pre=$(jq '.capture.kernel_bypass.packets_prefiltered' "$T/dflt.json")
+seen=$(jq '.capture.kernel_bypass.packets_seen' "$T/dflt.json")
+byp=$(jq '.capture.kernel_bypass.packets_bypassed' "$T/dflt.json")
+recv=$(jq '.capture.received' "$T/dflt.json")
+(( pre >= 200 )) || die "only $pre packets other than TCP dropped in the kernel (200 UDP sent)"
+(( seen == recv + byp + pre )) || die "seen $seen is not delivered $recv + bypassed $byp + prefiltered $pre"
+[[ $(jq '.statistics.tls_connections' "$T/dflt.json") -eq 1 ]] || die "expected 1 TLS connection"
+[[ $(jq '.statistics.skipped_not_tcp' "$T/dflt.json") -eq 0 ]] || die "UDP reached the pipeline"
+ok "with --filter tcp the kernel also dropped $pre UDP packets; $recv of $seen reached userland"
 
 # --- without privilege -----------------------------------------------------------------------
 # Capture privilege without eBPF's: CAP_NET_RAW only.

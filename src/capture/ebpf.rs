@@ -12,7 +12,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
 
-use aya::maps::{HashMap, MapData, PerCpuArray};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use aya::programs::SocketFilter;
 use aya::Ebpf;
 
@@ -69,6 +69,9 @@ impl FlowDir {
 const C_SEEN: u32 = 0;
 const C_BYPASSED: u32 = 1;
 const C_FORGOTTEN: u32 = 2;
+const C_PREFILTERED: u32 = 3;
+/// Bits of the program's `config` (`CF_*`).
+const CF_IPV4_TCP_ONLY: u32 = 1;
 
 /// Why the kernel part could not be attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,8 +120,10 @@ fn privilege_hint(e: &dyn std::error::Error) -> String {
 
 impl KernelBypass {
     /// Loads the program and attaches it to the AF_PACKET socket `fd` (replacing the classic
-    /// filter libpcap set there: the caller applies the user's filter in userspace).
-    pub fn attach(fd: RawFd) -> Result<Self, BypassError> {
+    /// filter libpcap set there: the caller applies the user's filter in userspace). With
+    /// `tcp_only` (the user's filter is `tcp`), IPv4 packets other than TCP are dropped in the
+    /// kernel too.
+    pub fn attach(fd: RawFd, tcp_only: bool) -> Result<Self, BypassError> {
         let err = |what: &str, e: &dyn std::error::Error| {
             BypassError(format!("{what}: {}", privilege_hint(e)))
         };
@@ -130,6 +135,21 @@ impl KernelBypass {
             .map_err(|e| err("the eBPF program", &e))?;
         prog.load()
             .map_err(|e| err("loading the eBPF program", &e))?;
+        // Settings first, then the socket.
+        let mut config: Array<_, u32> = Array::try_from(
+            ebpf.map_mut("config")
+                .ok_or_else(|| BypassError("the eBPF object lacks its settings".into()))?,
+        )
+        .map_err(|e| err("the settings map", &e))?;
+        let flags = if tcp_only { CF_IPV4_TCP_ONLY } else { 0 };
+        config
+            .set(0, flags, 0)
+            .map_err(|e| err("writing the program's settings", &e))?;
+        let prog: &mut SocketFilter = ebpf
+            .program_mut("stekwatch_bypass")
+            .ok_or_else(|| BypassError("the eBPF object lacks its program".into()))?
+            .try_into()
+            .map_err(|e| err("the eBPF program", &e))?;
         // SAFETY: `fd` is the capture's open socket; it outlives this call.
         let sock = unsafe { BorrowedFd::borrow_raw(fd) };
         prog.attach(sock)
@@ -181,6 +201,7 @@ impl KernelBypass {
         BypassStats {
             seen: self.counter(C_SEEN),
             bypassed: self.counter(C_BYPASSED),
+            prefiltered: self.counter(C_PREFILTERED),
             inserted: self.inserted,
             forgotten,
             entries,

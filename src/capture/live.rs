@@ -134,6 +134,8 @@ pub struct BypassStats {
     pub seen: u64,
     /// ... of which dropped in the kernel because their connection was bypassed.
     pub bypassed: u64,
+    /// ... and IPv4 packets other than TCP dropped in the kernel (the filter is `tcp`).
+    pub prefiltered: u64,
     /// Directions of connections written into the map by the sensor.
     pub inserted: u64,
     /// ... that the kernel removed on a SYN, FIN or RST.
@@ -152,6 +154,7 @@ impl BypassStats {
         BypassStats {
             seen: self.seen + o.seen,
             bypassed: self.bypassed + o.bypassed,
+            prefiltered: self.prefiltered + o.prefiltered,
             inserted: self.inserted + o.inserted,
             forgotten: self.forgotten + o.forgotten,
             entries: self.entries + o.entries,
@@ -435,7 +438,8 @@ fn attach_bypass(
     }
     // Compiled before attaching, so the capture never runs without the user's filter.
     let prog = cap.compile(filter, true).map_err(|e| pcap_detail(&e))?;
-    let bypass = KernelBypass::attach(cap.as_raw_fd()).map_err(|e| e.to_string())?;
+    let tcp_only = filter.trim() == "tcp";
+    let bypass = KernelBypass::attach(cap.as_raw_fd(), tcp_only).map_err(|e| e.to_string())?;
     Ok((bypass, prog))
 }
 

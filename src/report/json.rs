@@ -75,6 +75,9 @@ pub struct KernelBypassOut {
     /// ... of which dropped in the kernel (their connection was bypassed); the rest reached
     /// userland (`received`).
     pub packets_bypassed: u64,
+    /// ... and IPv4 packets other than TCP dropped in the kernel (only with `--filter tcp`,
+    /// the default, which refuses them).
+    pub packets_prefiltered: u64,
     /// Directions written into the map by the sensor.
     pub map_inserted: u64,
     /// Directions in the map at the end.

@@ -464,6 +464,7 @@ impl<'a> Sensor<'a> {
             kernel_bypass: self.bypass_stats().map(|b| KernelBypassOut {
                 packets_seen: b.seen,
                 packets_bypassed: b.bypassed,
+                packets_prefiltered: b.prefiltered,
                 map_inserted: b.inserted,
                 map_entries: b.entries,
                 map_forgotten: b.forgotten,

@@ -39,8 +39,22 @@ enum {
 	C_SEEN = 0,     // packets the program looked at
 	C_BYPASSED = 1, // dropped because their connection is bypassed
 	C_FORGOTTEN = 2, // entries removed by a SYN, FIN or RST
+	C_PREFILTERED = 3, // IPv4 packets other than TCP dropped under CF_IPV4_TCP_ONLY
 	C_COUNT = 4,
 };
+
+// Settings written by the sensor (slot 0): a bit set of CF_*.
+// CF_IPV4_TCP_ONLY: the user's filter is the default `tcp`, which refuses every IPv4 packet
+// whose protocol is not TCP; the program drops those at once (the rest of the filter's
+// decisions are taken in userspace).
+#define CF_IPV4_TCP_ONLY 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} config SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -80,8 +94,17 @@ int stekwatch_bypass(struct __sk_buff *skb)
 		__u8 ip[20];
 		if (bpf_skb_load_bytes(skb, ETH_HLEN, ip, 20) < 0)
 			return skb->len;
-		if ((ip[0] >> 4) != 4 || ip[9] != PROTO_TCP)
+		if ((ip[0] >> 4) != 4)
 			return skb->len;
+		if (ip[9] != PROTO_TCP) {
+			__u32 zero = 0;
+			__u32 *cf = bpf_map_lookup_elem(&config, &zero);
+			if (cf && (*cf & CF_IPV4_TCP_ONLY)) {
+				count(C_PREFILTERED);
+				return 0;
+			}
+			return skb->len;
+		}
 		// A fragment (more fragments, or an offset) passes up.
 		if ((ip[6] & 0x3f) || ip[7])
 			return skb->len;
