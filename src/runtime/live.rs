@@ -278,10 +278,15 @@ impl<'a> Sensor<'a> {
     /// Connections the flow table bypassed go to the kernel, which drops their packets from
     /// now on.
     fn tell_kernel(&mut self) {
+        if !self.used_bypass {
+            return;
+        }
+        // Drained even when a reopened capture runs without the kernel part, so the queue
+        // does not fill.
+        let b = self.p.take_bypassed();
         if self.filter.is_none() {
             return;
         }
-        let b = self.p.take_bypassed();
         self.bypass_overflow += b.overflow;
         for k in b.keys {
             self.src.bypass(k.lo.socket_addr(), k.hi.socket_addr());
@@ -397,7 +402,10 @@ impl<'a> Sensor<'a> {
                     let _ = self.p.take_bypassed();
                     let _ = self.src.bypass_stats();
                     let old = std::mem::replace(&mut self.src, src);
-                    self.carried_bypass = self.carried_bypass.add(&old.last_bypass_stats());
+                    // The closed handle's map is gone with it: none of its entries remain.
+                    let mut gone = old.last_bypass_stats();
+                    gone.entries = 0;
+                    self.carried_bypass = self.carried_bypass.add(&gone);
                     let s = old.last_stats();
                     self.carried.received += s.received;
                     self.carried.dropped_by_kernel += s.dropped_by_kernel;
