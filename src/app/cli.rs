@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decode::DecodeOptions;
 use crate::pipeline::Limits;
@@ -141,12 +141,25 @@ pub struct LiveArgs {
     /// Deliver each packet at once instead of in batches (lower latency, more CPU).
     #[arg(long)]
     pub immediate: bool,
+    /// Drop the packets of connections already audited in the kernel, on the sensor's own
+    /// capture socket (cargo feature "ebpf"; needs root or CAP_BPF and CAP_NET_ADMIN). auto:
+    /// when possible, saying once why not; on: or exit with status 2.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub ebpf: EbpfChoice,
     /// Save the state this often (wall clock) besides at exit; needs --state.
     #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = duration)]
     pub checkpoint: u64,
     /// Print capture health (kernel drops, errors) to stderr this often; 0 = only at exit.
     #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = duration)]
     pub stats_interval: u64,
+}
+
+/// When `live` attaches its kernel-side bypass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EbpfChoice {
+    Auto,
+    On,
+    Off,
 }
 
 /// Validated `live` settings.
@@ -157,6 +170,7 @@ pub struct LiveConfig {
     pub snaplen: u32,
     pub buffer_bytes: u32,
     pub immediate: bool,
+    pub ebpf: EbpfChoice,
     pub checkpoint_secs: u64,
     /// 0 = health only at exit.
     pub stats_secs: u64,
@@ -186,6 +200,7 @@ impl LiveArgs {
             snaplen: self.snaplen,
             buffer_bytes: self.buffer_mib << 20,
             immediate: self.immediate,
+            ebpf: self.ebpf,
             checkpoint_secs,
             stats_secs,
         })

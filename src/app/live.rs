@@ -5,7 +5,8 @@ use super::cli::{Common, LiveArgs};
 
 #[cfg(feature = "live")]
 pub fn run(live: &LiveArgs, common: &Common) -> i32 {
-    use crate::capture::live::LiveOptions;
+    use super::cli::EbpfChoice;
+    use crate::capture::live::{EbpfMode, LiveOptions};
     use crate::runtime::live::{self, SensorConfig};
     let (lc, cfg) = match (live.validate(), common.validate()) {
         (Ok(l), Ok(c)) => (l, c),
@@ -18,6 +19,11 @@ pub fn run(live: &LiveArgs, common: &Common) -> i32 {
             snaplen: lc.snaplen,
             buffer_bytes: lc.buffer_bytes,
             immediate: lc.immediate,
+            ebpf: match lc.ebpf {
+                EbpfChoice::Auto => EbpfMode::Auto,
+                EbpfChoice::On => EbpfMode::On,
+                EbpfChoice::Off => EbpfMode::Off,
+            },
         },
         checkpoint_secs: lc.checkpoint_secs,
         stats_secs: lc.stats_secs,

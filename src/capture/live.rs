@@ -13,8 +13,10 @@ use std::fmt;
 
 use std::os::unix::io::AsRawFd;
 
-use pcap::{Active, Capture, Device};
+use pcap::{Active, BpfProgram, Capture, Device};
 
+#[cfg(feature = "ebpf")]
+use super::ebpf::KernelBypass;
 use super::Packet;
 use crate::time::Timestamp;
 
@@ -29,6 +31,19 @@ pub struct LiveOptions {
     pub snaplen: u32,
     pub buffer_bytes: u32,
     pub immediate: bool,
+    pub ebpf: EbpfMode,
+}
+
+/// Whether the capture attaches the kernel-side bypass (`capture::ebpf`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EbpfMode {
+    /// When it can; otherwise the capture says why not (`LiveSource::ebpf_note`) and runs
+    /// without.
+    #[default]
+    Auto,
+    /// Or the capture does not open (`LiveError::Ebpf`).
+    On,
+    Off,
 }
 
 /// Why a capture could not start or had to stop.
@@ -53,6 +68,11 @@ pub enum LiveError {
     },
     /// The capture failed while running (e.g. the interface disappeared).
     Capture {
+        interface: String,
+        detail: String,
+    },
+    /// `--ebpf on`, and the kernel part cannot be attached.
+    Ebpf {
         interface: String,
         detail: String,
     },
@@ -88,6 +108,11 @@ impl fmt::Display for LiveError {
             LiveError::Capture { interface, detail } => {
                 write!(f, "capture on '{interface}' failed: {detail}")
             }
+            LiveError::Ebpf { interface, detail } => write!(
+                f,
+                "--ebpf on: cannot drop audited connections in the kernel on '{interface}': \
+                 {detail} (--ebpf auto runs without it)"
+            ),
         }
     }
 }
@@ -102,7 +127,52 @@ pub struct LiveStats {
     pub dropped_by_interface: u64,
 }
 
+/// What the kernel-side bypass did (see `capture::ebpf`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BypassStats {
+    /// Packets the program looked at (everything the socket would have received).
+    pub seen: u64,
+    /// ... of which dropped in the kernel because their connection was bypassed.
+    pub bypassed: u64,
+    /// ... and IPv4 packets other than TCP dropped in the kernel (the filter is `tcp`).
+    pub prefiltered: u64,
+    /// Directions of connections written into the map by the sensor.
+    pub inserted: u64,
+    /// ... that the kernel removed on a SYN, FIN or RST.
+    pub forgotten: u64,
+    /// Directions in the map now.
+    pub entries: u64,
+    /// Directions the full map dropped to make room (least recently used first).
+    pub evicted: u64,
+    /// Writes the kernel refused.
+    pub insert_errors: u64,
+}
+
+impl BypassStats {
+    /// The sum of two capture handles' counters (a capture reopened after an interruption).
+    pub fn add(&self, o: &BypassStats) -> BypassStats {
+        BypassStats {
+            seen: self.seen + o.seen,
+            bypassed: self.bypassed + o.bypassed,
+            prefiltered: self.prefiltered + o.prefiltered,
+            inserted: self.inserted + o.inserted,
+            forgotten: self.forgotten + o.forgotten,
+            entries: self.entries + o.entries,
+            evicted: self.evicted + o.evicted,
+            insert_errors: self.insert_errors + o.insert_errors,
+        }
+    }
+}
+
 pub struct LiveSource {
+    /// Declared before `cap` so that it is detached before the socket closes.
+    #[cfg(feature = "ebpf")]
+    bypass: Option<KernelBypass>,
+    /// Why the kernel part is not in use (`--ebpf auto`), for the caller to say once.
+    ebpf_note: Option<String>,
+    /// The user's filter, compiled for userspace: the kernel part replaced it on the socket.
+    userspace_filter: Option<BpfProgram>,
+    last_bypass: BypassStats,
     cap: Capture<Active>,
     interface: String,
     linktype: u32,
@@ -170,7 +240,27 @@ impl LiveSource {
             })?;
         let linktype = cap.get_datalink().0 as u32;
         let cap = cap.setnonblock().map_err(open_err)?;
+        let (bypass, ebpf_note, userspace_filter) = match o.ebpf {
+            EbpfMode::Off => (None, None, None),
+            mode => match attach_bypass(&cap, linktype, &o.filter) {
+                Ok((b, f)) => (Some(b), None, Some(f)),
+                Err(detail) if mode == EbpfMode::On => {
+                    return Err(LiveError::Ebpf {
+                        interface: o.interface.clone(),
+                        detail,
+                    })
+                }
+                Err(detail) => (None, Some(detail), None),
+            },
+        };
+        #[cfg(not(feature = "ebpf"))]
+        let _: Option<()> = bypass;
         Ok(LiveSource {
+            #[cfg(feature = "ebpf")]
+            bypass,
+            ebpf_note,
+            userspace_filter,
+            last_bypass: BypassStats::default(),
             cap,
             interface: o.interface.clone(),
             linktype,
@@ -189,6 +279,49 @@ impl LiveSource {
 
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    /// Why the kernel-side bypass is not in use, when it was asked for with `auto`.
+    pub fn ebpf_note(&self) -> Option<&str> {
+        self.ebpf_note.as_deref()
+    }
+
+    /// Whether `data` (a packet from `next_packet`) matches the user's filter. Always true
+    /// without the kernel part (libpcap's filter in the kernel already chose); with it, the
+    /// classic filter it replaced runs here.
+    pub fn wanted(filter: Option<&BpfProgram>, data: &[u8]) -> bool {
+        filter.is_none_or(|f| f.filter(data))
+    }
+
+    /// The user's filter for `wanted` when it runs in userspace (taken once per capture).
+    pub fn take_userspace_filter(&mut self) -> Option<BpfProgram> {
+        self.userspace_filter.take()
+    }
+
+    /// Drops the connection between `a` and `b` in the kernel from now on (without the
+    /// kernel part, nothing).
+    pub fn bypass(&mut self, a: std::net::SocketAddr, b: std::net::SocketAddr) {
+        #[cfg(feature = "ebpf")]
+        if let Some(k) = self.bypass.as_mut() {
+            k.bypass(a, b);
+        }
+        #[cfg(not(feature = "ebpf"))]
+        let _ = (a, b);
+    }
+
+    /// The kernel part's counters (`None` without it); reads the kernel's maps.
+    pub fn bypass_stats(&mut self) -> Option<BypassStats> {
+        #[cfg(feature = "ebpf")]
+        if let Some(k) = self.bypass.as_ref() {
+            self.last_bypass = k.stats();
+            return Some(self.last_bypass);
+        }
+        None
+    }
+
+    /// The last kernel counters read (for use after the capture failed).
+    pub fn last_bypass_stats(&self) -> BypassStats {
+        self.last_bypass
     }
 
     /// The next packet. When none is waiting, waits up to `READ_TIMEOUT_MS` for one;
@@ -290,6 +423,39 @@ impl LiveSource {
     }
 }
 
+/// Attaches the kernel part to the capture's socket; its user filter then runs in userspace.
+#[cfg(feature = "ebpf")]
+fn attach_bypass(
+    cap: &Capture<Active>,
+    linktype: u32,
+    filter: &str,
+) -> Result<(KernelBypass, BpfProgram), String> {
+    if linktype != super::linktype::ETHERNET {
+        return Err(format!(
+            "the kernel program reads Ethernet frames, and this interface's link type is \
+             {linktype}"
+        ));
+    }
+    // Compiled before attaching, so the capture never runs without the user's filter.
+    let prog = cap.compile(filter, true).map_err(|e| pcap_detail(&e))?;
+    let tcp_only = filter.trim() == "tcp";
+    let bypass = KernelBypass::attach(cap.as_raw_fd(), tcp_only).map_err(|e| e.to_string())?;
+    Ok((bypass, prog))
+}
+
+#[cfg(not(feature = "ebpf"))]
+fn attach_bypass(
+    _cap: &Capture<Active>,
+    _linktype: u32,
+    _filter: &str,
+) -> Result<((), BpfProgram), String> {
+    Err(
+        "this stekwatch was built without the cargo feature \"ebpf\" (build with \
+         `--features ebpf`, which needs clang and libbpf-dev)"
+            .into(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +478,7 @@ mod tests {
             snaplen: 65535,
             buffer_bytes: 1 << 20,
             immediate: false,
+            ebpf: EbpfMode::Off,
         })
         .err()
         .expect("no such interface");

@@ -4,6 +4,8 @@
 //! command line's paths), `live::LiveSource` (cargo feature "live")
 //! an interface. Everything downstream is the same for files and live capture.
 
+#[cfg(feature = "ebpf")]
+pub mod ebpf;
 pub mod expand;
 pub mod file;
 mod guard;

@@ -138,6 +138,17 @@ impl Pipeline {
         self.flows.len()
     }
 
+    /// From now on, remembers the connections the flow table bypasses (read, still open, not
+    /// tunnelled) until `take_bypassed`: a live runtime can then drop their packets earlier.
+    pub fn track_bypassed(&mut self) {
+        self.flows.track_bypassed();
+    }
+
+    /// The connections bypassed since the last call (see `track_bypassed`), both endpoints.
+    pub fn take_bypassed(&mut self) -> tcp::table::Bypassed {
+        self.flows.take_bypassed()
+    }
+
     /// Announces the input whose packets come next.
     pub fn begin_input(&mut self, name: &str) {
         self.file = self.history.files.len() as u32;

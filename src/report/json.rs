@@ -60,6 +60,37 @@ pub struct CaptureOut {
     /// Seconds without capture across those interruptions.
     #[serde(skip_serializing_if = "is_zero")]
     pub interrupted_seconds: u64,
+    /// The kernel-side bypass (`--ebpf`), when it was attached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_bypass: Option<KernelBypassOut>,
+}
+
+/// Counters of the eBPF program on the capture socket: what it saw, what it dropped as
+/// belonging to connections already audited, and its map of such connections (one entry per
+/// direction).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct KernelBypassOut {
+    /// Packets the program looked at: all the socket would have received without it.
+    pub packets_seen: u64,
+    /// ... of which dropped in the kernel (their connection was bypassed); the rest reached
+    /// userland (`received`).
+    pub packets_bypassed: u64,
+    /// ... and IPv4 packets other than TCP dropped in the kernel (only with `--filter tcp`,
+    /// the default, which refuses them).
+    pub packets_prefiltered: u64,
+    /// Directions written into the map by the sensor.
+    pub map_inserted: u64,
+    /// Directions in the map at the end.
+    pub map_entries: u64,
+    /// ... removed by the kernel on a SYN, FIN or RST.
+    pub map_forgotten: u64,
+    /// ... evicted by the full map (their packets reached userland again).
+    pub map_evicted: u64,
+    /// Writes the kernel refused, and connections not written because the queue was full.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub map_write_failures: u64,
+    /// Packets that reached userland but not the user's --filter (run there with the bypass).
+    pub filtered_in_userspace: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

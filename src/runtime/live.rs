@@ -17,9 +17,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::RunError;
-use crate::capture::live::{LiveError, LiveOptions, LiveSource, LiveStats};
+use pcap::BpfProgram;
+
+use crate::capture::live::{BypassStats, LiveError, LiveOptions, LiveSource, LiveStats};
 use crate::pipeline::{Limits, Pipeline};
-use crate::report::json::{CaptureOut, Report};
+use crate::report::json::{CaptureOut, KernelBypassOut, Report};
 use crate::report::log::ConnLog;
 use crate::report::stream::AlertStream;
 use crate::report::{self, Printer, ReportOptions};
@@ -74,6 +76,15 @@ struct Sensor<'a> {
     hup: Arc<AtomicBool>,
     /// Counters of the capture handles closed by interruptions.
     carried: LiveStats,
+    carried_bypass: BypassStats,
+    /// The user's filter when it runs here (the kernel-side bypass replaced it on the socket).
+    filter: Option<BpfProgram>,
+    /// Packets that reached userland but not the user's filter.
+    filtered: u64,
+    /// Bypassed connections not written to the kernel (the pipeline's queue was full).
+    bypass_overflow: u64,
+    /// The kernel-side bypass was attached to some capture handle of the run.
+    used_bypass: bool,
     interruptions: u64,
     interrupted: Duration,
     out: io::Stdout,
@@ -109,7 +120,11 @@ impl<'a> Sensor<'a> {
             None => None,
         };
         let lc = &cfg.capture;
-        let src = LiveSource::open(lc).map_err(|e| RunError(e.to_string()))?;
+        let mut src = LiveSource::open(lc).map_err(|e| RunError(e.to_string()))?;
+        if let Some(note) = src.ebpf_note() {
+            eprintln!("stekwatch: note: running without the kernel-side bypass (--ebpf): {note}");
+        }
+        let filter = src.take_userspace_filter();
         let stop = Arc::new(AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             // A second signal while stopping exits at once.
@@ -127,11 +142,19 @@ impl<'a> Sensor<'a> {
         }
         let before = (p.history().stats.clone(), p.history().files.len());
         p.begin_input(&input_name(&lc.interface));
+        if filter.is_some() {
+            p.track_bypassed();
+        }
         let now = Instant::now();
         eprintln!(
-            "stekwatch: capturing on {} (filter '{}'){}",
+            "stekwatch: capturing on {} (filter '{}'{}){}",
             lc.interface,
             lc.filter,
+            if filter.is_some() {
+                ", audited connections dropped in the kernel"
+            } else {
+                ""
+            },
             match &cfg.state {
                 Some(path) => format!(
                     ", history in {} ({} services)",
@@ -149,6 +172,11 @@ impl<'a> Sensor<'a> {
             stop,
             hup,
             carried: LiveStats::default(),
+            carried_bypass: BypassStats::default(),
+            used_bypass: filter.is_some(),
+            filter,
+            filtered: 0,
+            bypass_overflow: 0,
             interruptions: 0,
             interrupted: Duration::ZERO,
             out: io::stdout(),
@@ -225,8 +253,14 @@ impl<'a> Sensor<'a> {
             for _ in 0..MAX_BURST {
                 match self.src.next_packet() {
                     Ok(Some(pkt)) => {
-                        self.p.push_packet(&pkt);
                         got = true;
+                        if LiveSource::wanted(self.filter.as_ref(), pkt.data) {
+                            self.p.push_packet(&pkt);
+                            // At once: the connection's bulk follows its handshake closely.
+                            self.tell_kernel();
+                        } else {
+                            self.filtered += 1;
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -253,6 +287,24 @@ impl<'a> Sensor<'a> {
             {
                 self.health("");
             }
+        }
+    }
+
+    /// Connections the flow table bypassed go to the kernel, which drops their packets from
+    /// now on.
+    fn tell_kernel(&mut self) {
+        if !self.used_bypass {
+            return;
+        }
+        // Drained even when a reopened capture runs without the kernel part, so the queue
+        // does not fill.
+        let b = self.p.take_bypassed();
+        if self.filter.is_none() {
+            return;
+        }
+        self.bypass_overflow += b.overflow;
+        for k in b.keys {
+            self.src.bypass(k.lo.socket_addr(), k.hi.socket_addr());
         }
     }
 
@@ -354,8 +406,21 @@ impl<'a> Sensor<'a> {
                 std::thread::sleep(Duration::from_millis(20));
             }
             match LiveSource::open(&self.cfg.capture) {
-                Ok(src) => {
+                Ok(mut src) => {
+                    self.filter = src.take_userspace_filter();
+                    if self.filter.is_some() {
+                        self.used_bypass = true;
+                        self.p.track_bypassed();
+                    }
+                    // Connections bypassed by the closed handle reach userland again (the
+                    // flow table still drops them).
+                    let _ = self.p.take_bypassed();
+                    let _ = self.src.bypass_stats();
                     let old = std::mem::replace(&mut self.src, src);
+                    // The closed handle's map is gone with it: none of its entries remain.
+                    let mut gone = old.last_bypass_stats();
+                    gone.entries = 0;
+                    self.carried_bypass = self.carried_bypass.add(&gone);
                     let s = old.last_stats();
                     self.carried.received += s.received;
                     self.carried.dropped_by_kernel += s.dropped_by_kernel;
@@ -388,6 +453,15 @@ impl<'a> Sensor<'a> {
         }
     }
 
+    /// The kernel part's counters over every capture handle of the run.
+    fn bypass_stats(&mut self) -> Option<BypassStats> {
+        if !self.used_bypass {
+            return None;
+        }
+        let now = self.src.bypass_stats().unwrap_or_default();
+        Some(now.add(&self.carried_bypass))
+    }
+
     fn save_final(&mut self) -> Result<(), RunError> {
         if let Some(Err(e)) = self.writer.take().map(join) {
             eprintln!("stekwatch: warning: checkpoint failed: {e}");
@@ -410,6 +484,17 @@ impl<'a> Sensor<'a> {
             stopped: Some(stopped.to_string()),
             interruptions: self.interruptions,
             interrupted_seconds: self.interrupted.as_secs(),
+            kernel_bypass: self.bypass_stats().map(|b| KernelBypassOut {
+                packets_seen: b.seen,
+                packets_bypassed: b.bypassed,
+                packets_prefiltered: b.prefiltered,
+                map_inserted: b.inserted,
+                map_entries: b.entries,
+                map_forgotten: b.forgotten,
+                map_evicted: b.evicted,
+                map_write_failures: b.insert_errors + self.bypass_overflow,
+                filtered_in_userspace: self.filtered,
+            }),
         });
         r
     }
@@ -439,6 +524,13 @@ impl<'a> Sensor<'a> {
             if n > 0 {
                 line.push_str(&format!(", {n} {what}"));
             }
+        }
+        if let Some(b) = self.bypass_stats() {
+            line.push_str(&format!(
+                "; kernel bypass: {} of {} packets dropped as audited, {} directions in the map \
+                 ({} evicted)",
+                b.bypassed, b.seen, b.entries, b.evicted
+            ));
         }
         let new_drops = s.dropped_by_kernel.saturating_sub(self.last_drops);
         self.last_drops = s.dropped_by_kernel;

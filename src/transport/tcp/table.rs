@@ -121,6 +121,21 @@ pub struct FlowTable<C: Consumer> {
     active: usize,
     /// Flows without progress, oldest first (see `evict`).
     waiting: evict::Waiting,
+    /// Connections bypassed since the caller last took them (when it asked to be told).
+    bypassed: Option<Bypassed>,
+}
+
+/// At most this many bypassed connections wait for the caller to take them; more are
+/// counted in `Bypassed::overflow` and not reported.
+pub const MAX_PENDING_BYPASSED: usize = 65_536;
+
+/// Connections the table bypassed (read to the end of what the consumer wants while still
+/// open), for a caller that can drop their packets earlier (live capture's kernel filter).
+#[derive(Debug, Default)]
+pub struct Bypassed {
+    pub keys: Vec<FlowKey>,
+    /// Bypassed connections not reported because `keys` was full.
+    pub overflow: u64,
 }
 
 /// The parts of the table a packet's processing changes besides its own entry.
@@ -128,6 +143,7 @@ struct Parts<'a> {
     budget: &'a mut Budget,
     active: &'a mut usize,
     waiting: &'a mut evict::Waiting,
+    bypassed: &'a mut Option<Bypassed>,
 }
 
 /// How a segment of a tracked flow left it.
@@ -151,6 +167,21 @@ impl<C: Consumer> FlowTable<C> {
             synced_discarded: 0,
             active: 0,
             waiting: evict::Waiting::default(),
+            bypassed: None,
+        }
+    }
+
+    /// From now on, remembers the connections it bypasses (tunnelled ones excepted) until
+    /// `take_bypassed`.
+    pub fn track_bypassed(&mut self) {
+        self.bypassed.get_or_insert_with(Bypassed::default);
+    }
+
+    /// The connections bypassed since the last call (empty unless `track_bypassed`).
+    pub fn take_bypassed(&mut self) -> Bypassed {
+        match self.bypassed.as_mut() {
+            Some(b) => std::mem::take(b),
+            None => Bypassed::default(),
         }
     }
 
@@ -386,6 +417,16 @@ impl<C: Consumer> FlowTable<C> {
             // The summary goes out, buffers are freed, and the entry stays as a bypassed flow
             // so the connection's remaining packets cost one lookup.
             Self::finish_flow(o.get_mut(), parts, stats, false, out);
+            if let Some(b) = parts.bypassed.as_mut() {
+                let key = o.get().key;
+                if key.lo.tunnel().is_none() && key.hi.tunnel().is_none() {
+                    if b.keys.len() < MAX_PENDING_BYPASSED {
+                        b.keys.push(key);
+                    } else {
+                        b.overflow += 1;
+                    }
+                }
+            }
         }
         Update::Done
     }
@@ -405,6 +446,7 @@ impl<C: Consumer> FlowTable<C> {
             budget: &mut self.budget,
             active: &mut self.active,
             waiting: &mut self.waiting,
+            bypassed: &mut self.bypassed,
         };
         (&mut self.flows, parts)
     }

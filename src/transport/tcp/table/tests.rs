@@ -294,3 +294,45 @@ fn a_packet_stamped_decades_ahead_neither_stalls_expiry_nor_refuses_later_connec
     assert_eq!(stats.dropped_flows_cap, 0);
     assert!(table.active_len() <= 2, "{}", table.active_len());
 }
+
+#[test]
+fn bypassed_connections_are_reported_once_to_a_caller_that_asked_and_ended_ones_never() {
+    let mut table = FlowTable::<Holder>::new(Limits::default());
+    let mut stats = Stats::default();
+    let mut out = Vec::new();
+    // Not asked: a connection read to the end of what the consumer wants is not remembered.
+    let answer = |i| {
+        let mut s = seg(i, b"HTTP/1.1 200 OK\r\n");
+        std::mem::swap(&mut s.src, &mut s.dst);
+        s
+    };
+    push(&mut table, &seg(1, b"GET /"), &mut stats, &mut out);
+    push(&mut table, &answer(1), &mut stats, &mut out);
+    assert_eq!(out.len(), 1);
+    assert!(table.take_bypassed().keys.is_empty());
+    table.track_bypassed();
+    // Read while open: reported, with both endpoints, once.
+    push(&mut table, &seg(2, b"GET /"), &mut stats, &mut out);
+    push(&mut table, &answer(2), &mut stats, &mut out);
+    // Ended by a RST before it was read: finished, not bypassed, so not reported.
+    push(&mut table, &seg(3, b"\x16DONE"), &mut stats, &mut out);
+    let mut rst = answer(3);
+    rst.payload = b"";
+    rst.flags.rst = true;
+    push(&mut table, &rst, &mut stats, &mut out);
+    assert_eq!(out.len(), 3);
+    let b = table.take_bypassed();
+    let s2 = seg(2, b"");
+    assert_eq!(b.keys, vec![FlowKey::of(s2.src, s2.dst).0]);
+    assert_eq!(
+        (
+            b.keys[0].lo.socket_addr().to_string(),
+            b.keys[0].hi.socket_addr().to_string()
+        ),
+        ("192.0.2.1:443".to_string(), "198.51.0.2:40000".to_string())
+    );
+    assert_eq!(b.overflow, 0);
+    // Its later packets change nothing; the next take is empty.
+    push(&mut table, &seg(2, b"more"), &mut stats, &mut out);
+    assert!(table.take_bypassed().keys.is_empty());
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Live-capture benchmark (issue 14), as root: replays a large capture from examples/gencap with
+# tcpreplay at top speed into one end of a veth pair and captures on the other end with
+# tcpdump (reference), `stekwatch live --ebpf off` and `stekwatch live --ebpf on`, one at a
+# time. Prints for each: packets on the wire (tcpreplay), packets the capture saw
+# (kernel program) and delivered to userland, kernel drops, sensor CPU seconds (user + system,
+# from /proc), CPU seconds per replayed GiB, and TLS connections audited.
+#
+# Needs root, tcpreplay, tcpdump, jq, clang, libbpf-dev, libpcap-dev (installed when missing).
+# Usage: scripts/bench-live.sh [SIZE]   (SIZE for gencap, default 256M; BENCH_PCAP=FILE to
+# replay an existing capture instead; BENCH_LIVE_OPTS: options of both sensor runs, default
+# --immediate, so a bypass reaches the kernel while its connection still sends; KEEP_TMP=1 keeps
+# the temp dir)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $(id -u) -eq 0 ]] || { echo "bench-live: needs root (veth, capture, eBPF)"; exit 1; }
+SIZE=${1:-256M}
+
+need=()
+command -v tcpreplay >/dev/null || need+=(tcpreplay)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v jq >/dev/null || need+=(jq)
+command -v ethtool >/dev/null || need+=(ethtool)
+command -v clang >/dev/null || need+=(clang llvm)
+[[ -e /usr/include/bpf/bpf_helpers.h ]] || need+=(libbpf-dev)
+[[ -e /usr/include/pcap.h ]] || need+=(libpcap-dev)
+if ((${#need[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+TD=${CARGO_TARGET_DIR:-target}
+cargo build --quiet --release --features ebpf --bin stekwatch --example gencap
+T=$(mktemp -d /tmp/stekwatch-bench-live.XXXXXX)
+A=swba$$ Z=swbz$$
+cleanup() {
+  local rc=$?
+  set +e
+  ip link del "$A" 2>/dev/null
+  if [[ $rc -ne 0 || -n ${KEEP_TMP:-} ]]; then echo "bench-live: temp dir kept: $T" >&2
+  else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+PCAP=${BENCH_PCAP:-}
+if [[ -z $PCAP ]]; then
+  PCAP=$TD/bench/bench-live-$SIZE.pcap
+  mkdir -p "$TD/bench"
+  [[ -s $PCAP ]] || "$TD/release/examples/gencap" --size "$SIZE" --out "$PCAP" >/dev/null
+fi
+BYTES=$(stat -c %s "$PCAP")
+GIB=$(awk -v b="$BYTES" 'BEGIN { printf "%.3f", b / 2^30 }')
+
+ip link add "$A" type veth peer name "$Z"
+ip link set "$A" up mtu 9000
+ip link set "$Z" up mtu 9000
+ethtool -K "$A" tso off gso off gro off >/dev/null 2>&1 || true
+ethtool -K "$Z" tso off gso off gro off >/dev/null 2>&1 || true
+sleep 1
+
+cpu_secs() { # PID: user + system CPU seconds so far
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+replay() { # prints the packets tcpreplay sent
+  tcpreplay --topspeed -i "$A" "$PCAP" 2>&1 | awk '/Actual:/ { print $2; exit }'
+}
+
+printf '%-14s %10s %10s %10s %10s %8s %8s %8s\n' run wire seen userland kdrops cpu_s "s/GiB" tls
+run_sensor() { # MODE
+  local mode=$1 out=$T/live-$1.json
+  "$TD/release/stekwatch" live -i "$Z" --ebpf "$mode" --buffer-mib 256 --format json \
+    --stats-interval 0 --max-flows 1000000 ${BENCH_LIVE_OPTS---immediate} >"$out" 2>"$T/live-$mode.err" &
+  local pid=$!
+  local i; for ((i = 0; i < 100; i++)); do grep -q "capturing on" "$T/live-$mode.err" && break; sleep 0.1; done
+  local wire; wire=$(replay)
+  sleep 3
+  local cpu; cpu=$(cpu_secs $pid)
+  kill -TERM $pid; wait $pid || true
+  local recv drops tls seen
+  recv=$(jq '.capture.received' "$out")
+  drops=$(jq '.capture.dropped_by_kernel' "$out")
+  tls=$(jq '.statistics.tls_connections' "$out")
+  seen=$(jq -r '.capture.kernel_bypass.packets_seen // "-"' "$out")
+  printf '%-14s %10s %10s %10s %10s %8s %8s %8s\n' "stekwatch-$mode" "$wire" "$seen" "$recv" \
+    "$drops" "$cpu" "$(awk -v c="$cpu" -v g="$GIB" 'BEGIN { printf "%.2f", c / g }')" "$tls"
+}
+
+tcpdump -i "$Z" -n -B 262144 -w /dev/null 2>"$T/tcpdump.err" &
+TPID=$!
+for ((i = 0; i < 100; i++)); do grep -q "listening on" "$T/tcpdump.err" && break; sleep 0.1; done
+wire=$(replay)
+sleep 2
+cpu=$(cpu_secs $TPID)
+kill -INT $TPID; wait $TPID || true
+got=$(awk '/packets captured/ { print $1 }' "$T/tcpdump.err")
+kd=$(awk '/dropped by kernel/ { print $1 }' "$T/tcpdump.err")
+printf '%-14s %10s %10s %10s %10s %8s %8s %8s\n' tcpdump "$wire" - "$got" "$kd" "$cpu" \
+  "$(awk -v c="$cpu" -v g="$GIB" 'BEGIN { printf "%.2f", c / g }')" -
+
+run_sensor off
+run_sensor on
+echo "bench-live: replayed $PCAP ($GIB GiB) at top speed into $A, captured on $Z"

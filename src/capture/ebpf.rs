@@ -1,0 +1,240 @@
+//! The kernel-side bypass (cargo feature "ebpf"): an eBPF socket filter (bypass.bpf.c, built
+//! by build.rs with clang, loaded with aya) attached to the live capture's own AF_PACKET
+//! socket. Packets of connections written into its LRU map are dropped for that socket only;
+//! SYN, FIN and RST always pass and make the kernel forget the connection. The sensor writes a
+//! connection once it has read what it wants of it (the flow table bypasses it).
+//!
+//! The map holds one entry per direction (`FlowDir`), at most `MAX_ENTRIES`; when it is full
+//! the kernel evicts the least recently used, whose packets then reach userland again (where
+//! the flow table drops them as before): an eviction costs speed, never a finding.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::os::fd::{BorrowedFd, RawFd};
+
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use aya::programs::SocketFilter;
+use aya::Ebpf;
+
+use super::live::BypassStats;
+
+/// The map's size in directions (half as many connections); must match bypass.bpf.c.
+pub const MAX_ENTRIES: u32 = 131_072;
+
+/// One direction of a connection as the program keys it (see `struct flow_dir`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FlowDir {
+    src: [u8; 16],
+    dst: [u8; 16],
+    /// Network byte order.
+    sport: u16,
+    dport: u16,
+    family: u8,
+    pad: [u8; 3],
+}
+
+// SAFETY: plain data with explicit padding, every bit pattern valid.
+unsafe impl aya::Pod for FlowDir {}
+
+impl FlowDir {
+    /// The direction from `a` to `b`; `None` when their families differ.
+    fn new(a: SocketAddr, b: SocketAddr) -> Option<Self> {
+        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+        let family = match (a, b) {
+            (SocketAddr::V4(x), SocketAddr::V4(y)) => {
+                src[..4].copy_from_slice(&x.ip().octets());
+                dst[..4].copy_from_slice(&y.ip().octets());
+                4
+            }
+            (SocketAddr::V6(x), SocketAddr::V6(y)) => {
+                src = x.ip().octets();
+                dst = y.ip().octets();
+                6
+            }
+            _ => return None,
+        };
+        Some(FlowDir {
+            src,
+            dst,
+            sport: a.port().to_be(),
+            dport: b.port().to_be(),
+            family,
+            pad: [0; 3],
+        })
+    }
+}
+
+/// Slots of the program's per-CPU counters (`C_*` in bypass.bpf.c).
+const C_SEEN: u32 = 0;
+const C_BYPASSED: u32 = 1;
+const C_FORGOTTEN: u32 = 2;
+const C_PREFILTERED: u32 = 3;
+/// Bits of the program's `config` (`CF_*`).
+const CF_IPV4_TCP_ONLY: u32 = 1;
+
+/// Why the kernel part could not be attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BypassError(pub String);
+
+impl fmt::Display for BypassError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BypassError {}
+
+static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bypass.bpf.o"));
+
+/// The program attached to one capture socket. Detached when dropped (drop it before the
+/// socket is closed: the capture keeps it in a field declared before its handle).
+pub struct KernelBypass {
+    /// Owns the program (and its link to the socket) and the maps' file descriptors.
+    _ebpf: Ebpf,
+    flows: HashMap<MapData, FlowDir, u64>,
+    counters: PerCpuArray<MapData, u64>,
+    inserted: u64,
+    insert_errors: u64,
+}
+
+fn privilege_hint(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let inner_text = inner.to_string();
+        if !s.contains(&inner_text) {
+            s.push_str(": ");
+            s.push_str(&inner_text);
+        }
+        src = inner.source();
+    }
+    let l = s.to_ascii_lowercase();
+    if l.contains("not permitted") || l.contains("permission denied") {
+        s.push_str(" (loading eBPF needs root, or CAP_BPF and CAP_NET_ADMIN)");
+    } else if l.contains("function not implemented") || l.contains("invalid argument") {
+        s.push_str(" (this kernel lacks the eBPF support needed: socket filters, LRU hash maps)");
+    }
+    s
+}
+
+impl KernelBypass {
+    /// Loads the program and attaches it to the AF_PACKET socket `fd` (replacing the classic
+    /// filter libpcap set there: the caller applies the user's filter in userspace). With
+    /// `tcp_only` (the user's filter is `tcp`), IPv4 packets other than TCP are dropped in the
+    /// kernel too.
+    pub fn attach(fd: RawFd, tcp_only: bool) -> Result<Self, BypassError> {
+        let err = |what: &str, e: &dyn std::error::Error| {
+            BypassError(format!("{what}: {}", privilege_hint(e)))
+        };
+        let mut ebpf = Ebpf::load(PROGRAM).map_err(|e| err("loading the eBPF object", &e))?;
+        let prog: &mut SocketFilter = ebpf
+            .program_mut("stekwatch_bypass")
+            .ok_or_else(|| BypassError("the eBPF object lacks its program".into()))?
+            .try_into()
+            .map_err(|e| err("the eBPF program", &e))?;
+        prog.load()
+            .map_err(|e| err("loading the eBPF program", &e))?;
+        // Settings first, then the socket.
+        let mut config: Array<_, u32> = Array::try_from(
+            ebpf.map_mut("config")
+                .ok_or_else(|| BypassError("the eBPF object lacks its settings".into()))?,
+        )
+        .map_err(|e| err("the settings map", &e))?;
+        let flags = if tcp_only { CF_IPV4_TCP_ONLY } else { 0 };
+        config
+            .set(0, flags, 0)
+            .map_err(|e| err("writing the program's settings", &e))?;
+        let prog: &mut SocketFilter = ebpf
+            .program_mut("stekwatch_bypass")
+            .ok_or_else(|| BypassError("the eBPF object lacks its program".into()))?
+            .try_into()
+            .map_err(|e| err("the eBPF program", &e))?;
+        // SAFETY: `fd` is the capture's open socket; it outlives this call.
+        let sock = unsafe { BorrowedFd::borrow_raw(fd) };
+        prog.attach(sock)
+            .map_err(|e| err("attaching the eBPF program to the capture socket", &e))?;
+        let flows = HashMap::try_from(
+            ebpf.take_map("bypassed")
+                .ok_or_else(|| BypassError("the eBPF object lacks its flow map".into()))?,
+        )
+        .map_err(|e| err("the flow map", &e))?;
+        let counters = PerCpuArray::try_from(
+            ebpf.take_map("counters")
+                .ok_or_else(|| BypassError("the eBPF object lacks its counters".into()))?,
+        )
+        .map_err(|e| err("the counters", &e))?;
+        Ok(KernelBypass {
+            _ebpf: ebpf,
+            flows,
+            counters,
+            inserted: 0,
+            insert_errors: 0,
+        })
+    }
+
+    /// Drops the connection between `a` and `b` (both directions) in the kernel from now on.
+    pub fn bypass(&mut self, a: SocketAddr, b: SocketAddr) {
+        let (Some(ab), Some(ba)) = (FlowDir::new(a, b), FlowDir::new(b, a)) else {
+            return;
+        };
+        for k in [ab, ba] {
+            match self.flows.insert(k, 0, 0) {
+                Ok(()) => self.inserted += 1,
+                Err(_) => self.insert_errors += 1,
+            }
+        }
+    }
+
+    fn counter(&self, slot: u32) -> u64 {
+        self.counters
+            .get(&slot, 0)
+            .map(|v| v.iter().copied().fold(0u64, u64::saturating_add))
+            .unwrap_or(0)
+    }
+
+    /// The counters now (walks the map to count its entries: call it at health time, not
+    /// per packet).
+    pub fn stats(&self) -> BypassStats {
+        let entries = self.flows.keys().filter(|k| k.is_ok()).count() as u64;
+        let forgotten = self.counter(C_FORGOTTEN);
+        BypassStats {
+            seen: self.counter(C_SEEN),
+            bypassed: self.counter(C_BYPASSED),
+            prefiltered: self.counter(C_PREFILTERED),
+            inserted: self.inserted,
+            forgotten,
+            entries,
+            evicted: self
+                .inserted
+                .saturating_sub(forgotten)
+                .saturating_sub(entries),
+            insert_errors: self.insert_errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_direction_keys_addresses_as_on_the_wire_and_ports_in_network_order() {
+        let k = FlowDir::new(
+            "192.0.2.1:443".parse().unwrap(),
+            "198.51.100.7:50000".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(&k.src[..5], &[192, 0, 2, 1, 0]);
+        assert_eq!(&k.dst[..4], &[198, 51, 100, 7]);
+        assert_eq!(k.sport.to_ne_bytes(), [0x01, 0xbb]);
+        assert_eq!(k.dport.to_ne_bytes(), [0xc3, 0x50]);
+        assert_eq!(k.family, 4);
+        assert_eq!(std::mem::size_of::<FlowDir>(), 40);
+        assert!(FlowDir::new(
+            "192.0.2.1:443".parse().unwrap(),
+            "[2001:db8::1]:443".parse().unwrap()
+        )
+        .is_none());
+    }
+}

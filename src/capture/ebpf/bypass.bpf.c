@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+// stekwatch's kernel-side bypass: a socket filter attached to the sensor's own AF_PACKET
+// capture socket (so it changes what the sensor receives and nothing else on the host).
+//
+// A packet of a TCP connection the sensor has finished auditing is dropped for this socket
+// (return 0); everything else is passed whole. The sensor writes both directions of such a
+// connection into `bypassed` (an LRU hash: the oldest entries go when it is full). SYN, FIN
+// and RST segments always pass, and remove the connection's entries, so a reused 5-tuple is
+// audited again. Only plain Ethernet + IPv4/IPv6 + TCP is looked at: VLAN-tagged frames that
+// kept their tag, fragments, IPv6 extension headers and tunnels (GRE, VXLAN, IP-in-IP, ...)
+// pass up for userspace to decode.
+//
+// Built by build.rs with `clang -target bpf -O2 -g` when the cargo feature "ebpf" is on.
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+// One direction of a connection: addresses as on the wire (IPv4 in the first 4 bytes, the
+// rest zero), ports in network order. Must match `FlowDir` in src/capture/ebpf.rs.
+struct flow_dir {
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 family; // 4 or 6
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct flow_dir);
+	__type(value, __u64);
+} bypassed SEC(".maps");
+
+// Counters (per CPU): see `Counter` in src/capture/ebpf.rs.
+enum {
+	C_SEEN = 0,     // packets the program looked at
+	C_BYPASSED = 1, // dropped because their connection is bypassed
+	C_FORGOTTEN = 2, // entries removed by a SYN, FIN or RST
+	C_PREFILTERED = 3, // IPv4 packets other than TCP dropped under CF_IPV4_TCP_ONLY
+	C_COUNT = 4,
+};
+
+// Settings written by the sensor (slot 0): a bit set of CF_*.
+// CF_IPV4_TCP_ONLY: the user's filter is the default `tcp`, which refuses every IPv4 packet
+// whose protocol is not TCP; the program drops those at once (the rest of the filter's
+// decisions are taken in userspace).
+#define CF_IPV4_TCP_ONLY 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, C_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+	if (c)
+		*c += 1;
+}
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define PROTO_TCP 6
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+
+SEC("socket")
+int stekwatch_bypass(struct __sk_buff *skb)
+{
+	struct flow_dir k = {};
+	__u16 proto;
+	__u32 l4;
+	__u8 b;
+
+	count(C_SEEN);
+	if (bpf_skb_load_bytes(skb, 12, &proto, 2) < 0)
+		return skb->len;
+	proto = bpf_ntohs(proto);
+	if (proto == ETH_P_IP) {
+		__u8 ip[20];
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, ip, 20) < 0)
+			return skb->len;
+		if ((ip[0] >> 4) != 4)
+			return skb->len;
+		if (ip[9] != PROTO_TCP) {
+			__u32 zero = 0;
+			__u32 *cf = bpf_map_lookup_elem(&config, &zero);
+			if (cf && (*cf & CF_IPV4_TCP_ONLY)) {
+				count(C_PREFILTERED);
+				return 0;
+			}
+			return skb->len;
+		}
+		// A fragment (more fragments, or an offset) passes up.
+		if ((ip[6] & 0x3f) || ip[7])
+			return skb->len;
+		l4 = ETH_HLEN + (__u32)(ip[0] & 0x0f) * 4;
+		__builtin_memcpy(k.src, ip + 12, 4);
+		__builtin_memcpy(k.dst, ip + 16, 4);
+		k.family = 4;
+	} else if (proto == ETH_P_IPV6) {
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + 6, &b, 1) < 0 || b != PROTO_TCP)
+			return skb->len;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + 8, k.src, 16) < 0 ||
+		    bpf_skb_load_bytes(skb, ETH_HLEN + 24, k.dst, 16) < 0)
+			return skb->len;
+		l4 = ETH_HLEN + 40;
+		k.family = 6;
+	} else {
+		return skb->len;
+	}
+	if (bpf_skb_load_bytes(skb, l4, &k.sport, 2) < 0 ||
+	    bpf_skb_load_bytes(skb, l4 + 2, &k.dport, 2) < 0 ||
+	    bpf_skb_load_bytes(skb, l4 + 13, &b, 1) < 0)
+		return skb->len;
+	if (b & (TCP_SYN | TCP_FIN | TCP_RST)) {
+		// The connection starts or ends: forget it in both directions, and pass.
+		struct flow_dir r = {};
+		__builtin_memcpy(r.src, k.dst, 16);
+		__builtin_memcpy(r.dst, k.src, 16);
+		r.sport = k.dport;
+		r.dport = k.sport;
+		r.family = k.family;
+		if (bpf_map_delete_elem(&bypassed, &k) == 0)
+			count(C_FORGOTTEN);
+		if (bpf_map_delete_elem(&bypassed, &r) == 0)
+			count(C_FORGOTTEN);
+		return skb->len;
+	}
+	__u64 *hits = bpf_map_lookup_elem(&bypassed, &k);
+	if (hits) {
+		__sync_fetch_and_add(hits, 1);
+		count(C_BYPASSED);
+		return 0;
+	}
+	return skb->len;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
