@@ -19,7 +19,7 @@ pub enum Took {
     Delivered,
     /// Kept for later: it starts past what was handed on.
     Held,
-    /// Everything in it was handed on already.
+    /// Everything in it was handed on (or is held) already.
     Duplicate,
     /// It reaches past `MAX_CRYPTO_OFFSET` (or the caller's budget said no): dropped.
     Refused,
@@ -59,14 +59,15 @@ impl CryptoStream {
                 return Took::Refused;
             }
             // Keep the longer of two pieces at one offset.
-            let keep = self
+            if self
                 .pending
                 .get(&offset)
-                .is_none_or(|p| p.len() < data.len());
-            if keep {
-                let old = self.pending.insert(offset, data.to_vec());
-                self.held = self.held + data.len() - old.map_or(0, |o| o.len());
+                .is_some_and(|p| p.len() >= data.len())
+            {
+                return Took::Duplicate;
             }
+            let old = self.pending.insert(offset, data.to_vec());
+            self.held = self.held + data.len() - old.map_or(0, |o| o.len());
             return Took::Held;
         }
         out(&data[(self.next - offset) as usize..]);

@@ -13,5 +13,7 @@ pub mod frames;
 pub mod keys;
 pub mod packet;
 pub mod table;
+#[cfg(test)]
+mod tests;
 
 pub use table::{Consumer, Limits, QuicTable};
