@@ -69,7 +69,7 @@ capture() {
 shift_to() {
   local first
   first=$(tshark -r "$1" -c 1 -T fields -e frame.time_epoch 2>/dev/null)
-  editcap -t "$(echo "$BASE + $2 - $first" | bc -l)" "$1" "$3"
+  editcap -F pcap -t "$(echo "$BASE + $2 - $first" | bc -l)" "$1" "$3"
 }
 
 make_resumption() { # one full handshake, two resumptions, one resumption with 0-RTT
