@@ -152,10 +152,10 @@ impl Keys {
     }
 }
 
-#[cfg(test)]
 impl Keys {
-    /// Seals `payload` in place and appends the tag (tests build packets with it).
-    pub(crate) fn seal(&self, pn: u64, header: &[u8], payload: &mut Vec<u8>) {
+    /// Seals `payload` in place and appends the tag: what a sender does (tests and the fuzz
+    /// target build packets with it).
+    pub fn seal(&self, pn: u64, header: &[u8], payload: &mut Vec<u8>) {
         let mut nonce = self.iv;
         for (i, b) in pn.to_be_bytes().iter().enumerate() {
             nonce[4 + i] ^= b;

@@ -191,6 +191,43 @@ pub fn open(
     Ok((pn, start..start + n))
 }
 
+/// A client Initial as a sender builds it: `version`, `dcid`, `scid`, no token, a 2-byte
+/// packet number `pn`, `frames` (padded so the header-protection sample exists) sealed with
+/// `keys` and header protection applied. For tests, seeds and the fuzz target.
+pub fn build_initial(
+    version: u32,
+    dcid: &[u8],
+    scid: &[u8],
+    pn: u16,
+    frames: &[u8],
+    keys: &Keys,
+) -> Vec<u8> {
+    let mut payload = frames.to_vec();
+    payload.resize(payload.len().max(20), 0);
+    let bits = if version == V2 { 1 } else { 0 };
+    let mut p = vec![0xc0 | bits << 4 | 0x01];
+    p.extend(version.to_be_bytes());
+    for cid in [dcid, scid] {
+        p.push(cid.len().min(MAX_CID_LEN) as u8);
+        p.extend_from_slice(&cid[..cid.len().min(MAX_CID_LEN)]);
+    }
+    p.push(0);
+    let len = (2 + payload.len() + 16).min(0x3fff) as u16;
+    payload.truncate(usize::from(len) - 18);
+    p.extend((0x4000 | len).to_be_bytes());
+    let pn_offset = p.len();
+    p.extend(pn.to_be_bytes());
+    keys.seal(u64::from(pn), &p, &mut payload);
+    p.extend(payload);
+    let mut sample = [0u8; 16];
+    sample.copy_from_slice(&p[pn_offset + 4..pn_offset + 20]);
+    let mask = keys.mask(&sample);
+    p[0] ^= mask[0] & 0x0f;
+    p[pn_offset] ^= mask[1];
+    p[pn_offset + 1] ^= mask[2];
+    p
+}
+
 /// RFC 9000 §A.3: the packet number closest to the next expected one.
 fn full_packet_number(largest: Option<u64>, truncated: u64, bits: usize) -> u64 {
     let expected = largest.map_or(0, |l| l.saturating_add(1));
