@@ -100,7 +100,10 @@ pub fn walk(payload: &[u8], crypto: &mut impl FnMut(u64, &[u8])) -> Result<Seen,
 mod tests {
     use super::*;
 
-    fn crypto_of(payload: &[u8]) -> (Result<Seen, Malformed>, Vec<(u64, Vec<u8>)>) {
+    /// CRYPTO frames as (offset, bytes).
+    type Pieces = Vec<(u64, Vec<u8>)>;
+
+    fn crypto_of(payload: &[u8]) -> (Result<Seen, Malformed>, Pieces) {
         let mut got = Vec::new();
         let r = walk(payload, &mut |o, d| got.push((o, d.to_vec())));
         (r, got)

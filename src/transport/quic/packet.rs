@@ -280,7 +280,7 @@ mod tests {
     fn initial(len_field: &[u8], body: usize) -> Vec<u8> {
         let mut p = vec![0xc3, 0, 0, 0, 1, 4, 1, 2, 3, 4, 0, 0];
         p.extend_from_slice(len_field);
-        p.extend(std::iter::repeat(0).take(body));
+        p.extend(std::iter::repeat_n(0, body));
         p
     }
 
