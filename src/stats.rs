@@ -128,9 +128,6 @@ counters! {
         /// New QUIC connections refused: the table was full of live ones.
         #[serde(skip_serializing_if = "is_zero")]
         quic_dropped_flows_cap,
-        /// QUIC connections ended by idleness (packet time).
-        #[serde(skip_serializing_if = "is_zero")]
-        quic_expired_flows,
     }
 }
 

@@ -247,7 +247,6 @@ fn quic_statistics(s: &crate::stats::Stats, out: &mut dyn Write) -> io::Result<(
             s.quic_dropped_flows_cap,
             "connections refused by the table cap",
         ),
-        (s.quic_expired_flows, "connections expired"),
     ];
     let parts: Vec<String> = parts
         .iter()
