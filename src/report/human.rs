@@ -10,11 +10,15 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let o = &r.observation;
     writeln!(
         out,
-        "stekwatch: {} file{}, {} packets, {} TCP connections ({} TLS), {} → {} ({})",
+        "stekwatch: {} file{}, {} packets, {} TCP{} connections ({} TLS), {} → {} ({})",
         o.files.len(),
         plural(o.files.len() as u64),
         o.packets,
         o.connections,
+        match r.statistics.quic_connections {
+            0 => String::new(),
+            n => format!(" and {n} QUIC"),
+        },
         r.statistics.tls_connections,
         short_time(o.start.as_deref()),
         short_time(o.end.as_deref()),
