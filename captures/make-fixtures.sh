@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # make-fixtures.sh — regenerate the stekwatch fixture captures in this directory.
 #
-# Real servers on loopback (nginx, `openssl s_server`, haproxy, `gnutls-serv`), real clients
+# Real servers on loopback (nginx, `openssl s_server`, haproxy, `gnutls-serv`, Go crypto/tls in
+# go-server/, Java JSSE in java-server/), real clients
 # (`openssl s_client`, `gnutls-cli`, curl), captured with tcpdump; capture segments are shifted in
 # time with `editcap -t` (segment k of every fixture starts at exactly 2026-11-01T00:00:00Z + its
 # offset) and joined with `mergecap`.  See README.md for what each file must show.
 #
 # Needs (Debian 12): nginx openssl tcpdump tshark wireshark-common (editcap mergecap capinfos), root;
-# haproxy (fixture haproxy) and gnutls-bin (fixture gnutls-serv).
-# Servers listen on 127.0.0.1, 127.0.0.2 and ::1 only (ports 443, 8443, 8080, 4433, 4434, 8444 and
-# 5556, which must be free).
+# haproxy (fixture haproxy) and gnutls-bin (fixture gnutls-serv); golang-1.23-go (bookworm-backports)
+# and golang-1.19-go (fixtures go-default, go119-default); openjdk-17-jdk-headless (java-jsse).
+# Servers listen on 127.0.0.1, 127.0.0.2 and ::1 only (ports 443, 8443, 8080, 4433, 4434, 8444,
+# 5556, 8446, 8448 and 9443, which must be free).
 #
 # Usage:
 #   ./make-fixtures.sh                      regenerate every fixture
@@ -26,7 +28,8 @@ DAY=86400
 ALL_FIXTURES=(static-key-weeks rotation-daily tls13-static-days session-cache-only shared-key
               no-resumption ipv6-sll2-nano weak-key early-data plain-http
               openssl-s-server haproxy gnutls-serv hello-retry
-              zero-stek-48 zero-stek-80 zero-stek-haproxy healthy-stek plaintext-ticket)
+              zero-stek-48 zero-stek-80 zero-stek-haproxy healthy-stek plaintext-ticket
+              fleet-hourly next-key-early go-default go119-default java-jsse static-short)
 WEAK_NAME='zero-stek-key-01' # the one key name of the weak-STEK fixtures (zero keys and the healthy one)
 HRR_RANDOM=cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c   # RFC 8446 4.1.3
 
@@ -138,6 +141,10 @@ END {
             else if (chsid[s] != "" && chsid[s] == shsid[s]) { kind = "resumed-sessionid-1.2"; acc = ""; nrsid++ }
             else kind = "abbreviated-1.2-unexplained"
         } else { kind = "full-1.2"; nf12++ }
+        if (kind ~ /^full-/) {                             # offered, answered with a full handshake: rejected
+            if (chtk[s] != "") note(svc, kn(chtk[s]), "rejected", sht[s])
+            if (chpsk[s] != "") for (i = 1; i <= np; i++) note(svc, kn(pi[i]), "rejected", sht[s])
+        }
         if (kind ~ /^resumed-(psk|ticket)/) { note(svc, acc, "accepted", sht[s]); accepted = " accepted:" acc; if (kind ~ /ticket/ && (chtk[s] in tfr)) accepted = accepted " (ticket issued in frame " tfr[chtk[s]] ", " age(sht[s] - ttm[chtk[s]]) " earlier)" }
         else if (kind == "resumed-sessionid-1.2") accepted = " accepted-session-id:" substr(chsid[s], 1, 16) "... (session established in frame " sidfr[chsid[s]] ", " age(sht[s] - sidtm[chsid[s]]) " earlier)"
         for (i = 1; i <= nstn[s]; i++) note(svc, nstk[s, i], "issued", nstt[s, i])
@@ -150,8 +157,8 @@ END {
     for (o = 1; o <= nk; o++) {
         K = korder[o]; split(K, p, SUBSEP)
         printf "%s key %s \"%s\"\n", p[1], p[2], ascii(p[2])
-        for (w = 1; w <= 3; w++) {
-            what = (w == 1 ? "issued" : (w == 2 ? "accepted" : "offered"))
+        for (w = 1; w <= 4; w++) {
+            what = (w == 1 ? "issued" : (w == 2 ? "accepted" : (w == 3 ? "offered" : "rejected")))
             if (cnt[K, what] > 0)
                 printf "    %-8s %3d  first %s (%s)  last %s (%s)\n", what, cnt[K, what], utc(tm[K, what, "first"]), rel(tm[K, what, "first"]), utc(tm[K, what, "last"]), rel(tm[K, what, "last"])
         }
@@ -174,7 +181,11 @@ filter_counts() {
   hrr=$(tshark -r "$f" -Y "tls.handshake.type==2 && tls.handshake.random==$HRR_RANDOM" 2>/dev/null | wc -l)
   shpsk=$(tshark -r "$f" -Y "tls.handshake.type==2 && tls.handshake.extension.type==41 && !(tls.handshake.random==$HRR_RANDOM)" 2>/dev/null | wc -l)
   early=$(tshark -r "$f" -Y 'tls.handshake.type==1 && tls.handshake.extension.type==42' 2>/dev/null | wc -l)
-  abbr12=$(tshark -r "$f" -Y 'tls.handshake.type==2 && !(tls.handshake.type==11) && !(tls.handshake.extensions.supported_version==0x0304)' 2>/dev/null | wc -l)
+  # TLS 1.2 ServerHellos on streams that carry no Certificate (per stream: JSSE sends its Certificate
+  # in a frame of its own)
+  abbr12=$(comm -23 <(tshark -r "$f" -Y 'tls.handshake.type==2 && !(tls.handshake.extensions.supported_version==0x0304)' \
+                        -T fields -e tcp.stream 2>/dev/null | sort -u) \
+                    <(tshark -r "$f" -Y 'tls.handshake.type==11' -T fields -e tcp.stream 2>/dev/null | sort -u) | wc -l)
   echo "filters: clienthello=$ch nst=$nst ch_psk=$chpsk sh_psk=$shpsk ch_early=$early abbreviated12=$abbr12 hrr=$hrr"
 }
 
@@ -191,7 +202,7 @@ fi
 for c in nginx openssl tcpdump tshark editcap mergecap capinfos timeout ss; do
   command -v "$c" >/dev/null || die "missing command: $c"
 done
-for p in 443 8443 8080 4433 4434 8444 5556; do
+for p in 443 8443 8080 4433 4434 8444 5556 8446 8448 9443; do
   [[ -z $(ss -Hltn "sport = :$p") ]] || die "port $p is already in use: $(ss -Hltn "sport = :$p")"
 done
 
@@ -204,12 +215,14 @@ NETNS=()                 # command prefix "ip netns exec NAME" while a fixture r
 NETNS_NAME=
 TCPDUMP_PID=
 NCONN=0
+declare -A NGX=()         # further nginx instances running at once (ngx_start): name -> master pid
 
 cleanup() {
   local rc=$?
   set +e
   if [[ -n $TCPDUMP_PID ]]; then kill -INT "$TCPDUMP_PID" 2>/dev/null; wait "$TCPDUMP_PID" 2>/dev/null; fi
   if [[ -n $NGINX_PID ]]; then kill -QUIT "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; fi
+  local p; for p in "${NGX[@]}"; do kill -QUIT "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   if [[ -n $SERVER_PID ]]; then kill -TERM "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
   if [[ -n $NETNS_NAME ]]; then ip netns del "$NETNS_NAME" 2>/dev/null; fi
   if [[ $rc != 0 || -n ${KEEP_TMP:-} ]]; then echo "make-fixtures: temp dir kept: $T" >&2
@@ -220,7 +233,8 @@ trap cleanup EXIT
 # One self-signed ECDSA P-256 certificate (small handshakes) for every server name.
 NAMES=(static.test rotate.test tls13.test cache.test a.shared.test b.shared.test c.shared.test
        none.test v6.test weak.test early.test ossl.test haproxy.test gnutls.test hrr.test
-       zero48.test zero80.test haproxy-zero.test healthy.test)
+       zero48.test zero80.test haproxy-zero.test healthy.test
+       fleet.test next.test go.test java.test short.test)
 SAN=$(printf 'DNS:%s,' "${NAMES[@]}")IP:127.0.0.1,IP:127.0.0.2,IP:::1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
   -subj /CN=stekwatch-fixtures -addext "subjectAltName=$SAN" \
@@ -872,6 +886,261 @@ PY
   done
   mv "$T/$fx.work" "$OUT/$fx.pcap"
   check_counts "$OUT/$fx.pcap" "conns=3 full12=2 full13=0 res_ticket=1 res_sid=0 res_psk=0 nst=2 ch_psk=0 ch_early=0"
+}
+
+# ---------------------------------------------------------------------------------------------
+# verdicts (issue 12): a two-host fleet rotating hourly with a late host, a next key distributed
+# early, Go and Java servers with keys of their own making, and a capture too short to judge.
+# ---------------------------------------------------------------------------------------------
+# ngx_start NAME SNIPPET / ngx_stop NAME — an nginx instance of its own (prefix $T/nginx-NAME), so
+# several run at once (the fleet's hosts, the donor of fx_next_key_early).
+ngx_start() {
+  local name=$1
+  [[ -z ${NGX[$name]:-} ]] || die "nginx $name is already running"
+  local NG=$T/nginx-$name NGINX_PID=
+  start_nginx "$2"
+  NGX[$name]=$NGINX_PID
+}
+ngx_stop() {
+  local pid=${NGX[$1]:?nginx $1 is not running} rc=0
+  kill -QUIT "$pid"
+  wait "$pid" || rc=$?
+  unset "NGX[$1]"
+  (( rc == 0 )) || die "nginx $1 exited with status $rc"
+}
+
+# reject12 CONNECT SNI SESS_IN SESS_OUT — a TLS 1.2 ticket the server must refuse: full handshake, new ticket
+reject12() { conn 1.2 New "$1" "$2" -sess_in "$3" -sess_out "$4"; has_ticket "$4"; }
+
+# count_where FILE FILTER — number of frames matching a display filter
+count_where() { tshark -r "$1" -Y "$2" 2>/dev/null | wc -l; }
+
+# fleet_host H NEW [OLD] — (re)start fleet host 127.0.0.H:443 with key NEW encrypting and key OLD
+# decrypt-only (nginx: the first ssl_session_ticket_key encrypts, the others only decrypt).
+fleet_host() {
+  local h=$1 keys=("ssl_session_ticket_key $T/fleet$2.key;")
+  [[ -n ${3:-} ]] && keys+=("ssl_session_ticket_key $T/fleet$3.key;")
+  [[ -n ${NGX[fleet$h]:-} ]] && ngx_stop fleet$h
+  ngx_start fleet$h "$(server 127.0.0.$h:443 fleet.test 'ssl_session_tickets on;' "${keys[@]}" 'ssl_session_timeout 2h;')"
+}
+
+# Two nginx hosts, 127.0.0.1 and 127.0.0.2, one name, rotating hourly (key k01 .. k05); host 2
+# switches to each new key 10 minutes after host 1.  Hour h (1..4), key N = k0(h+1), P = k0h:
+#   :00 host 1 restarted with [N, P]; host 2 still [P, k0(h-1)].  host 1: full (ticket a, N),
+#       its resumption; ticket a on host 2: REJECTED (full handshake, host 2 issues a P ticket
+#       "rej"); host 1 resumes last hour's host-1 ticket (P, decrypt-only: renewed under N); host 2
+#       resumes last hour's host-2 ticket (P, still its encrypting key).
+#   :05 host 1: full (ticket b, N); ticket b on host 2: REJECTED.
+#   :10 host 2 restarted with [N, P].  ticket a on host 2: accepted; host 2: full (N) + resumption;
+#       host 2's "rej" ticket (P) on host 1: accepted, renewed.
+#   :30 full on both hosts (tickets c, N), host 1's ticket c on host 2: accepted.
+#   :50 last hour's host-2 ticket c (P) on host 1: accepted (renewed), 50 min after N took over.
+# Hour 0: both hosts [k01]; :00 full + resumption on each host; :30 as above.
+fx_fleet_hourly() {
+  local fx=fleet-hourly sni=fleet.test h1=127.0.0.1:443 h2=127.0.0.2:443 S=$T/fleet-hourly h k t n o p
+  for k in 1 2 3 4 5; do mkkey "$T/fleet$k.key" "fleet-hourly-k0$k"; done
+  fleet_host 1 1; fleet_host 2 1
+  seg_begin $fx 0.00 'tcp port 443'
+  full12   $h1 $sni $S.h0.1.a.sess
+  resume12 $h1 $sni $S.h0.1.a.sess
+  full12   $h2 $sni $S.h0.2.a.sess
+  resume12 $h2 $sni $S.h0.2.a.sess
+  seg_end $BASE
+  seg_begin $fx 0.30 'tcp port 443'
+  full12   $h1 $sni $S.h0.1.c.sess
+  full12   $h2 $sni $S.h0.2.c.sess
+  resume12 $h2 $sni $S.h0.1.c.sess
+  seg_end $((BASE + 30 * 60))
+  for h in 1 2 3 4; do
+    t=$((BASE + h * HOUR)) n=$((h + 1)) o=$h p=$((h - 1))
+    fleet_host 1 $n $o
+    seg_begin $fx $h.00 'tcp port 443'
+    full12   $h1 $sni $S.h$h.1.a.sess
+    resume12 $h1 $sni $S.h$h.1.a.sess
+    reject12 $h2 $sni $S.h$h.1.a.sess $S.h$h.2.rej.sess
+    resume12 $h1 $sni $S.h$p.1.c.sess
+    resume12 $h2 $sni $S.h$p.2.c.sess
+    seg_end $t
+    seg_begin $fx $h.05 'tcp port 443'
+    full12   $h1 $sni $S.h$h.1.b.sess
+    reject12 $h2 $sni $S.h$h.1.b.sess $S.h$h.2.rej2.sess
+    seg_end $((t + 5 * 60))
+    fleet_host 2 $n $o
+    seg_begin $fx $h.10 'tcp port 443'
+    resume12 $h2 $sni $S.h$h.1.a.sess
+    full12   $h2 $sni $S.h$h.2.b.sess
+    resume12 $h2 $sni $S.h$h.2.b.sess
+    resume12 $h1 $sni $S.h$h.2.rej.sess
+    seg_end $((t + 10 * 60))
+    seg_begin $fx $h.30 'tcp port 443'
+    full12   $h1 $sni $S.h$h.1.c.sess
+    full12   $h2 $sni $S.h$h.2.c.sess
+    resume12 $h2 $sni $S.h$h.1.c.sess
+    seg_end $((t + 30 * 60))
+    seg_begin $fx $h.50 'tcp port 443'
+    resume12 $h1 $sni $S.h$p.2.c.sess
+    seg_end $((t + 50 * 60))
+  done
+  ngx_stop fleet1; ngx_stop fleet2
+  join_segments "$OUT/$fx.pcap"
+  check_counts "$OUT/$fx.pcap" "conns=67 full12=32 full13=0 res_ticket=35 res_sid=0 res_psk=0 nst=44 ch_psk=0 ch_early=0"
+  local want=''; for k in 1 2 3 4 5; do want+="$(hexname fleet-hourly-k0$k)"$'\n'; done
+  [[ $(key_names "$OUT/$fx.pcap") == "${want%$'\n'}" ]] || die "$fx: key names '$(key_names "$OUT/$fx.pcap")'"
+  # the eight rejections: ClientHellos with a ticket to host 2 answered with a Certificate
+  local rej
+  rej=$(summarize "$OUT/$fx.pcap" | grep -c '127.0.0.2:443 sni=fleet.test full-1.2 issued:.* offered:ticket:' || true)
+  (( rej == 8 )) || die "$fx: $rej rejected tickets on host 2, expected 8"
+  (( $(summarize "$OUT/$fx.pcap" | grep -c 'full-1.2 issued:.* offered:ticket:' || true) == 8 )) || die "$fx: rejections off host 2"
+}
+
+# nginx with the next key distributed early.  A donor nginx that already encrypts with key 2 hands
+# the client a TLS 1.2 ticket and a TLS 1.3 ticket under key 2 on 127.0.0.1:9443, which is not
+# captured.  +0h: the captured server (127.0.0.1:443) has [key 1, key 2]: it issues under key 1 and
+# accepts the donor's key-2 tickets (TLS 1.2: renewed under key 1; TLS 1.3 PSK).  +6h: restarted
+# with [key 2, key 1]: issues under key 2, still accepts the +0h key-1 ticket (renewed).
+fx_next_key_early() {
+  local fx=next-key-early c=127.0.0.1:443 donor=127.0.0.1:9443 sni=next.test S=$T/next-key-early
+  local n1 n2
+  mkkey "$T/next1.key" 'next-early-key-1'; mkkey "$T/next2.key" 'next-early-key-2'
+  n1=$(hexname next-early-key-1) n2=$(hexname next-early-key-2)
+  ngx_start donor "$(server $donor $sni 'ssl_session_tickets on;' "ssl_session_ticket_key $T/next2.key;" 'ssl_session_timeout 12h;')"
+  full12 $donor $sni $S.donor.t12.sess
+  full13 $donor $sni $S.donor.t13.sess
+  ngx_stop donor
+  ngx_start next "$(server $c $sni 'ssl_session_tickets on;' "ssl_session_ticket_key $T/next1.key;" \
+                   "ssl_session_ticket_key $T/next2.key;" 'ssl_session_timeout 12h;')"
+  seg_begin $fx 0 'tcp port 443'
+  full12   $c $sni $S.s0.t12.sess
+  resume12 $c $sni $S.s0.t12.sess
+  resume12 $c $sni $S.donor.t12.sess
+  full13   $c $sni $S.s0.t13.sess
+  resume13 $c $sni $S.s0.t13.sess
+  resume13 $c $sni $S.donor.t13.sess
+  seg_end $BASE
+  ngx_stop next
+  ngx_start next "$(server $c $sni 'ssl_session_tickets on;' "ssl_session_ticket_key $T/next2.key;" \
+                   "ssl_session_ticket_key $T/next1.key;" 'ssl_session_timeout 12h;')"
+  seg_begin $fx 1 'tcp port 443'
+  full12   $c $sni $S.s1.t12.sess
+  resume12 $c $sni $S.s1.t12.sess
+  resume12 $c $sni $S.s0.t12.sess
+  full13   $c $sni $S.s1.t13.sess
+  resume13 $c $sni $S.s1.t13.sess
+  seg_end $((BASE + 6 * HOUR))
+  ngx_stop next
+  join_segments "$OUT/$fx.pcap"
+  local f=$OUT/$fx.pcap
+  check_counts "$f" "conns=11 full12=2 full13=2 res_ticket=4 res_sid=0 res_psk=3 nst=4 ch_psk=3 ch_early=0"
+  [[ $(key_names "$f") == "$n1"$'\n'"$n2" ]] || die "$fx: key names '$(key_names "$f")'"
+  [[ $(key_names "$f" "tls.handshake.type==4 && frame.time_epoch < $((BASE + HOUR))") == "$n1" ]] || die "$fx: +0h issued other than key 1"
+  [[ $(key_names "$f" "tls.handshake.type==4 && frame.time_epoch > $((BASE + HOUR))") == "$n2" ]] || die "$fx: +6h issued other than key 2"
+  # key 2 presented at +0h (a TLS 1.2 ticket and a PSK identity), before any key-2 NewSessionTicket
+  [[ $(summarize "$f" | grep -Ec "\(\+0d 00:00:0[0-9]\.[0-9]{3}\) .* resumed-.* accepted:$n2" || true) == 2 ]] || die "$fx: key 2 not accepted twice at +0h"
+}
+
+# go_build VERSION — build captures/go-server with /usr/lib/go-VERSION (Debian golang-VERSION-go),
+# a go.mod naming that same version (so the GODEBUG defaults are that release's own); sets GO_VERSION.
+go_build() {
+  local v=$1 go=/usr/lib/go-$1/bin/go d=$T/go-src-$1
+  [[ -x $go ]] || die "missing $go (apt-get install golang-$v-go; 1.23 from bookworm-backports)"
+  mkdir -p "$d"; cp "$OUT/go-server/main.go" "$d/"
+  printf 'module stekwatch.test/go-server\n\ngo %s\n' "$v" > "$d/go.mod"
+  (cd "$d" && GOCACHE=$T/gocache GOPATH=$T/gopath GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 \
+      "$go" build -o "$T/go-server-$v" .) || die "go build with $go failed"
+  GO_VERSION=$("$go" env GOVERSION)
+}
+
+# go_fixture FX VERSION — Go crypto/tls, default config (tickets on, keys of crypto/tls's own).
+# One server process for both segments: +0d TLS 1.2 ticket + resumption, TLS 1.3 + PSK resumption;
+# +2d the same again, and the +0d TLS 1.2 ticket and TLS 1.3 ticket, two days old, accepted.
+go_fixture() {
+  local fx=$1 v=$2 c=127.0.0.1:8446 sni=go.test d
+  go_build "$v"
+  start_server go-server 8446 "$T/go-server-$v" $c "$T/cert.pem" "$T/key.pem"
+  for d in 0 2; do
+    seg_begin $fx $d 'tcp port 8446'
+    full12   $c $sni "$T/$fx.d$d.t12.sess"
+    resume12 $c $sni "$T/$fx.d$d.t12.sess"
+    full13   $c $sni "$T/$fx.d$d.t13.sess"
+    resume13 $c $sni "$T/$fx.d$d.t13.sess"
+    if (( d == 2 )); then
+      resume12 $c $sni "$T/$fx.d0.t12.sess"
+      resume13 $c $sni "$T/$fx.d0.t13.sess"
+    fi
+    seg_end $((BASE + d * DAY))
+  done
+  stop_server TERM
+  grep -q "go-server $GO_VERSION listening" "$SERVER_LOG" || die "$fx: server log does not name $GO_VERSION"
+  join_segments "$OUT/$fx.pcap"
+  log "$fx: $GO_VERSION"
+}
+fx_go_default() {
+  go_fixture go-default 1.23
+  # Go >= 1.21: no key name; every ticket begins with its own random IV
+  local f=$OUT/go-default.pcap
+  check_counts "$f" "conns=10 full12=2 full13=2 res_ticket=3 res_sid=0 res_psk=3 nst=5 ch_psk=3 ch_early=0"
+  (( $(key_names "$f" tls.handshake.type==4 | wc -l) == 5 )) || die "go-default: ticket prefixes repeat"
+}
+fx_go119_default() {
+  go_fixture go119-default 1.19
+  # Go < 1.21: a 16-byte key name first, the same on every ticket of the process
+  local f=$OUT/go119-default.pcap
+  check_counts "$f" "conns=10 full12=2 full13=2 res_ticket=3 res_sid=0 res_psk=3 nst=2 ch_psk=3 ch_early=0"
+  [[ $(key_names "$f" | wc -l) == 1 ]] || die "go119-default: expected one key name, got '$(key_names "$f")'"
+}
+
+# Java JSSE (openjdk 17) with stateless tickets, TLS 1.3 and 1.2; the ticket key lives 60 s
+# (jdk.tls.server.statelessKeyTimeout), so four rounds a minute apart (+0, +65, +130, +195 s) get
+# four keys; a JSSE ticket begins with its key's 4-byte number.  Each round: TLS 1.3 full + PSK
+# resumption, TLS 1.2 full + ticket resumption; from round 2 on also the previous round's TLS 1.2
+# ticket and TLS 1.3 ticket (the previous key) resumed.  One segment, real time kept.
+fx_java_jsse() {
+  need java javac
+  local fx=java-jsse c=127.0.0.1:8448 sni=java.test g t0 wait
+  openssl pkcs12 -export -in "$T/cert.pem" -inkey "$T/key.pem" -name server -out "$T/java.p12" \
+    -passout pass:fixtures || die "openssl pkcs12 failed"
+  javac -d "$T/java-classes" "$OUT/java-server/TicketServer.java" || die "javac failed"
+  start_server java 8448 java -Djdk.tls.server.enableSessionTicketExtension=true \
+    -Djdk.tls.server.statelessKeyTimeout=60 -cp "$T/java-classes" TicketServer 127.0.0.1 8448 "$T/java.p12" fixtures
+  seg_begin $fx 0 'tcp port 8448'
+  t0=$(date +%s)
+  for g in 0 1 2 3; do
+    wait=$(( t0 + g * 65 - $(date +%s) )); (( wait > 0 )) && sleep $wait
+    full13   $c $sni "$T/$fx.r$g.t13.sess"
+    resume13 $c $sni "$T/$fx.r$g.t13.sess"
+    full12   $c $sni "$T/$fx.r$g.t12.sess"
+    resume12 $c $sni "$T/$fx.r$g.t12.sess"
+    if (( g > 0 )); then
+      resume12 $c $sni "$T/$fx.r$((g - 1)).t12.sess"
+      resume13 $c $sni "$T/$fx.r$((g - 1)).t13.sess"
+    fi
+  done
+  seg_end $BASE
+  stop_server TERM
+  grep -q '^TicketServer 17\.' "$SERVER_LOG" || die "$fx: not openjdk 17: $(sed -n 2p "$SERVER_LOG")"
+  join_segments "$OUT/$fx.pcap"
+  local f=$OUT/$fx.pcap nums
+  check_counts "$f" "conns=22 full12=4 full13=4 res_ticket=7 res_sid=0 res_psk=7 nst=11 ch_psk=7 ch_early=0"
+  nums=$(key_names "$f" | cut -c1-8 | sort -u)
+  [[ $(wc -l <<<"$nums") == 4 ]] || die "$fx: expected 4 key numbers, got: $nums"
+  log "$fx: key numbers $(tr '\n' ' ' <<<"$nums")($(grep -m1 '^TicketServer' "$SERVER_LOG"))"
+}
+
+# A static-key nginx for a few seconds: three TLS 1.2 full handshakes and their resumptions.
+fx_static_short() {
+  local fx=static-short c=127.0.0.1:443 sni=short.test i
+  mkkey "$T/short.key" 'static-short-k01'
+  start_nginx "$(server 127.0.0.1:443 $sni 'ssl_session_tickets on;' "ssl_session_ticket_key $T/short.key;")"
+  seg_begin $fx 0 'tcp port 443'
+  for i in 1 2 3; do
+    full12   $c $sni "$T/$fx.$i.sess"
+    resume12 $c $sni "$T/$fx.$i.sess"
+  done
+  seg_end $BASE
+  stop_nginx
+  join_segments "$OUT/$fx.pcap"
+  check_counts "$OUT/$fx.pcap" "conns=6 full12=3 full13=0 res_ticket=3 res_sid=0 res_psk=0 nst=3 ch_psk=0 ch_early=0"
+  [[ $(key_names "$OUT/$fx.pcap") == "$(hexname static-short-k01)" ]] || die "$fx: key names '$(key_names "$OUT/$fx.pcap")'"
 }
 
 # ---------------------------------------------------------------------------------------------

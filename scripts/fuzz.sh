@@ -11,12 +11,18 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(capture decode reassembly tls quic)
+((${#targets[@]})) || targets=(capture decode reassembly tls state flows quic)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 2; }
 
 echo "== seeds from captures/"
 cargo run --quiet --example fuzz_seeds -- fuzz/corpus captures/*.pcap*
+# State files of the fixtures, as `read --state` writes them.
+mkdir -p fuzz/corpus/state fuzz/corpus/flows
+for f in captures/*.pcap*; do
+  seed="fuzz/corpus/state/$(basename "$f").json"
+  [[ -e $seed ]] || cargo run --quiet -- read --state "$seed" "$f" >/dev/null
+done
 echo "== build"
 cargo fuzz build >/dev/null
 

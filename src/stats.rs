@@ -8,6 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The most a counter read from a state file may hold (see `Stats::clamp_loaded`).
+pub const LOADED_MAX: u64 = 1 << 62;
+
 /// Declares the counter struct and its field-by-field merge from one list of fields.
 macro_rules! counters {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* $field:ident,)* }) => {
@@ -20,6 +23,13 @@ macro_rules! counters {
             /// Adds another run's (or worker's) counters to these.
             pub fn merge(&mut self, o: &$name) {
                 $(self.$field = self.$field.saturating_add(o.$field);)*
+            }
+
+            /// Holds every counter read from a file at most `LOADED_MAX`, so that counting
+            /// on from it (a sensor resuming a saved history counts each packet with `+= 1`)
+            /// can never overflow: no capture comes near 2^62 of anything.
+            pub fn clamp_loaded(&mut self) {
+                $(self.$field = self.$field.min(LOADED_MAX);)*
             }
         }
     };
@@ -156,5 +166,11 @@ mod tests {
         assert_eq!(a.packets, 7);
         assert_eq!(a.gaps, u64::MAX);
         assert_eq!(a.skipped_capture_blocks, 1);
+        // Loaded counters are held low enough to count on from.
+        a.clamp_loaded();
+        assert_eq!(a.gaps, LOADED_MAX);
+        assert_eq!(a.packets, 7);
+        a.gaps += 1;
+        assert_eq!(a.gaps, LOADED_MAX + 1);
     }
 }

@@ -107,23 +107,32 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 /// A compact human form of a number of seconds: `45s`, `12m`, `5h 3m`, `21d 4h`.
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
-    let (d, h, m) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60);
-    if d > 0 {
-        if h > 0 {
-            format!("{d}d {h}h")
-        } else {
-            format!("{d}d")
-        }
-    } else if h > 0 {
-        if m > 0 {
+    if s < 60 {
+        return format!("{s}s");
+    }
+    if s < 600 {
+        return format!("{}m {}s", s / 60, s % 60);
+    }
+    if s < 3600 - 30 {
+        return format!("{}m", (s + 30) / 60);
+    }
+    // Two units at most, the second rounded to the nearest (not cut), so a span and an age a
+    // second apart read the same ("21d", not "20d 23h").
+    let minutes = (s + 30) / 60;
+    if minutes < 24 * 60 {
+        let (h, m) = (minutes / 60, minutes % 60);
+        return if m > 0 {
             format!("{h}h {m}m")
         } else {
             format!("{h}h")
-        }
-    } else if m > 0 {
-        format!("{m}m {}s", s % 60)
+        };
+    }
+    let hours = (s + 1800) / 3600;
+    let (d, h) = (hours / 24, hours % 24);
+    if h > 0 {
+        format!("{d}d {h}h")
     } else {
-        format!("{s}s")
+        format!("{d}d")
     }
 }
 
@@ -193,5 +202,15 @@ mod tests {
         assert_eq!(human_duration(45), "45s");
         assert_eq!(human_duration(21 * 86400 + 3600 * 4), "21d 4h");
         assert_eq!(human_duration(6 * 3600), "6h");
+        // Rounded, not cut: a second short of a unit reads as the unit.
+        assert_eq!(human_duration(21 * 86400 - 1), "21d");
+        assert_eq!(human_duration(6 * 3600 - 1), "6h");
+        assert_eq!(human_duration(86_399), "1d");
+        assert_eq!(human_duration(3599), "1h");
+        assert_eq!(human_duration(3000), "50m");
+        assert_eq!(human_duration(2999), "50m");
+        assert_eq!(human_duration(599), "9m 59s");
+        assert_eq!(human_duration(85_800), "23h 50m");
+        assert_eq!(human_duration(20 * 86400 + 22 * 3600 + 1700), "20d 22h");
     }
 }

@@ -349,3 +349,23 @@ fn many_small_files_give_the_same_report_for_one_and_two_workers() {
     assert_eq!(one.stdout, two.stdout);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 11, item 8: a file name is input too; in an error it cannot forge a line or a
+/// terminal sequence.
+#[test]
+fn a_file_name_in_an_error_is_escaped() {
+    let dir = temp_dir("forged-name");
+    let path = dir.join("x\nstekwatch: warning: FAKE ALERT\u{1b}[2J.pcap");
+    std::fs::write(&path, b"not a capture at all").unwrap();
+    let out = stekwatch(&["read", s(&path)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("stekwatch: error: "), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(
+        err.contains("\\u{a}stekwatch: warning: FAKE ALERT"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

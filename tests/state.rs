@@ -38,7 +38,17 @@ fn temp_dir(name: &str) -> TempDir {
 
 fn state_report(state: &Path) -> Value {
     let out = ok(&["report", "--state", s(state), "--format", "json"]);
-    serde_json::from_slice(&out.stdout).unwrap()
+    without_new(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// A report without the alerts' `new` flags, which say whether a loaded history had reported
+/// an alert before (present only when a state was loaded, so they differ by design between
+/// `read`, `read --state` and `report --state`; see `alerts_are_new_until_a_state_reported_them`).
+fn without_new(mut r: Value) -> Value {
+    for a in r["alerts"].as_array_mut().unwrap() {
+        a.as_object_mut().unwrap().remove("new");
+    }
+    r
 }
 
 /// The packets of a classic pcap file whose time passes `keep` (seconds since the epoch).
@@ -143,7 +153,7 @@ fn stek_not_rotated_fires_across_capture_files_read_one_at_a_time() {
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(alerts(&r).is_empty());
     let out = ok(&["read", "--state", s(&state), "--format", "json", s(&last)]);
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r: Value = without_new(serde_json::from_slice(&out.stdout).unwrap());
     assert_eq!(
         alerts(&r),
         set(&[&format!("stek-not-rotated/warning/tls13.test/{k}")])
@@ -169,7 +179,7 @@ fn every_fixture_reports_the_same_from_a_saved_state_as_when_read() {
         }
         let state = dir.join(format!("{name}.json"));
         let direct = report(&[&path], &[]);
-        let with_state = report(&[&path], &["--state", s(&state)]);
+        let with_state = without_new(report(&[&path], &["--state", s(&state)]));
         assert_eq!(direct, with_state, "{name}");
         assert_eq!(direct, state_report(&state), "{name}");
         // Nothing longer than a 16-byte key name is kept: no tickets, no session IDs.
@@ -191,7 +201,7 @@ fn ip_fragment_counters_survive_a_saved_state() {
         .ip_fragment(64)
         .write("state-ipfrag.pcap");
     let state = dir.join("s.json");
-    let direct = report(&[&path], &["--state", s(&state)]);
+    let direct = without_new(report(&[&path], &["--state", s(&state)]));
     assert!(
         direct["statistics"]["ip_datagrams_reassembled"]
             .as_u64()
@@ -360,4 +370,63 @@ fn sigkill_at_any_moment_of_a_save_never_leaves_a_state_that_fails_to_load() {
     );
     // A stray temp file shows that the kill landed while the new state was being written.
     assert!(mid_write >= 1, "no kill landed during a write");
+}
+
+#[test]
+fn alerts_are_new_until_a_state_reported_them() {
+    let dir = temp_dir("new");
+    let state = dir.join("s.json");
+    let weeks = capture("static-key-weeks.pcap");
+    // No state loaded: no `new` flags.
+    let first = report(&[&weeks], &["--state", s(&state)]);
+    let ids: Vec<&str> = first["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert!(a.get("new").is_none(), "{a}");
+            a["id"].as_str().unwrap()
+        })
+        .collect();
+    let k = hexname("static-key-0001!");
+    assert_eq!(
+        ids,
+        [
+            format!("stale-ticket-accepted:static.test:{k}"),
+            format!("stek-not-rotated:static.test:{k}"),
+            "ticket-lifetime-too-long:static.test:hint-691200".to_string(),
+        ]
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+    );
+    // The run recorded what it reported: nothing is new to `report --state`.
+    let out = ok(&["report", "--state", s(&state), "--format", "json"]);
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for a in again["alerts"].as_array().unwrap() {
+        assert_eq!(a["new"], false, "{a}");
+    }
+    // A new finding in a later run is new, the old ones are not.
+    let weak = capture("weak-key.pcap");
+    let later = report(&[&weak], &["--state", s(&state)]);
+    let flags: Vec<(String, bool)> = later["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap().to_string(),
+                a["new"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("stale-ticket-accepted".to_string(), false),
+            ("stek-not-rotated".to_string(), false),
+            ("ticket-lifetime-too-long".to_string(), false),
+            ("weak-key-name".to_string(), true),
+        ]
+    );
 }

@@ -212,6 +212,20 @@ fn merged_counters_saturate_instead_of_wrapping() {
         svc["ticket_keys"][0]["tickets_issued"].as_u64(),
         Some(u64::MAX)
     );
+    // Counting on from saturated counters (a capture added to the merged state) stays there.
+    let more = ok(&[
+        "read",
+        "--state",
+        s(&out),
+        "--format",
+        "json",
+        s(&capture("static-key-weeks.pcap")),
+    ]);
+    let r: Value = serde_json::from_slice(&more.stdout).unwrap();
+    assert_eq!(
+        service(&r, "big.test")["handshakes"]["full"].as_u64(),
+        Some(u64::MAX)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

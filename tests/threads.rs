@@ -55,8 +55,8 @@ fn public_captures_give_identical_reports_for_one_and_two_workers() {
 fn history_caps_give_the_same_report_for_every_number_of_workers() {
     use stekwatch::capture::input;
     use stekwatch::pipeline::Limits;
-    // A history cap that holds every fixture service once (about 4 KiB each), but not a
-    // quarter of them: with per-worker shares of the cap, -j 4 lost services.
+    // A history cap that holds every fixture service once, but not a quarter of them: with
+    // per-worker shares of the cap, -j 4 lost services.
     let names: Vec<String> = std::fs::read_dir(support::root().join("captures"))
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path().display().to_string()))
@@ -67,8 +67,10 @@ fn history_caps_give_the_same_report_for_every_number_of_workers() {
         .map(|n| (n.clone(), input::open(std::path::Path::new(n)).unwrap()))
         .collect();
     let inputs: Vec<(String, &input::Input)> = opened.iter().map(|(n, i)| (n.clone(), i)).collect();
+    // What all of them take together, plus a little: a quarter of it holds far fewer.
+    let (whole, _) = stekwatch::runtime::sharded::read(&inputs, 1, Limits::default()).unwrap();
     let limits = Limits {
-        max_tracker_bytes: 24 * 4096 + 16 * 1024,
+        max_tracker_bytes: whole.tracker.approx_bytes() + 16 * 1024,
         ..Limits::default()
     };
     let run = |threads| {

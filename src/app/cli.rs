@@ -69,6 +69,12 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// What a rule means, why it matters, its sources, and how to fix it per server.
+    Explain {
+        /// A rule id (e.g. stek-not-rotated); without one, the list of rules.
+        #[arg(value_name = "RULE")]
+        rule: Option<String>,
+    },
     /// Combine the states of several sensors (or runs) into one; the order does not matter.
     Merge {
         #[arg(required = true, value_name = "STATE")]
@@ -160,9 +166,14 @@ pub struct OutputArgs {
     /// A key in use for longer than this is not rotated (warning). Units: s, m, h, d, w.
     #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = duration)]
     pub max_key_age: u64,
-    /// ... and past this, critical.
+    /// ... and past this, critical (also for --max-ticket-age).
     #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = duration)]
     pub critical_key_age: u64,
+    /// A resumption from a ticket issued longer ago than this is stale (warning; critical past
+    /// --critical-key-age). Apart from --max-key-age: how long one ticket works is a different
+    /// setting from how long one key is used.
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = duration)]
+    pub max_ticket_age: u64,
     /// Key-name length in bytes, or 'auto' to infer it per service.
     #[arg(long, default_value = "auto", value_name = "auto|N", value_parser = key_name_length)]
     pub key_name_len: KeyNameLength,
@@ -232,6 +243,9 @@ impl OutputArgs {
         if crit < max {
             return Err("--critical-key-age must not be shorter than --max-key-age".into());
         }
+        if crit < self.max_ticket_age {
+            return Err("--critical-key-age must not be shorter than --max-ticket-age".into());
+        }
         Ok(Config {
             threads: 1,
             printer: Printer::new(self.format),
@@ -239,6 +253,7 @@ impl OutputArgs {
                 thresholds: Thresholds {
                     max_key_age: max as i64,
                     critical_key_age: crit as i64,
+                    max_ticket_age: self.max_ticket_age as i64,
                     ..Thresholds::default()
                 },
                 key_name_len: self.key_name_len.0,

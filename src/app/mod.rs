@@ -4,6 +4,7 @@
 //! (the live runtime reads it for checkpoints and health lines).
 
 pub mod cli;
+pub mod explain;
 pub mod live;
 pub mod merge;
 pub mod read;
@@ -39,7 +40,7 @@ pub fn run(cli: Cli) -> i32 {
         } => match merge::run(&states, &output, lock_wait) {
             Ok((msg, warnings)) => {
                 for w in warnings {
-                    eprintln!("stekwatch: warning: {w}");
+                    eprintln!("stekwatch: warning: {}", crate::report::text::clean(&w));
                 }
                 eprintln!("stekwatch: {msg}");
                 EXIT_OK
@@ -47,6 +48,16 @@ pub fn run(cli: Cli) -> i32 {
             Err(e) => fail(&e.to_string()),
         },
         Command::Live { live, common } => live::run(&live, &common),
+        Command::Explain { rule } => match explain::text(rule.as_deref()) {
+            Ok(text) => {
+                let mut out = std::io::stdout().lock();
+                match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                    Err(e) if e.kind() != ErrorKind::BrokenPipe => fail(&format!("writing: {e}")),
+                    _ => EXIT_OK,
+                }
+            }
+            Err(e) => fail(&e),
+        },
     }
 }
 
@@ -111,6 +122,8 @@ pub fn lock_state(
 }
 
 fn fail(msg: &str) -> i32 {
-    eprintln!("stekwatch: error: {msg}");
+    // Messages name inputs (file names found in directories can hold anything): escaped,
+    // so no name can forge a line or a terminal sequence.
+    eprintln!("stekwatch: error: {}", crate::report::text::clean(msg));
     EXIT_ERROR
 }

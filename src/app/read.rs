@@ -88,6 +88,7 @@ pub fn run(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
         return Ok(r);
     };
     let mut announced = AlertStream::new();
+    let loaded = saved.is_some();
     if let Some(saved) = saved {
         for name in state::shared_inputs(&saved.files, &history.files) {
             warnings.push(format!(
@@ -97,9 +98,11 @@ pub fn run(paths: &[PathBuf], cfg: &Config) -> Result<Report, RunError> {
         }
         state::restore(saved, &mut history, &mut announced)?;
     }
+    let mut r = history_report(state::snapshot(&history, &announced), cfg, warnings, loaded)?;
+    // What this run reports is what the history has reported from now on.
+    announced.news(&r.alerts);
     let snap = state::snapshot(&history, &announced);
     state::save(path, &snap)?;
-    let mut r = history_report(snap, cfg, warnings)?;
     r.skipped_inputs = skipped;
     Ok(r)
 }

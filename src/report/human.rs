@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::json::{AlertOut, Report, ServiceOut};
+
 use super::text::clean;
 
 pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -29,20 +30,81 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     if r.services.is_empty() {
         writeln!(out, "\nNo TLS handshakes found.")?;
+    } else {
+        verdicts(r, out)?;
     }
     for s in &r.services {
         service(s, out)?;
     }
     writeln!(out)?;
-    if r.alerts.is_empty() {
+    let undetermined = r
+        .services
+        .iter()
+        .filter(|s| s.verdict.kind == "undetermined")
+        .count();
+    if r.alerts.is_empty() && undetermined > 0 {
+        writeln!(
+            out,
+            "No alerts, but this is not a clean bill of health: {undetermined} service{} \
+             undetermined (too little seen to judge; see VERDICTS).",
+            if undetermined == 1 { " is" } else { "s are" }
+        )?;
+    } else if r.alerts.is_empty() {
         writeln!(out, "No alerts.")?;
     } else {
         writeln!(out, "ALERTS ({})", r.alerts.len())?;
+        let mut shown: Vec<(Option<&str>, &str)> = Vec::new();
         for a in &r.alerts {
-            alert(a, out)?;
+            // A service's fix is printed once, with its first alert.
+            let fix = a.fix.as_deref().filter(|f| {
+                let k = (a.service.as_deref(), *f);
+                let new = !shown.contains(&k);
+                shown.push(k);
+                new
+            });
+            alert(a, fix, out)?;
         }
     }
     statistics(r, out)
+}
+
+/// One line per service: its verdict and why, worst first.
+fn verdicts(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let rank = |k: &str| match k {
+        "not-rotated" => 0,
+        "undetermined" => 1,
+        "not-observable" => 2,
+        "rotating" => 3,
+        _ => 4,
+    };
+    let mut list: Vec<&ServiceOut> = r.services.iter().collect();
+    list.sort_by_key(|s| (rank(s.verdict.kind), s.service.clone()));
+    let width = list
+        .iter()
+        .map(|s| clean(&s.service).chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    writeln!(out, "\nVERDICTS")?;
+    for s in list {
+        writeln!(
+            out,
+            "  {:<14} {:<width$}  {}",
+            s.verdict.kind,
+            clean(&s.service),
+            clean(&s.verdict.reason),
+        )?;
+    }
+    Ok(())
+}
+
+fn stat(s: &super::json::StatOut) -> String {
+    let d = crate::time::human_duration;
+    if s.min == s.max {
+        d(s.median)
+    } else {
+        format!("{} (min {}, max {})", d(s.median), d(s.min), d(s.max))
+    }
 }
 
 fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
@@ -109,6 +171,70 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
             s.session_ids.established, s.session_ids.resumed
         )?;
     }
+    if let Some(r) = &s.rotation {
+        let mut parts = Vec::new();
+        match &r.period_seconds {
+            Some(p) if r.rotations > 0 => parts.push(format!(
+                "a new key every {}, {} rotation{}{}",
+                stat(p),
+                r.rotations,
+                plural(r.rotations),
+                if r.rotations_counted_by == "key-number" {
+                    " (counted by the key number)"
+                } else {
+                    ""
+                }
+            )),
+            _ => parts.push("no rotation seen".to_string()),
+        }
+        if let Some(w) = &r.decrypt_window_seconds {
+            parts.push(format!(
+                "old keys still accepted at least {} after their successor",
+                stat(w)
+            ));
+        }
+        if r.next_key_accepted_early {
+            parts.push("next key accepted before it issued (pre-distributed)".to_string());
+        }
+        if let Some(k) = &r.host_skew_seconds {
+            let late = r
+                .latest_host
+                .as_ref()
+                .map(|l| format!(", latest {}", l.address))
+                .unwrap_or_default();
+            parts.push(format!("hosts switch up to {} apart{late}", stat(k)));
+        }
+        writeln!(out, "  rotation: {}", parts.join("; "))?;
+    }
+    if let Some(u) = &s.unnamed_tickets {
+        let age = u
+            .oldest_accepted_ticket_age_seconds
+            .map(|a| format!(", oldest accepted {} old", crate::time::human_duration(a)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  tickets without key names: {} issued, {} accepted, {} rejected{age}",
+            u.tickets_issued, u.resumptions_accepted, u.rejected
+        )?;
+    }
+    if let Some(g) = &s.server_guess {
+        let names: Vec<&str> = g
+            .families
+            .iter()
+            .map(|id| crate::rules::family::family(id).map_or(*id, |f| f.name))
+            .collect();
+        let conf = match g.confidence {
+            crate::rules::family::Confidence::High => "high",
+            crate::rules::family::Confidence::Medium => "medium",
+            crate::rules::family::Confidence::Low => "low",
+        };
+        writeln!(
+            out,
+            "  server: probably {} ({conf} confidence: {})",
+            names.join(" or "),
+            g.basis.join(", ")
+        )?;
+    }
     ticket_keys(s, out)
 }
 
@@ -131,21 +257,43 @@ fn ticket_keys(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
             )?;
             writeln!(
                 out,
-                "    {:<34} {:<19} {:<19} {:>8} {:>6} {:>7} {:>8}",
-                "key name", "first seen", "last seen", "span", "issued", "offered", "accepted"
+                "    {:<34} {:<19} {:<19} {:>8} {:>6} {:>8} {:>8} {:>7} {:>7}",
+                "key name",
+                "first seen",
+                "last seen",
+                "span",
+                "issued",
+                "accepted",
+                "rejected",
+                "offered",
+                "exposed"
             )?;
             for k in &s.ticket_keys {
-                let span = crate::time::human_duration(k.seen_seconds);
+                // Server evidence dates a key; a key only clients presented shows their times.
+                let (first, last, span) = match &k.server_seen {
+                    Some(sp) => (
+                        short_time(Some(&sp.first)),
+                        short_time(Some(&sp.last)),
+                        crate::time::human_duration(k.server_seen_seconds),
+                    ),
+                    None => (
+                        short_time(k.first_seen.as_deref()),
+                        short_time(k.last_seen.as_deref()),
+                        "offered".to_string(),
+                    ),
+                };
                 writeln!(
                     out,
-                    "    {:<34} {:<19} {:<19} {:>8} {:>6} {:>7} {:>8}{}",
+                    "    {:<34} {:<19} {:<19} {:>8} {:>6} {:>8} {:>8} {:>7} {:>7}{}",
                     k.key_name,
-                    short_time(k.first_seen.as_deref()),
-                    short_time(k.last_seen.as_deref()),
+                    first,
+                    last,
                     span,
                     k.tickets_issued,
-                    k.resumptions_offered,
                     k.resumptions_accepted,
+                    k.rejected,
+                    k.resumptions_offered.saturating_sub(k.resumptions_accepted),
+                    k.exposure.sessions,
                     ascii_hint(&k.key_name),
                 )?;
             }
@@ -154,7 +302,7 @@ fn ticket_keys(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-fn alert(a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
+fn alert(a: &AlertOut, fix: Option<&str>, out: &mut dyn Write) -> io::Result<()> {
     let subject = a.service.clone().unwrap_or_else(|| a.services.join(", "));
     writeln!(
         out,
@@ -164,6 +312,11 @@ fn alert(a: &AlertOut, out: &mut dyn Write) -> io::Result<()> {
         clean(&subject)
     )?;
     writeln!(out, "           {}", clean(&a.message))?;
+    match fix {
+        Some(fix) => writeln!(out, "           fix: {}", clean(fix))?,
+        None if a.fix.is_some() => writeln!(out, "           fix: as above")?,
+        None => {}
+    }
     for e in &a.evidence {
         writeln!(
             out,

@@ -12,6 +12,10 @@ use crate::tracker::Handshakes;
 #[derive(Serialize, Debug, Clone)]
 pub struct Report {
     pub version: u32,
+    /// The program that wrote the report: `stekwatch 0.1.0`.
+    pub tool: String,
+    /// Every threshold the verdicts and rules ran with.
+    pub thresholds: ThresholdsOut,
     pub observation: Observation,
     pub services: Vec<ServiceOut>,
     pub alerts: Vec<AlertOut>,
@@ -63,6 +67,97 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct ThresholdsOut {
+    pub max_key_age_seconds: i64,
+    pub critical_key_age_seconds: i64,
+    pub max_ticket_age_seconds: i64,
+    pub lifetime_warning_seconds: i64,
+    pub lifetime_critical_seconds: i64,
+    pub session_cache_max_seconds: i64,
+    /// `--key-name-len`: a number, or `null` for `auto`.
+    pub key_name_len: Option<usize>,
+}
+
+/// A service's verdict: `kind` is one of `rotating`, `not-rotated`, `not-observable`,
+/// `no-resumption`, `undetermined`.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct VerdictOut {
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatOut {
+    pub min: i64,
+    pub median: i64,
+    pub max: i64,
+}
+
+/// Rotation as measured from the wire (lower bounds where sightings bound them).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct RotationOut {
+    /// Time between the first sightings of successive keys.
+    pub period_seconds: Option<StatOut>,
+    pub rotations: u64,
+    /// `keys-seen`, or `key-number` when an incrementing key number (Java) counts them.
+    pub rotations_counted_by: &'static str,
+    /// What dates a key: `issued` tickets, or `accepted` ones (TLS 1.3 only).
+    pub basis: &'static str,
+    /// How long an old key was still seen accepted after its successor started.
+    pub decrypt_window_seconds: Option<StatOut>,
+    pub next_key_accepted_early: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_key_early: Option<EarlyOut>,
+    /// How far apart the hosts of the service started new keys; `null` on one address.
+    pub host_skew_seconds: Option<StatOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_host: Option<SkewOut>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct EarlyOut {
+    pub key_name: String,
+    pub accepted: String,
+    pub issued: String,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct SkewOut {
+    pub key_name: String,
+    pub address: String,
+    pub seconds: i64,
+}
+
+/// Best-effort guess of the server software.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct GuessOut {
+    /// Family ids (see `stekwatch explain`), most likely first.
+    pub families: Vec<&'static str>,
+    pub confidence: crate::rules::family::Confidence,
+    pub basis: Vec<String>,
+}
+
+/// Sessions whose secrets a key protected, as far as seen, and their span.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct ExposureOut {
+    pub sessions: u64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub seconds: i64,
+}
+
+/// One server address's use of a key.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct HostKeyOut {
+    pub address: String,
+    pub issued: Option<SpanOut>,
+    pub accepted: Option<SpanOut>,
+    pub rejected: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_span: Option<SpanOut>,
+}
+
 #[derive(Serialize, Debug, Clone)]
 pub struct Observation {
     pub start: Option<String>,
@@ -98,6 +193,28 @@ pub struct ServiceOut {
     pub lifetime_hint_seconds: Option<MinMax>,
     pub ticket_keys: Vec<TicketKeyOut>,
     pub session_ids: SessionIdsOut,
+    pub verdict: VerdictOut,
+    /// `null` when no key was seen by the server.
+    pub rotation: Option<RotationOut>,
+    pub server_guess: Option<GuessOut>,
+    /// Presentations of stateful identities (too short for a key name): not key names, so not
+    /// in `ticket_keys`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stateful_identities_offered: u64,
+    /// Tickets issued and accepted although their key names are not observable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unnamed_tickets: Option<UnnamedOut>,
+}
+
+/// What a service without key names still shows (Go, Caddy, stateful tickets).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct UnnamedOut {
+    pub tickets_issued: u64,
+    pub resumptions_offered: u64,
+    pub resumptions_accepted: u64,
+    pub rejected: u64,
+    /// Age of the oldest ticket accepted whose own issuance was seen: how long old tickets work.
+    pub oldest_accepted_ticket_age_seconds: Option<i64>,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -106,7 +223,7 @@ pub struct MinMax {
     pub max: u32,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct SpanOut {
     pub first: String,
     pub last: String,
@@ -127,6 +244,13 @@ pub struct TicketKeyOut {
     pub issued: Option<SpanOut>,
     pub accepted: Option<SpanOut>,
     pub offered_not_accepted: Option<SpanOut>,
+    /// Sightings by the server (issued, accepted): what `span` in the human table shows.
+    pub server_seen: Option<SpanOut>,
+    pub server_seen_seconds: i64,
+    /// Presentations answered with a full handshake.
+    pub rejected: u64,
+    pub exposure: ExposureOut,
+    pub hosts: Vec<HostKeyOut>,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -138,6 +262,8 @@ pub struct SessionIdsOut {
 
 #[derive(Serialize, Debug, Clone)]
 pub struct AlertOut {
+    /// Stable across runs: rule, service and key (see `rules::Alert::id`).
+    pub id: String,
     pub rule: &'static str,
     pub severity: Severity,
     pub sni: Option<String>,
@@ -159,6 +285,12 @@ pub struct AlertOut {
     /// `weak-stek`: the ticket format and weakness (e.g. `openssl-aes128-cbc-hmac-sha256-zero-key`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<&'static str>,
+    /// What to change on the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// With a loaded state: whether that history had not reported this alert before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<bool>,
 }
 
 #[derive(Serialize, Debug, Clone)]

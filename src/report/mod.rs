@@ -13,7 +13,8 @@ use json::*;
 pub use printer::{Format, Printer};
 
 use crate::evidence::Evidence;
-use crate::rules::{self, Alert, Thresholds};
+use crate::rules::policy::{Rotation, Stat};
+use crate::rules::{self, Alert, Assessment, Thresholds};
 use crate::tls::handshake::version_label;
 use crate::tls::ticket::{hex, KeyNameLen};
 use crate::tracker::view::ServiceView;
@@ -34,8 +35,19 @@ pub fn build(h: &History, opts: &ReportOptions, mut warnings: Vec<String>) -> Re
     let gaps = incompleteness(&statistics);
     let incomplete = !gaps.is_empty();
     warnings.extend(gaps);
+    let t = &opts.thresholds;
     Report {
         version: 1,
+        tool: format!("stekwatch {}", env!("CARGO_PKG_VERSION")),
+        thresholds: ThresholdsOut {
+            max_key_age_seconds: t.max_key_age,
+            critical_key_age_seconds: t.critical_key_age,
+            max_ticket_age_seconds: t.max_ticket_age,
+            lifetime_warning_seconds: t.lifetime_warning,
+            lifetime_critical_seconds: t.lifetime_critical,
+            session_cache_max_seconds: t.session_cache_max,
+            key_name_len: opts.key_name_len,
+        },
         observation: Observation {
             start: h.start.map(|t| t.rfc3339()),
             end: h.end.map(|t| t.rfc3339()),
@@ -44,7 +56,10 @@ pub fn build(h: &History, opts: &ReportOptions, mut warnings: Vec<String>) -> Re
             connections: statistics.connections,
             files: h.files.clone(),
         },
-        services: views.iter().map(service_out).collect(),
+        services: views
+            .iter()
+            .map(|v| service_out(v, &rules::assess(v, t)))
+            .collect(),
         alerts,
         statistics,
         warnings,
@@ -122,7 +137,79 @@ fn span_out(s: Option<Span>) -> Option<SpanOut> {
     })
 }
 
-fn service_out(v: &ServiceView<'_>) -> ServiceOut {
+fn stat_out(s: Option<Stat>) -> Option<StatOut> {
+    s.map(|s| StatOut {
+        min: s.min,
+        median: s.median,
+        max: s.max,
+    })
+}
+
+fn rotation_out(r: &Rotation) -> RotationOut {
+    RotationOut {
+        period_seconds: stat_out(r.period),
+        rotations: r.rotations,
+        rotations_counted_by: if r.counted_by_key_number {
+            "key-number"
+        } else {
+            "keys-seen"
+        },
+        basis: r.basis.as_str(),
+        decrypt_window_seconds: stat_out(r.decrypt_window),
+        next_key_accepted_early: r.next_key_accepted_early(),
+        next_key_early: r.early.as_ref().map(|e| EarlyOut {
+            key_name: hex(&e.key),
+            accepted: e.accepted.time.rfc3339(),
+            issued: e.issued.time.rfc3339(),
+        }),
+        host_skew_seconds: stat_out(r.host_skew),
+        latest_host: r.worst_skew.as_ref().map(|w| SkewOut {
+            key_name: hex(&w.key),
+            address: w.late_host.to_string(),
+            seconds: w.seconds,
+        }),
+    }
+}
+
+fn key_out(name: &[u8], k: &KeyStats) -> TicketKeyOut {
+    let seen = k.seen();
+    let server = k.server_seen();
+    TicketKeyOut {
+        key_name: hex(name),
+        first_seen: seen.map(|s| s.first.time.rfc3339()),
+        last_seen: seen.map(|s| s.last.time.rfc3339()),
+        seen_seconds: seen.map_or(0, |s| s.seconds()),
+        tickets_issued: k.tickets_issued,
+        resumptions_offered: k.resumptions_offered,
+        resumptions_accepted: k.resumptions_accepted,
+        oldest_accepted_ticket_age_seconds: k.stale_matched.map(|m| m.age_secs),
+        issued: span_out(k.issued),
+        accepted: span_out(k.accepted),
+        offered_not_accepted: span_out(k.offered),
+        server_seen: span_out(server),
+        server_seen_seconds: server.map_or(0, |s| s.seconds()),
+        rejected: k.rejected,
+        exposure: ExposureOut {
+            sessions: k.exposed_sessions(),
+            first: server.map(|s| s.first.time.rfc3339()),
+            last: server.map(|s| s.last.time.rfc3339()),
+            seconds: server.map_or(0, |s| s.seconds()),
+        },
+        hosts: k
+            .hosts
+            .iter()
+            .map(|(addr, u)| HostKeyOut {
+                address: addr.to_string(),
+                issued: span_out(u.issued),
+                accepted: span_out(u.accepted),
+                rejected: u.rejections,
+                rejected_span: span_out(u.rejected),
+            })
+            .collect(),
+    }
+}
+
+fn service_out(v: &ServiceView<'_>, a: &Assessment) -> ServiceOut {
     let svc = v.svc;
     let (len, source) = match v.key_len {
         KeyNameLen::Inferred(n) => (Some(n), "inferred"),
@@ -142,7 +229,16 @@ fn service_out(v: &ServiceView<'_>) -> ServiceOut {
             });
         }
     }
-    let mut keys: Vec<(&Vec<u8>, &KeyStats)> = v.keys.iter().collect();
+    // What only clients presented, too short to be a stateless ticket, is a stateful
+    // identity: its first bytes are no key name, so it is counted, not listed.
+    let listed = |k: &KeyStats| k.server_seen().is_some() || k.may_be_stateless();
+    let stateful_offers: u64 = v
+        .keys
+        .values()
+        .filter(|k| !listed(k))
+        .map(|k| k.resumptions_offered)
+        .sum();
+    let mut keys: Vec<(&Vec<u8>, &KeyStats)> = v.keys.iter().filter(|(_, k)| listed(k)).collect();
     keys.sort_by_key(|(name, k)| (k.seen().map(|s| s.first), name.to_vec()));
     let span = v.span();
     ServiceOut {
@@ -159,25 +255,25 @@ fn service_out(v: &ServiceView<'_>) -> ServiceOut {
         key_name_len: len,
         key_name_len_source: source,
         lifetime_hint_seconds: hints,
-        ticket_keys: keys
-            .into_iter()
-            .map(|(name, k)| {
-                let seen = k.seen();
-                TicketKeyOut {
-                    key_name: hex(name),
-                    first_seen: seen.map(|s| s.first.time.rfc3339()),
-                    last_seen: seen.map(|s| s.last.time.rfc3339()),
-                    seen_seconds: seen.map_or(0, |s| s.seconds()),
-                    tickets_issued: k.tickets_issued,
-                    resumptions_offered: k.resumptions_offered,
-                    resumptions_accepted: k.resumptions_accepted,
-                    oldest_accepted_ticket_age_seconds: k.stale_matched.map(|m| m.age_secs),
-                    issued: span_out(k.issued),
-                    accepted: span_out(k.accepted),
-                    offered_not_accepted: span_out(k.offered),
-                }
-            })
-            .collect(),
+        ticket_keys: keys.into_iter().map(|(name, k)| key_out(name, k)).collect(),
+        verdict: VerdictOut {
+            kind: a.verdict.kind.as_str(),
+            reason: a.verdict.reason.clone(),
+        },
+        rotation: a.rotation.as_ref().map(rotation_out),
+        server_guess: a.guess.as_ref().map(|g| GuessOut {
+            families: g.families.clone(),
+            confidence: g.confidence,
+            basis: g.basis.clone(),
+        }),
+        stateful_identities_offered: stateful_offers,
+        unnamed_tickets: v.unobservable.as_ref().map(|k| UnnamedOut {
+            tickets_issued: k.tickets_issued,
+            resumptions_offered: k.resumptions_offered,
+            resumptions_accepted: k.resumptions_accepted,
+            rejected: k.rejected,
+            oldest_accepted_ticket_age_seconds: k.stale_matched.map(|m| m.age_secs),
+        }),
         session_ids: SessionIdsOut {
             established: svc.sessions_established,
             resumed: svc.handshakes.resumed_session_id,
@@ -188,6 +284,7 @@ fn service_out(v: &ServiceView<'_>) -> ServiceOut {
 
 fn alert_out(a: &Alert, ev: &dyn Fn(&Evidence) -> EvidenceOut) -> AlertOut {
     AlertOut {
+        id: a.id(),
         rule: a.rule,
         severity: a.severity,
         sni: a.sni.clone(),
@@ -203,5 +300,7 @@ fn alert_out(a: &Alert, ev: &dyn Fn(&Evidence) -> EvidenceOut) -> AlertOut {
         lifetime_hint_seconds: a.lifetime_hint_seconds,
         services: a.services.clone(),
         format: a.format,
+        fix: a.fix.clone(),
+        new: None,
     }
 }

@@ -68,6 +68,12 @@ impl AlertStream {
         out
     }
 
+    /// Whether `a` is new to this stream (not printed before with these facts); marks nothing.
+    pub fn is_new(&self, a: &AlertOut) -> bool {
+        let (key, facts) = AlertKey::of(a);
+        self.printed.get(&key) != Some(&facts)
+    }
+
     /// Marks an alert as printed (e.g. by an earlier run, from the state file).
     pub fn remember(&mut self, key: AlertKey, facts: AlertFacts) {
         self.printed.insert(key, facts);
@@ -154,6 +160,7 @@ mod tests {
             _ => Severity::Info,
         };
         AlertOut {
+            id: format!("{rule}:a.test:{key}"),
             rule,
             severity,
             sni: Some("a.test".into()),
@@ -169,6 +176,8 @@ mod tests {
             lifetime_hint_seconds: None,
             services: vec![],
             format: None,
+            fix: None,
+            new: None,
         }
     }
 

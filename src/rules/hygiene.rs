@@ -66,6 +66,7 @@ pub fn stek_shared(views: &[ServiceView<'_>], out: &mut Vec<Alert>) {
             lifetime_hint_seconds: None,
             services,
             format: None,
+            fix: None,
         });
     }
 }

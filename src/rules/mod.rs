@@ -1,10 +1,16 @@
 //! Rules: pure functions of tracker state (seen through `ServiceView`s) and thresholds, giving
 //! alerts with evidence. Rule ids are stable; see design.md §5 for their basis.
 
+pub mod explain;
+pub mod family;
 mod hygiene;
+pub mod policy;
 mod rotation;
 #[cfg(test)]
 mod tests;
+pub mod verdict;
+#[cfg(test)]
+mod verdict_tests;
 mod weak;
 
 use crate::decode::Tunnel;
@@ -56,8 +62,10 @@ impl std::fmt::Display for Severity {
 pub struct Thresholds {
     /// `--max-key-age`: key use or ticket age beyond this is a warning (default 24h).
     pub max_key_age: i64,
-    /// `--critical-key-age`: beyond this, critical (default 7d).
+    /// `--critical-key-age`: beyond this, critical (default 7d); also for ticket ages.
     pub critical_key_age: i64,
+    /// `--max-ticket-age`: a resumption from a ticket older than this is a warning (24h).
+    pub max_ticket_age: i64,
     /// TLS 1.2 lifetime hints: RFC 5246's 24h session lifetime and RFC 8446's 7-day maximum.
     pub lifetime_warning: i64,
     pub lifetime_critical: i64,
@@ -70,6 +78,7 @@ impl Default for Thresholds {
         Thresholds {
             max_key_age: 86_400,
             critical_key_age: 604_800,
+            max_ticket_age: 86_400,
             lifetime_warning: 86_400,
             lifetime_critical: 604_800,
             session_cache_max: 86_400,
@@ -78,6 +87,17 @@ impl Default for Thresholds {
 }
 
 impl Thresholds {
+    /// Warning past `max_ticket_age`, critical past `critical_key_age`.
+    fn ticket_age_severity(&self, secs: i64) -> Option<Severity> {
+        if secs > self.critical_key_age {
+            Some(Severity::Critical)
+        } else if secs > self.max_ticket_age {
+            Some(Severity::Warning)
+        } else {
+            None
+        }
+    }
+
     /// Warning past `max_key_age`, critical past `critical_key_age`.
     fn age_severity(&self, secs: i64) -> Option<Severity> {
         if secs > self.critical_key_age {
@@ -110,6 +130,8 @@ pub struct Alert {
     pub services: Vec<String>,
     /// `weak-stek`: how the ticket was found weak (`tls::weak::WeakFormat::label`).
     pub format: Option<&'static str>,
+    /// What to change on the server, for the family it probably runs (`family`).
+    pub fix: Option<String>,
 }
 
 impl Alert {
@@ -135,7 +157,29 @@ impl Alert {
             lifetime_hint_seconds: None,
             services: Vec::new(),
             format: None,
+            fix: None,
         }
+    }
+
+    /// A stable identifier: rule, service and key (or, without a key, the lifetime hint or
+    /// the host it is about), so the same finding has the same id in every run.
+    pub fn id(&self) -> String {
+        let subject = match (&self.key_name, self.rule) {
+            // One per service and hint, whichever key sent it first.
+            (_, "ticket-lifetime-too-long") => {
+                format!("hint-{}", self.lifetime_hint_seconds.unwrap_or(0))
+            }
+            (Some(k), "ticket-rejected") => format!("{}@{}", hex(k), self.addresses.join(",")),
+            (Some(k), _) => hex(k),
+            (None, "ticket-rejected") => self.addresses.join(","),
+            (None, _) => String::new(),
+        };
+        format!(
+            "{}:{}:{}",
+            self.rule,
+            self.service.as_deref().unwrap_or(""),
+            subject
+        )
     }
 
     fn key(mut self, name: &[u8]) -> Self {
@@ -157,14 +201,68 @@ impl Alert {
     }
 }
 
+/// What the history says of one service beyond its alerts.
+#[derive(Clone, Debug)]
+pub struct Assessment {
+    pub rotation: Option<policy::Rotation>,
+    pub verdict: verdict::Verdict,
+    pub guess: Option<family::Guess>,
+}
+
+pub fn assess(view: &ServiceView<'_>, t: &Thresholds) -> Assessment {
+    let rotation = policy::measure(view);
+    Assessment {
+        verdict: verdict::judge(view, rotation.as_ref(), t),
+        guess: family::guess_family(view, rotation.as_ref()),
+        rotation,
+    }
+}
+
+/// Rules whose remedy is on the server's ticket-key configuration.
+const KEY_RULES: &[&str] = &[
+    "stek-not-rotated",
+    "stale-ticket-accepted",
+    "ticket-lifetime-too-long",
+    "weak-key-name",
+    "weak-stek",
+    "ticket-iv-reuse",
+];
+
+/// The fix for a service's key handling, for the family it probably runs.
+fn fix_for(guess: &family::Guess) -> Option<String> {
+    let first = family::family(guess.families.first()?)?;
+    let names: Vec<&str> = guess
+        .families
+        .iter()
+        .filter_map(|id| family::family(id).map(|f| f.name))
+        .collect();
+    let likely = if names.len() == 1 {
+        format!("Probably {}", names[0])
+    } else {
+        format!("Probably one of {}", names.join(", "))
+    };
+    let conf = match guess.confidence {
+        family::Confidence::High => "high",
+        family::Confidence::Medium => "medium",
+        family::Confidence::Low => "low",
+    };
+    Some(format!(
+        "{likely} ({conf} confidence: {}). {}.",
+        guess.basis.join(", "),
+        first.fix
+    ))
+}
+
 /// Every alert the observed history proves, most severe first.
 pub fn evaluate(views: &[ServiceView<'_>], t: &Thresholds) -> Vec<Alert> {
     let mut alerts = Vec::new();
     for view in views {
+        let first = alerts.len();
         rotation::stek_not_rotated(view, t, &mut alerts);
         rotation::stale_ticket_accepted(view, t, &mut alerts);
         rotation::ticket_lifetime_too_long(view, t, &mut alerts);
         rotation::session_cache_too_long(view, t, &mut alerts);
+        rotation::ticket_rejected(view, &mut alerts);
         hygiene::weak_key_name(view, &mut alerts);
         hygiene::ticketbleed(view, &mut alerts);
         hygiene::psk_without_fs(view, &mut alerts);
@@ -172,8 +270,25 @@ pub fn evaluate(views: &[ServiceView<'_>], t: &Thresholds) -> Vec<Alert> {
         hygiene::key_not_observable(view, &mut alerts);
         weak::weak_stek(view, &mut alerts);
         weak::ticket_iv_reuse(view, &mut alerts);
+        let fix = if alerts[first..].iter().any(|a| KEY_RULES.contains(&a.rule)) {
+            family::guess_family(view, policy::measure(view).as_ref())
+                .as_ref()
+                .and_then(fix_for)
+        } else {
+            None
+        };
+        for a in &mut alerts[first..] {
+            a.fix = match &fix {
+                Some(f) if KEY_RULES.contains(&a.rule) => Some(f.clone()),
+                _ => explain::rule(a.rule).map(|r| r.fix.to_string()),
+            };
+        }
     }
+    let shared = alerts.len();
     hygiene::stek_shared(views, &mut alerts);
+    for a in &mut alerts[shared..] {
+        a.fix = explain::rule(a.rule).map(|r| r.fix.to_string());
+    }
     alerts.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

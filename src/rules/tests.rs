@@ -126,9 +126,13 @@ fn go_tickets_without_key_names_are_not_observable_and_never_rotating() {
         });
         t.observe(&c);
     }
+    // The lifetime hint is the server's promise whether or not keys have names.
     assert_eq!(
         alerts_of(&t),
-        vec![("key-not-observable".to_string(), Severity::Info)]
+        vec![
+            ("ticket-lifetime-too-long".to_string(), Severity::Warning),
+            ("key-not-observable".to_string(), Severity::Info),
+        ]
     );
 }
 
@@ -191,4 +195,49 @@ fn offered_but_rejected_old_tickets_never_raise_a_warning() {
         t.observe(&c);
     }
     assert!(alerts_of(&t).is_empty());
+}
+
+/// Issue 11, item 9: `stale-ticket-accepted` does not fall back to the key's first issuance.
+/// A TLS 1.3 PSK whose NewSessionTicket was encrypted may have been issued a second before it
+/// is used, under a key the server has issued for ten days: that age is the key's, and
+/// `stek-not-rotated` reports it; the ticket's own age is unknown and raises nothing.
+#[test]
+fn an_accepted_ticket_whose_issuance_was_not_seen_proves_no_age() {
+    let mut t = Tracker::new();
+    let name = b"ten-days-key-01!";
+    for (i, day) in [0i64, 10].iter().enumerate() {
+        let mut c = conn(
+            "psk.test",
+            ClientHello::default(),
+            ServerHello {
+                version: 0x0303,
+                ..Default::default()
+            },
+            day * 86_400,
+        );
+        c.full_flight = true;
+        c.tickets.push(Issued {
+            lifetime_hint: 3600,
+            ticket: ticket(name, i as u8),
+            at: at(day * 86_400),
+            check: Default::default(),
+        });
+        t.observe(&c);
+    }
+    // Day 10: a PSK under that key, never seen issued, accepted.
+    let ch = ClientHello {
+        psk_identities: vec![ticket(name, 99)],
+        ..Default::default()
+    };
+    let sh = ServerHello {
+        version: 0x0304,
+        selected_psk: Some(0),
+        key_share: true,
+        ..Default::default()
+    };
+    t.observe(&conn("psk.test", ch, sh, 10 * 86_400 + 5));
+    assert_eq!(
+        alerts_of(&t),
+        vec![("stek-not-rotated".to_string(), Severity::Critical)]
+    );
 }

@@ -43,7 +43,7 @@ use crate::tls::ticket::{hex, MAX_KEY_NAME_LEN};
 use crate::tls::weak::WeakFormat;
 use crate::tracker::keys::{Counted, StaleMatch};
 use crate::tracker::{
-    Handshakes, KeyStats, Sample, Service, SessionLife, Span, TicketLife, Tracker,
+    Handshakes, HostUse, KeyStats, Sample, Service, SessionLife, Span, TicketLife, Tracker,
 };
 
 pub const FORMAT: &str = "stekwatch-state";
@@ -209,6 +209,34 @@ pub struct KeyRec {
     /// `(format label, first weak ticket)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weak: Option<(String, Ev)>,
+    /// Presentations answered with a full handshake.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rejected: u64,
+    /// Per server address: `[ADDRESS, ISSUED|null, ACCEPTED|null, REJECTED|null, REJECTIONS]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostRec>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_hosts: u64,
+    /// Longest ticket under the key (0: not recorded).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub max_len: u32,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One server address's use of one key.
+pub type HostRec = (
+    String,
+    Option<SpanRec>,
+    Option<SpanRec>,
+    Option<SpanRec>,
+    u64,
+);
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An alert a live run printed, so the next run does not print it again.
@@ -264,6 +292,22 @@ fn service_out(name: &str, s: &Service, file: &dyn Fn(u32) -> u32) -> ServiceRec
             psk_without_fs: k.psk_without_fs.map(|c| (c.count, ev(c.first))),
             early_data: k.early_data.map(|c| (c.count, ev(c.first))),
             weak: k.weak.map(|(e, f)| (f.label().to_string(), ev(e))),
+            rejected: k.rejected,
+            hosts: k
+                .hosts
+                .iter()
+                .map(|(a, u)| {
+                    (
+                        a.to_string(),
+                        span_out(u.issued, file),
+                        span_out(u.accepted, file),
+                        span_out(u.rejected, file),
+                        u.rejections,
+                    )
+                })
+                .collect(),
+            dropped_hosts: k.dropped_hosts,
+            max_len: k.max_len,
         })
         .collect();
     keys.sort_by(|a, b| a.name.cmp(&b.name));
@@ -400,7 +444,24 @@ fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Servic
                 })
                 .transpose()?,
             iv_reuse: None,
+            rejected: k.rejected,
+            dropped_hosts: k.dropped_hosts,
+            max_len: k.max_len,
+            ..KeyStats::default()
         };
+        let mut stats = stats;
+        for (a, issued, accepted, rejected, rejections) in k.hosts {
+            let addr: SocketAddr = a
+                .parse()
+                .map_err(|_| Invalid(format!("bad address {a:?}")))?;
+            let u = HostUse {
+                issued: span(issued)?,
+                accepted: span(accepted)?,
+                rejected: span(rejected)?,
+                rejections,
+            };
+            stats.merge_host(addr, &u);
+        }
         if s.keys.insert(name, stats).is_some() {
             return Err(Invalid(format!("key {} is listed twice", k.name)));
         }

@@ -86,7 +86,8 @@ pub fn restore(
         index.push(i);
     }
     let file = |i: u32| index.get(i as usize).copied();
-    let stats = s.stats();
+    let mut stats = s.stats();
+    stats.clamp_loaded();
     let tracker = format::services_in(s.services, s.dropped_services, &file)
         .map_err(|format::Invalid(e)| StateError::invalid(e))?;
     drop(known);

@@ -13,6 +13,10 @@ pub const PREFIX_LEN: usize = 32;
 pub const MAX_KEY_NAME_LEN: usize = 16;
 /// Tickets of at most this many bytes carry no key name (see `TicketRef::new`).
 pub const MIN_NAMED_LEN: usize = 16;
+/// Shorter tickets cannot hold a key name, an IV, encrypted session state and a MAC (RFC 5077
+/// §4: 16 + 16 + state + 32): they are stateful identities. The shortest stateless tickets
+/// seen (Go, mbedTLS) are well over 100 bytes; OpenSSL's stateful TLS 1.3 tickets are 32.
+pub const MIN_STATELESS_LEN: usize = 64;
 /// Below this many shared bytes a "key name" is indistinguishable from chance.
 pub const MIN_KEY_NAME_LEN: usize = 4;
 /// Default when too few tickets were seen to infer: the layout of RFC 5077 §4 and of OpenSSL,

@@ -44,11 +44,13 @@ impl History {
     /// The counters as reported: the run's, with the tracker's caps filled in.
     pub fn statistics(&self) -> Stats {
         let mut s = self.stats.clone();
-        s.dropped_by_service_caps = self
-            .tracker
-            .services
-            .values()
-            .fold(0u64, |n, s| n.saturating_add(s.dropped));
+        s.dropped_by_service_caps = self.tracker.services.values().fold(0u64, |n, s| {
+            let hosts = s
+                .keys
+                .values()
+                .fold(0u64, |m, k| m.saturating_add(k.dropped_hosts));
+            n.saturating_add(s.dropped).saturating_add(hosts)
+        });
         s.dropped_services_cap = self.tracker.dropped_services;
         s
     }

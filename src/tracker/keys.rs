@@ -1,8 +1,15 @@
 //! What is known about one ticket key (one key name) of one service. Every field is a min, max
 //! or sum of sightings, so `merge` is commutative and associative.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
 use crate::evidence::Evidence;
+use crate::tls::ticket::MIN_STATELESS_LEN;
 use crate::tls::weak::WeakFormat;
+
+/// Hosts (server addresses) tracked per key; further ones are counted in `KeyStats::dropped_hosts`.
+pub const MAX_HOSTS_PER_KEY: usize = 16;
 
 /// First and last sighting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +52,25 @@ pub struct StaleMatch {
     pub issued: Evidence,
 }
 
+/// What one server address did with one key: when it issued tickets under it, when it
+/// accepted them, and when it refused them (a full handshake after the client presented one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostUse {
+    pub issued: Option<Span>,
+    pub accepted: Option<Span>,
+    pub rejected: Option<Span>,
+    pub rejections: u64,
+}
+
+impl HostUse {
+    pub fn merge(&mut self, o: &HostUse) {
+        Span::merge(&mut self.issued, o.issued);
+        Span::merge(&mut self.accepted, o.accepted);
+        Span::merge(&mut self.rejected, o.rejected);
+        self.rejections = self.rejections.saturating_add(o.rejections);
+    }
+}
+
 /// A count with its earliest sighting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counted {
@@ -65,7 +91,7 @@ impl Counted {
     fn merge(c: &mut Option<Counted>, other: Option<Counted>) {
         *c = match (*c, other) {
             (Some(a), Some(b)) => Some(Counted {
-                count: a.count + b.count,
+                count: a.count.saturating_add(b.count),
                 first: a.first.min(b.first),
             }),
             (a, b) => a.or(b),
@@ -98,14 +124,27 @@ pub struct KeyStats {
     /// Two different tickets under this key with the same IV: the earlier and the later
     /// issuance. Filled in by the service view from the service's ticket lives.
     pub iv_reuse: Option<(Evidence, Evidence)>,
+    /// Presentations answered with a full handshake (a subset of those not accepted; the rest
+    /// had no visible answer).
+    pub rejected: u64,
+    /// Per server address: issuance, acceptance and rejection under this key (the lowest
+    /// `MAX_HOSTS_PER_KEY` addresses).
+    pub hosts: BTreeMap<SocketAddr, HostUse>,
+    /// Host entries refused by `MAX_HOSTS_PER_KEY`.
+    pub dropped_hosts: u64,
+    /// Longest ticket or identity seen under this key (0: not recorded, older state files).
+    pub max_len: u32,
 }
 
 impl KeyStats {
     /// A TLS 1.2 ticket issued under this key. A lifetime hint of 0 means "unspecified"
     /// (RFC 5077 §3.3; OpenSSL sends it on renewed tickets) and is not a lifetime.
-    pub fn issue(&mut self, at: Evidence, hint: u32) {
+    pub fn issue(&mut self, host: SocketAddr, at: Evidence, hint: u32) {
         Span::add(&mut self.issued, at);
-        self.tickets_issued += 1;
+        self.tickets_issued = self.tickets_issued.saturating_add(1);
+        if let Some(h) = self.host(host) {
+            Span::add(&mut h.issued, at);
+        }
         if hint == 0 {
             return;
         }
@@ -115,14 +154,43 @@ impl KeyStats {
         }
     }
 
-    /// A client presented a ticket under this key.
-    pub fn offer(&mut self, offered_at: Evidence, accepted: bool, accepted_at: Evidence) {
-        self.resumptions_offered += 1;
-        if accepted {
-            self.resumptions_accepted += 1;
-            Span::add(&mut self.accepted, accepted_at);
-        } else {
-            Span::add(&mut self.offered, offered_at);
+    /// A client presented a ticket under this key to `host`: accepted, rejected (answered with
+    /// a full handshake) or neither (no visible answer).
+    pub fn offer(&mut self, host: SocketAddr, offered_at: Evidence, answer: Answer, at: Evidence) {
+        self.resumptions_offered = self.resumptions_offered.saturating_add(1);
+        match answer {
+            Answer::Accepted => {
+                self.resumptions_accepted = self.resumptions_accepted.saturating_add(1);
+                Span::add(&mut self.accepted, at);
+                if let Some(h) = self.host(host) {
+                    Span::add(&mut h.accepted, at);
+                }
+            }
+            Answer::Rejected => {
+                Span::add(&mut self.offered, offered_at);
+                self.rejected = self.rejected.saturating_add(1);
+                if let Some(h) = self.host(host) {
+                    Span::add(&mut h.rejected, at);
+                    h.rejections = h.rejections.saturating_add(1);
+                }
+            }
+            Answer::Unknown => Span::add(&mut self.offered, offered_at),
+        }
+    }
+
+    /// The entry of `host`, created while under `MAX_HOSTS_PER_KEY`.
+    fn host(&mut self, host: SocketAddr) -> Option<&mut HostUse> {
+        if !self.hosts.contains_key(&host) && self.hosts.len() >= MAX_HOSTS_PER_KEY {
+            self.dropped_hosts = self.dropped_hosts.saturating_add(1);
+            return None;
+        }
+        Some(self.hosts.entry(host).or_default())
+    }
+
+    /// Adds one host's record (a merge, or a loaded state), within `MAX_HOSTS_PER_KEY`.
+    pub fn merge_host(&mut self, host: SocketAddr, u: &HostUse) {
+        if let Some(h) = self.host(host) {
+            h.merge(u);
         }
     }
 
@@ -160,6 +228,27 @@ impl KeyStats {
         Counted::merge(&mut self.early_data, o.early_data);
         self.weak = min_some(self.weak, o.weak);
         self.iv_reuse = min_some(self.iv_reuse, o.iv_reuse);
+        self.rejected = self.rejected.saturating_add(o.rejected);
+        for (addr, u) in &o.hosts {
+            self.merge_host(*addr, u);
+        }
+        self.dropped_hosts = self.dropped_hosts.saturating_add(o.dropped_hosts);
+        self.max_len = self.max_len.max(o.max_len);
+    }
+
+    /// Whether what clients presented under this key can be a stateless ticket at all: too
+    /// short for a key name, an IV, session state and a MAC, it is a stateful identity (a
+    /// session ID kept by the server), and its first bytes are no key name.
+    pub fn may_be_stateless(&self) -> bool {
+        self.max_len == 0 || self.max_len as usize >= MIN_STATELESS_LEN
+    }
+
+    /// Sessions whose secrets this key protected, as far as the wire shows: tickets issued
+    /// under it and resumptions it accepted (TLS 1.3 tickets are issued encrypted, so their
+    /// full handshakes are not counted: a lower bound).
+    pub fn exposed_sessions(&self) -> u64 {
+        self.tickets_issued
+            .saturating_add(self.resumptions_accepted)
     }
 
     /// Every sighting, whatever its source.
@@ -193,6 +282,16 @@ impl KeyStats {
     pub fn stalest(&self) -> Option<StaleMatch> {
         self.stale_matched
     }
+}
+
+/// The server's answer to a presented ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Accepted,
+    /// A full handshake: the server could not or would not use the ticket.
+    Rejected,
+    /// No answer was seen (one-sided capture, connection cut).
+    Unknown,
 }
 
 /// The smaller of two options, `None` being no value (not the least).

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use hashbrown::HashMap;
 
 pub use history::History;
-pub use keys::{KeyStats, Span, StaleMatch};
+pub use keys::{Answer, HostUse, KeyStats, Span, StaleMatch};
 
 use crate::chunk::Transport;
 use crate::decode::Tunnel;
@@ -173,7 +173,7 @@ fn upsert<K: std::hash::Hash + Eq, V>(
         None if len < cap => {
             map.insert(key, value);
         }
-        None => *dropped += 1,
+        None => *dropped = dropped.saturating_add(1),
     }
 }
 
@@ -210,6 +210,8 @@ pub struct Service {
     pub dropped: u64,
     /// Set while the tracker is over its memory cap: no new entries.
     pub(crate) full: bool,
+    /// Per-key host entries (`KeyStats::hosts`) over all keys, for `cost`.
+    pub(crate) host_entries: usize,
 }
 
 pub struct Tracker {
@@ -283,7 +285,7 @@ impl Tracker {
         let full = self.used >= self.max_bytes;
         let new = !self.services.contains_key(&name);
         if new && (full || self.services.len() >= MAX_SERVICES) {
-            self.dropped_services += 1;
+            self.dropped_services = self.dropped_services.saturating_add(1);
             return;
         }
         let svc = self.services.entry(name).or_default();
@@ -317,6 +319,7 @@ impl Service {
         SERVICE_COST
             + self.sni.as_ref().map_or(0, String::len)
             + self.keys.len() * KEY_COST
+            + self.host_entries * ENTRY_COST
             + (self.addresses.len() + self.samples.len() + self.tickets.len() + self.sessions.len())
                 * ENTRY_COST
     }
@@ -331,6 +334,34 @@ impl Service {
     }
 
     fn observe(&mut self, c: &ConnSummary) {
+        let hosts_before = self.touched_hosts(c);
+        self.record(c);
+        self.host_entries = self.host_entries - hosts_before + self.touched_hosts(c);
+    }
+
+    /// Host entries of the keys a connection touches (issued, presented), for `cost`.
+    fn touched_hosts(&self, c: &ConnSummary) -> usize {
+        let mut names: Vec<&[u8]> = c
+            .tickets
+            .iter()
+            .map(|t| t.ticket.name(MAX_KEY_NAME_LEN))
+            .collect();
+        if let Some((ch, _)) = &c.offer {
+            if let Some(Some(t)) = &ch.ticket {
+                names.push(t.name(MAX_KEY_NAME_LEN));
+            }
+            names.extend(ch.psk_identities.iter().map(|t| t.name(MAX_KEY_NAME_LEN)));
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|n| self.keys.get(n))
+            .map(|k| k.hosts.len())
+            .sum()
+    }
+
+    fn record(&mut self, c: &ConnSummary) {
         self.address(c.server);
         for at in [
             c.offer.as_ref().map(|o| o.1),
@@ -348,11 +379,13 @@ impl Service {
         let outcome = c.outcome();
         let h = &mut self.handshakes;
         match outcome {
-            Outcome::Full => h.full += 1,
-            Outcome::ResumedTicket => h.resumed_ticket += 1,
-            Outcome::ResumedSessionId => h.resumed_session_id += 1,
-            Outcome::ResumedPsk { .. } => h.resumed_psk += 1,
-            Outcome::Unknown => h.unknown += 1,
+            Outcome::Full => h.full = h.full.saturating_add(1),
+            Outcome::ResumedTicket => h.resumed_ticket = h.resumed_ticket.saturating_add(1),
+            Outcome::ResumedSessionId => {
+                h.resumed_session_id = h.resumed_session_id.saturating_add(1)
+            }
+            Outcome::ResumedPsk { .. } => h.resumed_psk = h.resumed_psk.saturating_add(1),
+            Outcome::Unknown => h.unknown = h.unknown.saturating_add(1),
         }
         h.zero_rtt_sent += u64::from(c.zero_rtt_sent.is_some());
         for issued in &c.tickets {
@@ -360,7 +393,8 @@ impl Service {
             self.sample(&issued.ticket);
             self.ticket_life(&issued.ticket, Some(issued.at), None, issued.check.iv_hash);
             if let Some(k) = self.key(&issued.ticket) {
-                k.issue(issued.at, issued.lifetime_hint);
+                k.max_len = k.max_len.max(issued.ticket.len);
+                k.issue(c.server, issued.at, issued.lifetime_hint);
                 if let Some(format) = issued.check.weak {
                     k.weak(issued.at, format);
                 }
@@ -422,17 +456,18 @@ impl Service {
             .saturating_add(o.sessions_established);
         self.ticketbleed = min_opt(self.ticketbleed, o.ticketbleed);
         self.dropped = self.dropped.saturating_add(o.dropped);
+        self.host_entries = self.keys.values().map(|k| k.hosts.len()).sum();
     }
 
     fn address(&mut self, a: SocketAddr) {
         if self.full && !self.addresses.contains(&a) {
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
             return;
         }
         self.addresses.insert(a);
         if self.addresses.len() > MAX_ADDRESSES {
             self.addresses.pop_last();
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
         }
     }
 
@@ -442,9 +477,19 @@ impl Service {
             return;
         };
         let accepted_at = c.answer.as_ref().map(|a| a.1).unwrap_or(*offered_at);
+        // A presented ticket is rejected when the server answered with a full handshake.
+        let refused = if outcome == Outcome::Full {
+            Answer::Rejected
+        } else {
+            Answer::Unknown
+        };
         if let Some(Some(ticket)) = ch.ticket {
-            let accepted = outcome == Outcome::ResumedTicket;
-            self.present(&ticket, accepted, *offered_at, accepted_at);
+            let answer = if outcome == Outcome::ResumedTicket {
+                Answer::Accepted
+            } else {
+                refused
+            };
+            self.present(c.server, &ticket, answer, *offered_at, accepted_at);
         }
         for (i, identity) in ch.psk_identities.iter().enumerate() {
             let (accepted, fs) = match outcome {
@@ -454,7 +499,8 @@ impl Service {
                 } => (sel == i, key_share),
                 _ => (false, true),
             };
-            self.present(identity, accepted, *offered_at, accepted_at);
+            let answer = if accepted { Answer::Accepted } else { refused };
+            self.present(c.server, identity, answer, *offered_at, accepted_at);
             if accepted && !fs {
                 if let Some(k) = self.key(identity) {
                     k.psk_without_fs(accepted_at);
@@ -472,19 +518,21 @@ impl Service {
 
     fn present(
         &mut self,
+        host: SocketAddr,
         t: &TicketRef,
-        accepted: bool,
+        answer: Answer,
         offered_at: Evidence,
-        accepted_at: Evidence,
+        answered_at: Evidence,
     ) {
         // Only the server's evidence shapes key-name inference: any client can present
         // whatever ticket it likes.
-        if accepted {
+        if answer == Answer::Accepted {
             self.sample(t);
-            self.ticket_life(t, None, Some(accepted_at), None);
+            self.ticket_life(t, None, Some(answered_at), None);
         }
         if let Some(k) = self.key(t) {
-            k.offer(offered_at, accepted, accepted_at);
+            k.max_len = k.max_len.max(t.len);
+            k.offer(host, offered_at, answer, answered_at);
         }
     }
 
@@ -516,7 +564,7 @@ impl Service {
         }
         let life = match outcome {
             Outcome::Full => {
-                self.sessions_established += 1;
+                self.sessions_established = self.sessions_established.saturating_add(1);
                 SessionLife {
                     established: Some(*at),
                     resumed: None,
@@ -565,7 +613,7 @@ impl Service {
             return None;
         }
         if !self.keys.contains_key(name) && self.keys.len() >= self.cap(MAX_KEYS_PER_SERVICE) {
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
             return None;
         }
         Some(self.keys.entry(name.to_vec()).or_default())

@@ -157,3 +157,22 @@ fn weak_findings_and_repeated_ivs_merge_in_any_order() {
     // The same ticket seen twice is no reuse.
     assert_eq!(run(&[&a, &a]).1, None);
 }
+
+/// Issue 11: counting on from a loaded history whose counters are at their maximum (a state
+/// file that says so) saturates instead of wrapping or panicking.
+#[test]
+fn counting_on_from_saturated_counters_stays_saturated() {
+    let mut t = Tracker::new();
+    t.observe(&conn(1));
+    let svc = t.services.get_mut("svc-1.test").unwrap();
+    svc.handshakes.full = u64::MAX;
+    svc.sessions_established = u64::MAX;
+    for k in svc.keys.values_mut() {
+        k.tickets_issued = u64::MAX;
+    }
+    t.observe(&conn(1));
+    let svc = &t.services["svc-1.test"];
+    assert_eq!(svc.handshakes.full, u64::MAX);
+    assert_eq!(svc.sessions_established, u64::MAX);
+    assert!(svc.keys.values().all(|k| k.tickets_issued == u64::MAX));
+}

@@ -43,20 +43,23 @@ impl<'a> ServiceView<'a> {
         }
         // The oldest accepted ticket per key, from tickets whose issuance and acceptance were
         // both seen.
-        if let Some(n) = key_len.bytes() {
-            for life in svc.tickets.values() {
-                let (Some(issued), Some(accepted)) = (life.issued, life.accepted) else {
-                    continue;
-                };
-                let name = &life.name()[..n.min(life.name().len())];
-                if let Some(k) = keys.get_mut(name) {
-                    let age_secs = accepted.time.seconds_since(issued.time);
-                    k.stale_matched = k.stale_matched.max(Some(StaleMatch {
-                        age_secs,
-                        accepted,
-                        issued,
-                    }));
-                }
+        // Without key names (Go, stateful tickets) the tickets still show how long the
+        // server honours them: matched over all of the service's tickets.
+        for life in svc.tickets.values() {
+            let (Some(issued), Some(accepted)) = (life.issued, life.accepted) else {
+                continue;
+            };
+            let k = match key_len.bytes() {
+                Some(n) => keys.get_mut(&life.name()[..n.min(life.name().len())]),
+                None => unobservable.as_mut(),
+            };
+            if let Some(k) = k {
+                let age_secs = accepted.time.seconds_since(issued.time);
+                k.stale_matched = k.stale_matched.max(Some(StaleMatch {
+                    age_secs,
+                    accepted,
+                    issued,
+                }));
             }
         }
         if let Some(n) = key_len.bytes() {
