@@ -6,7 +6,8 @@
 //! consumer is done the entry is *bypassed*: streams and consumer freed, later packets cost
 //! one lookup until it expires.
 //!
-//! Invariants: at most `Limits::max_flows` entries; bytes held out of order by all CRYPTO
+//! Invariants: at most `Limits::max_flows` entries (a full table first forgets bypassed ones);
+//! `bypassed` counts the entries without a consumer; bytes held out of order by all CRYPTO
 //! streams and by consumers stay near `Limits::max_held_bytes` (past it nothing more is held);
 //! expiry by packet time only; everything refused is counted in `Stats`.
 
@@ -84,6 +85,11 @@ pub struct QuicTable<C: Consumer> {
     held: usize,
     scratch: Vec<u8>,
     last_sweep: Option<Timestamp>,
+    /// Entries whose consumer is done: the first to go when the table is full.
+    bypassed: usize,
+    /// When a full table last forced an expiry pass (at most one per second of packet time,
+    /// so a flood of new connections into a full table costs no scan per packet).
+    last_forced: Option<Timestamp>,
 }
 
 impl<C: Consumer> QuicTable<C> {
@@ -95,6 +101,8 @@ impl<C: Consumer> QuicTable<C> {
             held: 0,
             scratch: Vec::new(),
             last_sweep: None,
+            bypassed: 0,
+            last_forced: None,
         }
     }
 
@@ -281,6 +289,7 @@ impl<C: Consumer> QuicTable<C> {
             self.held -= c.held;
             c.held = 0;
             c.streams = Default::default();
+            self.bypassed += 1;
             if let Some(s) = c.consumer.take().and_then(|x| x.finish(stats)) {
                 out.push(s);
             }
@@ -288,13 +297,20 @@ impl<C: Consumer> QuicTable<C> {
         self.scratch = scratch;
     }
 
-    /// Room for one more entry, expiring idle ones if needed.
+    /// Room for one more entry: bypassed entries go first (they hold nothing but the memory
+    /// that a late packet of theirs is not a new connection), then idle ones.
     fn make_room(&mut self, now: Timestamp, stats: &mut Stats, out: &mut Vec<C::Summary>) -> bool {
         if self.conns.len() < self.limits.max_flows {
             return true;
         }
-        self.last_sweep = None;
-        self.sweep(now, stats, out);
+        if self.bypassed > 0 {
+            self.conns.retain(|_, c| c.consumer.is_some());
+            self.bypassed = 0;
+        } else if self.last_forced.is_none_or(|t| now.later_than(t, 1)) {
+            self.last_forced = Some(now);
+            self.last_sweep = None;
+            self.sweep(now, stats, out);
+        }
         self.conns.len() < self.limits.max_flows
     }
 
@@ -312,6 +328,7 @@ impl<C: Consumer> QuicTable<C> {
         self.early
             .retain(|_, (_, at)| !now.later_than(at.time, idle));
         let mut held = self.held;
+        let mut bypassed = self.bypassed;
         self.conns.retain(|_, c| {
             if !now.later_than(c.last, idle) {
                 return true;
@@ -319,12 +336,14 @@ impl<C: Consumer> QuicTable<C> {
             // Not counted: when a sweep runs depends on which packets a worker sees, and an
             // expired connection loses nothing (it is summarised here).
             held -= c.held;
-            if let Some(s) = c.consumer.take().and_then(|x| x.finish(stats)) {
-                out.push(s);
+            match c.consumer.take() {
+                Some(x) => out.extend(x.finish(stats)),
+                None => bypassed -= 1,
             }
             false
         });
         self.held = held;
+        self.bypassed = bypassed;
     }
 
     /// Ends the input: every connection still read is summarised.
@@ -336,7 +355,9 @@ impl<C: Consumer> QuicTable<C> {
         }
         self.early.clear();
         self.held = 0;
+        self.bypassed = 0;
         self.last_sweep = None;
+        self.last_forced = None;
     }
 }
 

@@ -419,6 +419,35 @@ fn a_full_table_refuses_new_connections_and_counts_them() {
 }
 
 #[test]
+fn a_table_full_of_finished_connections_makes_room_for_new_ones() {
+    let limits = Limits {
+        max_flows: 2,
+        ..Limits::default()
+    };
+    let mut run = Run::new(limits);
+    run.table_wants_server_bytes(2);
+    let k = keys_of(V1, &DCID);
+    for port in 0..5 {
+        let client = format!("192.0.2.7:{}", 50000 + port);
+        run.send(
+            &client,
+            SERVER,
+            &packet(V1, 0, &DCID, 0, &crypto(0, b"ch"), &k.client),
+            0,
+        );
+        run.send(
+            SERVER,
+            &client,
+            &packet(V1, 0, &[1; 4], 0, &crypto(0, b"sh"), &k.server),
+            0,
+        );
+    }
+    let (out, stats) = run.finish();
+    assert_eq!(out.len(), 5);
+    assert_eq!(stats.quic_dropped_flows_cap, 0);
+}
+
+#[test]
 fn idle_connections_expire_by_packet_time_and_are_summarised() {
     let mut run = Run::new(Limits::default());
     let k = keys_of(V1, &DCID);
