@@ -8,7 +8,9 @@
 //! - `decode/`: each packet, prefixed with the decode target's link-type selector;
 //! - `reassembly/`: each TCP connection as the reassembly target's segment list;
 //! - `tls/`: each connection's two reassembled byte streams as the tls target's chunk list
-//!   (mode 3), and every ClientHello / ServerHello / NewSessionTicket body (modes 0, 1, 2).
+//!   (mode 3), and every ClientHello / ServerHello / NewSessionTicket body (modes 0, 1, 2);
+//! - `quic/`: each UDP 5-tuple's QUIC datagrams as the quic target's raw chunks (the table
+//!   derives the keys from their own DCIDs, so real Initials open).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,12 +18,13 @@ use stekwatch::decode::Endpoint;
 
 use stekwatch::capture::{file, linktype};
 use stekwatch::chunk::Chunk;
-use stekwatch::decode::decode;
+use stekwatch::decode::{decode, Decoded, Decoder};
+use stekwatch::stats::Stats;
 use stekwatch::tls::record::{RecordReader, Unit};
 use stekwatch::transport::tcp::reassembly::{Budget, Stream};
 
 /// Must match `LINKTYPES` in fuzz/fuzz_targets/decode.rs.
-const LINKTYPES: [u32; 10] = [
+const LINKTYPES: [u32; 11] = [
     linktype::NULL,
     linktype::ETHERNET,
     linktype::RAW_DLT_OPENBSD,
@@ -32,6 +35,7 @@ const LINKTYPES: [u32; 10] = [
     linktype::IPV4,
     linktype::IPV6,
     linktype::LINUX_SLL2,
+    linktype::PPP,
 ];
 
 struct Seg {
@@ -48,17 +52,28 @@ fn main() {
         eprintln!("usage: fuzz_seeds OUTDIR CAPTURE...");
         std::process::exit(2);
     };
-    for t in ["capture", "decode", "reassembly", "tls"] {
+    for t in ["capture", "decode", "reassembly", "tls", "quic"] {
         std::fs::create_dir_all(out.join(t)).expect("create corpus dir");
     }
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; 5];
     for path in inputs {
         let stem = path.file_name().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(path).expect("read capture");
         write(out, "capture", &stem, &bytes, &mut counts[0]);
         let mut conns: BTreeMap<(Endpoint, Endpoint), Vec<Seg>> = BTreeMap::new();
         let mut firsts: BTreeMap<(Endpoint, Endpoint), Endpoint> = BTreeMap::new();
+        let mut quic: BTreeMap<(Endpoint, Endpoint), (Endpoint, Vec<u8>)> = BTreeMap::new();
+        let mut decoder = Decoder::new();
+        let mut stats = Stats::default();
         let _ = file::read_packets(&bytes, &stem, &mut |pkt| {
+            if let Some(Decoded::Udp(u)) = decoder.push(pkt, &mut stats) {
+                let key = (u.src.min(u.dst), u.src.max(u.dst));
+                let (first, seed) = quic.entry(key).or_insert((u.src, Vec::new()));
+                let len = u.payload.len().min(0xffff);
+                seed.push(u8::from(u.src != *first));
+                seed.extend_from_slice(&(len as u16).to_be_bytes());
+                seed.extend_from_slice(&u.payload[..len]);
+            }
             if let Some(i) = LINKTYPES.iter().position(|&l| l == pkt.linktype) {
                 let mut seed = vec![i as u8, 0];
                 seed.extend_from_slice(pkt.data);
@@ -85,6 +100,9 @@ fn main() {
                 payload: seg.payload.to_vec(),
             });
         });
+        for (n, (_, seed)) in quic.values().enumerate() {
+            write(out, "quic", &format!("{stem}-udp{n}"), seed, &mut counts[4]);
+        }
         for (n, segs) in conns.values().enumerate() {
             let name = format!("{stem}-conn{n}");
             write(
@@ -102,11 +120,12 @@ fn main() {
         }
     }
     println!(
-        "seeds: capture {}, decode {}, reassembly {}, tls {} (in {})",
+        "seeds: capture {}, decode {}, reassembly {}, tls {}, quic {} (in {})",
         counts[0],
         counts[1],
         counts[2],
         counts[3],
+        counts[4],
         out.display()
     );
 }

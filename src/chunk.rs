@@ -1,6 +1,50 @@
-//! What a reassembled byte stream hands on: bytes, or a count of bytes that are missing. The
-//! one type between a transport (TCP reassembly today, QUIC CRYPTO frames next) and the TLS
-//! stage, so neither names the other.
+//! What a reassembled byte stream hands on: bytes, or a count of bytes that are missing, and
+//! the marker of which transport carried a connection. The types between a transport (TCP
+//! reassembly, QUIC CRYPTO frames) and the TLS stage, so neither names the other.
+
+use serde::{Deserialize, Serialize};
+
+/// The transport a TLS handshake travelled over: TCP records, or QUIC CRYPTO frames (handshake
+/// messages without the record layer). Part of a service's identity: `a.example` over TCP and
+/// over QUIC are two services (two stacks, often two ticket keys).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Quic,
+}
+
+impl Transport {
+    pub fn is_tcp(&self) -> bool {
+        *self == Transport::Tcp
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Quic => "quic",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<Self> {
+        match s {
+            "tcp" => Some(Transport::Tcp),
+            "quic" => Some(Transport::Quic),
+            _ => None,
+        }
+    }
+
+    /// The IP protocol number (Community ID, EVE's `proto`).
+    pub fn ip_proto(self) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Quic => 17,
+        }
+    }
+}
 
 /// A piece of one direction of a connection, in stream order.
 #[derive(Debug, PartialEq, Eq)]

@@ -104,6 +104,48 @@ counters! {
         /// `report --from-log`: lines that were not readable records (left out while 0).
         #[serde(skip_serializing_if = "is_zero")]
         skipped_log_lines,
+        // QUIC counters, left out of reports while 0 like the tunnel ones.
+        /// UDP datagrams that started with a QUIC long header.
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_datagrams,
+        /// Long-header packets of a known version in them (coalesced packets counted apart).
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_packets,
+        /// QUIC connections tracked (a client Initial opened under its own DCID's keys).
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_connections,
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_initials_decrypted,
+        /// Initials that did not open: a server's whose client Initial was not seen, wrong
+        /// keys, corrupt or cut packets, or UDP that only looked like QUIC.
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_undecryptable,
+        /// Long headers cut or inconsistent (lengths past the datagram, bad connection IDs).
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_malformed,
+        /// Decrypted Initials whose frames broke the format or are not allowed there.
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_malformed_frames,
+        /// Long headers of versions whose Initials this build cannot read.
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_unknown_version,
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_version_negotiation,
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_retry,
+        /// 0-RTT packets: clients sending early data.
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_zero_rtt_packets,
+        /// CRYPTO frames seen before (retransmissions, duplicated or reordered pieces).
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_crypto_duplicates,
+        /// CRYPTO frames refused: past the per-connection offset cap, or the shared budget
+        /// for out-of-order data was full.
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_crypto_refused,
+        /// New QUIC connections refused: the table was full of live ones.
+        #[serde(skip_serializing_if = "is_zero")]
+        quic_dropped_flows_cap,
     }
 }
 

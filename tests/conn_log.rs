@@ -109,7 +109,9 @@ fn every_tls_connection_of_every_fixture_is_one_record_with_tsharks_community_id
             assert!(c["uid"].as_str().unwrap().starts_with('C'));
             assert_eq!(c["evidence"]["file"], s(&cap));
             assert!(c["src_port"].as_u64().is_some() && c["dest_port"].as_u64().is_some());
-            assert_eq!(c["transport"], "tcp");
+            // The QUIC fixtures' connections travel over UDP (Community ID protocol 17).
+            let quic = cap.file_name().unwrap().to_string_lossy().starts_with("quic-");
+            assert_eq!(c["transport"], if quic { "quic" } else { "tcp" });
         }
         if !tshark {
             continue;

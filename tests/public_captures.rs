@@ -134,6 +134,32 @@ outcome!(
     "secdev_scapy__test__pcaps__tls_tcp_frag_withnss.pcap.gz",
     [1, 0, 0, 0, 0]
 );
+// Issue 10: QUIC Initials (their services are `<sni> quic`; see tests/quic.rs for keys).
+outcome!(
+    quic_zero_rtt_draft28_and_v1_connections_both_resume_by_psk,
+    "ntop_nDPI__tests__cfgs__default__pcap__quic_0RTT.pcap",
+    [0, 0, 0, 2, 0]
+);
+outcome!(
+    quic_v2_offer_with_early_data_gets_a_full_handshake,
+    "ntop_nDPI__tests__cfgs__default__pcap__quic-v2.pcapng",
+    [1, 0, 0, 0, 0]
+);
+outcome!(
+    quic_go_zero_rtt_run_on_the_ppp_link_type_is_decoded,
+    "zeek_zeek__testing__btest__Traces__quic__interop__quic-go_quic-go__zerortt.pcap",
+    [1, 0, 0, 1, 0]
+);
+outcome!(
+    chrome_to_cloudflare_over_tcp_and_quic_is_two_full_handshakes,
+    "FoxIO-LLC_ja4__pcap__chrome-cloudflare-quic-with-secrets.pcapng",
+    [2, 0, 0, 0, 0]
+);
+outcome!(
+    chrome_page_load_over_tcp_and_quic_has_every_handshake,
+    "FoxIO-LLC_ja4__pcap__tls3.pcapng",
+    [9, 0, 0, 4, 0]
+);
 
 #[test]
 fn every_public_capture_is_read_without_error() {

@@ -2,9 +2,11 @@
 //! PSK identity that tshark extracts from a capture must be reported by stekwatch under the
 //! right service, with the right key name (the ticket's first `key_name_len` bytes).
 //!
-//! Runs over the bundled fixtures and, where present, the public captures of other projects.
-//! TLS 1.3 tickets that tshark can only show because the capture embeds decryption secrets are
-//! out of scope (they are encrypted on the wire), as is QUIC.
+//! Runs over the bundled fixtures and, where present, the public captures of other projects:
+//! over TCP, and PSK identities in the ClientHellos of QUIC Initials (issue 10), which must be
+//! found under the QUIC service (`<sni> quic`). TLS 1.3 tickets that tshark can only show
+//! because the capture embeds decryption secrets are out of scope (they are encrypted on the
+//! wire).
 
 mod support;
 
@@ -108,6 +110,28 @@ fn tshark_tickets(path: &Path) -> Vec<(String, String, &'static str)> {
             out.push((service.clone(), t.to_string(), "PSK identity"));
         }
     }
+    // QUIC: tshark decrypts the Initials itself; the service is the ClientHello's SNI (else
+    // the server address) marked as QUIC.
+    for row in run(
+        "quic && tls.handshake.type==1 && tls.handshake.extension.type==41",
+        &[
+            "tls.handshake.extensions_server_name",
+            "tls.handshake.extensions.psk.identity.identity",
+            "ip.dst",
+            "ipv6.dst",
+            "udp.dstport",
+        ],
+    ) {
+        let sni = row[0].split(',').next().unwrap_or("").to_ascii_lowercase();
+        let base = if sni.is_empty() {
+            addr(&row[2], &row[3], &row[4])
+        } else {
+            sni
+        };
+        for t in row[1].split(',').filter(|t| !t.is_empty()) {
+            out.push((format!("{base} quic"), t.to_string(), "QUIC PSK identity"));
+        }
+    }
     out
 }
 
@@ -208,11 +232,12 @@ fn every_ticket_tshark_finds_in_the_fixtures_is_reported_with_its_key_name() {
             files += 1;
         }
     }
-    assert_eq!(files, 25, "fixture captures");
+    assert_eq!(files, 29, "fixture captures");
     // 25 NewSessionTickets and 26 PSK identities (captures/README.md), all checked; the
-    // 5 weak-STEK fixtures of issue 15 with 2 NewSessionTickets each; and the 85 tickets and
-    // identities of the 6 verdict fixtures of issue 12.
-    assert_eq!(total, 146, "tickets/identities found by tshark");
+    // 5 weak-STEK fixtures of issue 15 with 2 NewSessionTickets each; the 85 tickets and
+    // identities of the 6 verdict fixtures of issue 12; and 10 PSK identities in the QUIC
+    // fixtures of issue 10 (3 + 1 + 1 + 5).
+    assert_eq!(total, 156, "tickets/identities found by tshark");
 }
 
 #[test]
@@ -230,8 +255,10 @@ fn every_ticket_tshark_finds_in_the_public_captures_is_reported_with_its_key_nam
         total += cross_check(&path);
     }
     eprintln!("cross-checked {total} tickets and identities");
+    // 67 over TCP and, since issue 10, the 5 PSK identities in QUIC Initials (FoxIO tls3,
+    // nDPI quic-v2 and quic_0RTT, Zeek's quic-go zerortt on the PPP link type).
     assert!(
-        total == 67,
-        "{total} tickets/identities found by tshark, expected 67"
+        total == 72,
+        "{total} tickets/identities found by tshark, expected 72"
     );
 }

@@ -799,6 +799,43 @@ fn every_fixture_service_verdict_guess_and_exposure() {
             "medium",
             &[3],
         ),
+        // Issue 10: the QUIC fixtures (aioquic tickets given readable key names).
+        (
+            "quic-resumption.pcap",
+            "quic.stekwatch.test quic",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[3],
+        ),
+        (
+            "quic-v2.pcap",
+            "quic.stekwatch.test quic",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[1],
+        ),
+        (
+            "quic-retry.pcap",
+            "quic.stekwatch.test quic",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[1],
+        ),
+        (
+            "quic-static-days.pcap",
+            "quic.stekwatch.test quic",
+            "not-rotated",
+            0,
+            files,
+            "medium",
+            &[5],
+        ),
     ];
     let mut seen_files = std::collections::BTreeSet::new();
     for (file, name, kind, rotations, fams, conf, exposure) in rows {

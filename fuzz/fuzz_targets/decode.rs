@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use stekwatch::capture::{linktype, Packet};
 use stekwatch::time::Timestamp;
 
-const LINKTYPES: [u32; 10] = [
+const LINKTYPES: [u32; 11] = [
     linktype::NULL,
     linktype::ETHERNET,
     linktype::RAW_DLT_OPENBSD,
@@ -20,6 +20,7 @@ const LINKTYPES: [u32; 10] = [
     linktype::IPV4,
     linktype::IPV6,
     linktype::LINUX_SLL2,
+    linktype::PPP,
 ];
 
 fuzz_target!(|data: &[u8]| {

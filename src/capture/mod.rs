@@ -19,6 +19,7 @@ use crate::time::Timestamp;
 pub mod linktype {
     pub const NULL: u32 = 0;
     pub const ETHERNET: u32 = 1;
+    pub const PPP: u32 = 9;
     pub const RAW_DLT_OPENBSD: u32 = 14;
     pub const RAW_DLT_LINUX: u32 = 12;
     pub const RAW: u32 = 101;

@@ -1,7 +1,8 @@
 //! Link layers: where a captured frame's payload starts, by the capture's link type. Ethernet
 //! itself (and the VLAN tags above it) is walked by `walk`, since tunnels carry frames too;
-//! only the link layers etherparse lacks (Linux SLL2, BSD NULL/LOOP) are stripped by hand.
+//! only the link layers etherparse lacks (Linux SLL2, BSD NULL/LOOP, PPP) are stripped by hand.
 
+use super::tunnel::{self, Next};
 use super::walk::Layer;
 use super::Skip;
 use crate::capture::{linktype, Packet};
@@ -45,6 +46,10 @@ pub(super) fn link<'a>(pkt: &Packet<'a>) -> Result<Layer<'a>, Skip> {
                 _ => Err(Skip::NotTcp),
             }
         }
+        linktype::PPP => match tunnel::ppp(data).map_err(|_| Skip::Malformed)? {
+            Next::Ip(ip) => Ok(Layer::Ip(ip)),
+            _ => Err(Skip::NotTcp),
+        },
         _ => Err(Skip::UnsupportedLinkType),
     }
 }

@@ -92,6 +92,17 @@ pub struct Segment<'a> {
     pub missing: u32,
 }
 
+/// One UDP datagram whose payload starts with a QUIC long header (any port but the tunnels'),
+/// borrowing its payload from the packet.
+#[derive(Clone, Copy, Debug)]
+pub struct Udp<'a> {
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub payload: &'a [u8],
+    /// The capture cut this packet short.
+    pub truncated: bool,
+}
+
 /// Why a packet gave no segment. Each is counted in the report's statistics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Skip {
@@ -113,6 +124,8 @@ pub enum Skip {
 pub enum Decoded<'a> {
     /// A segment borrowed from the packet.
     Segment(Segment<'a>),
+    /// A UDP datagram for the QUIC stage, borrowed from the packet.
+    Udp(Udp<'a>),
     /// The last fragment of an IP datagram arrived: the whole datagram, owned, so it lives
     /// only as long as its consumer needs it.
     Datagram(Datagram),
@@ -148,6 +161,9 @@ impl Datagram {
         };
         match w.run(Layer::Ip(&self.bytes))? {
             Found::Segment(seg) => Ok(seg),
+            // QUIC Initials are never fragmented (RFC 9000 §14: DF set): a reassembled UDP
+            // datagram is not read as QUIC.
+            Found::Udp(_) => Err(Skip::NotTcp),
             // A fragment inside a reassembled datagram is not reassembled again.
             Found::Fragment(_) => Err(Skip::IpFragment),
         }
@@ -224,6 +240,10 @@ impl Decoder {
                 stats.truncated_packets += u64::from(seg.truncated);
                 Some(Decoded::Segment(with_missing(pkt, seg)))
             }
+            Ok(Found::Udp(udp)) => {
+                stats.truncated_packets += u64::from(udp.truncated);
+                Some(Decoded::Udp(udp))
+            }
             Ok(Found::Fragment(f)) => {
                 stats.skipped_ip_fragments += 1;
                 let bytes = self.defrag.push(&f, pkt.time, stats)?;
@@ -261,6 +281,7 @@ pub fn decode_with<'a>(pkt: &Packet<'a>, opts: &DecodeOptions) -> Result<Segment
     };
     match w.run(link::link(pkt)?)? {
         Found::Segment(seg) => Ok(with_missing(pkt, seg)),
+        Found::Udp(_) => Err(Skip::NotTcp),
         Found::Fragment(_) => Err(Skip::IpFragment),
     }
 }
@@ -284,6 +305,7 @@ pub fn decode_ip(datagram: &[u8]) -> Result<Segment<'_>, Skip> {
     };
     match w.run(Layer::Ip(datagram))? {
         Found::Segment(seg) => Ok(seg),
+        Found::Udp(_) => Err(Skip::NotTcp),
         Found::Fragment(_) => Err(Skip::IpFragment),
     }
 }

@@ -246,7 +246,16 @@ pub fn pppoe(b: &[u8]) -> Result<Next<'_>, Bad> {
     if *b.first().ok_or(Bad)? != 0x11 || *b.get(1).ok_or(Bad)? != 0 {
         return Err(Bad);
     }
-    let body = rest(b, 6)?;
+    ppp(rest(b, 6)?)
+}
+
+/// A PPP frame (RFC 1661): the protocol field, 1 byte when compressed (odd) or 2, after an
+/// optional HDLC-like `ff 03` address and control (RFC 1662, as the PPP link type carries).
+pub fn ppp(b: &[u8]) -> Result<Next<'_>, Bad> {
+    let body = match b {
+        [0xff, 0x03, rest @ ..] => rest,
+        _ => b,
+    };
     let (proto, at) = match *body.first().ok_or(Bad)? {
         p if p & 1 == 1 => (u16::from(p), 1),
         _ => (be16(body, 0)?, 2),

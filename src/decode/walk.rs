@@ -13,7 +13,7 @@ use etherparse::{EtherType, Ethernet2Slice, IpNumber, LaxIpSlice, SingleVlanSlic
 
 use super::defrag::Fragment;
 use super::tunnel::{self, Next, Tunnel};
-use super::{endpoint, DecodeOptions, Endpoint, Segment, Skip, TcpFlags};
+use super::{endpoint, DecodeOptions, Endpoint, Segment, Skip, TcpFlags, Udp};
 
 /// Tunnel headers a packet may pass through before it counts as too deep.
 pub const MAX_ENCAPSULATIONS: u8 = 4;
@@ -31,6 +31,8 @@ pub(super) enum Layer<'a> {
 /// Where a walk ended.
 pub(super) enum Found<'a> {
     Segment(Segment<'a>),
+    /// A UDP datagram that may be QUIC.
+    Udp(Udp<'a>),
     /// An IP fragment (whole in the capture), for the defragmenter.
     Fragment(Fragment<'a>),
 }
@@ -168,36 +170,54 @@ impl Walk<'_> {
                 self.tunnel = t.or(self.tunnel);
                 self.next(Ok(n))?
             }
-            IpNumber::UDP => self.udp(inner)?,
+            IpNumber::UDP => match self.udp(src, dst, v6, inner)? {
+                Ok(udp) => return Ok(Ok(Found::Udp(udp))),
+                Err(next) => next,
+            },
             _ => return Err(Skip::NotTcp),
         };
         Ok(Err(next))
     }
 
-    /// UDP tunnels by destination port: VXLAN (4789 and `--vxlan-port`s), Geneve, GTP-U.
-    fn udp<'a>(&mut self, b: &'a [u8]) -> Result<Layer<'a>, Skip> {
-        let Ok((_, dst, payload)) = tunnel::udp(b) else {
+    /// UDP tunnels by destination port: VXLAN (4789 and `--vxlan-port`s), Geneve, GTP-U;
+    /// other UDP whose payload starts with a QUIC long header is a datagram for the QUIC
+    /// stage (`Ok`), on any port: its Initial keys tell whether it really is QUIC.
+    fn udp<'a>(
+        &mut self,
+        src: u128,
+        dst: u128,
+        v6: bool,
+        b: &'a [u8],
+    ) -> Result<Result<Udp<'a>, Layer<'a>>, Skip> {
+        let Ok((sport, dport, payload)) = tunnel::udp(b) else {
             return Err(Skip::NotTcp);
         };
-        let (t, n) = if self.opts.is_vxlan(dst) {
+        let (t, n) = if self.opts.is_vxlan(dport) {
             self.enter()?;
             let (t, n) = tunnel::vxlan(payload).map_err(|_| Skip::TunnelMalformed)?;
             (Some(t), n)
-        } else if dst == tunnel::GENEVE_PORT {
+        } else if dport == tunnel::GENEVE_PORT {
             self.enter()?;
             let (t, n) = tunnel::geneve(payload).map_err(|_| Skip::TunnelMalformed)?;
             (Some(t), n)
-        } else if dst == tunnel::GTPU_PORT {
+        } else if dport == tunnel::GTPU_PORT {
             self.enter()?;
             (
                 None,
                 tunnel::gtpu(payload).map_err(|_| Skip::TunnelMalformed)?,
             )
+        } else if looks_like_quic(sport, dport, payload) {
+            return Ok(Ok(Udp {
+                src: Endpoint::new(src, sport, v6).in_tunnel(self.tunnel),
+                dst: Endpoint::new(dst, dport, v6).in_tunnel(self.tunnel),
+                payload,
+                truncated: self.cut,
+            }));
         } else {
             return Err(Skip::NotTcp);
         };
         self.tunnel = t.or(self.tunnel);
-        self.next(Ok(n))
+        self.next(Ok(n)).map(Err)
     }
 
     fn tcp<'a>(&self, src: u128, dst: u128, v6: bool, b: &'a [u8]) -> Result<Segment<'a>, Skip> {
@@ -217,6 +237,27 @@ impl Walk<'_> {
             missing: 0,
         })
     }
+}
+
+/// QUIC version 2 (RFC 9369); the transport stage has the rest of QUIC.
+const QUIC_V2: u32 = 0x6b33_43cf;
+
+/// A QUIC long header (RFC 8999: the high bit; the fixed bit may be greased, RFC 9287) of a
+/// version whose Initials can be read, or of any version on port 443 (counted there as an
+/// unknown version). Cheap: five bytes, no state.
+fn looks_like_quic(sport: u16, dport: u16, payload: &[u8]) -> bool {
+    let Some(head) = payload.get(..5) else {
+        return false;
+    };
+    if head[0] & 0x80 == 0 {
+        return false;
+    }
+    let version = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+    sport == 443
+        || dport == 443
+        || version == 1
+        || version == QUIC_V2
+        || version >> 8 == 0x00ff_0000
 }
 
 /// The fragment an IP packet is, when the capture holds it whole.

@@ -1,24 +1,29 @@
 //! The one place that wires the stages, in order: packets → `decode::Decoder` → flow hash →
-//! `transport::tcp::FlowTable` (reassembly) → `session::TlsSession` (the TCP/TLS glue) →
-//! `tls` summaries → `tracker`, all counted in one `Stats` and kept in a `History`. Every
-//! runtime (single thread, sharded, live) drives this type and only this type.
+//! `transport::tcp::FlowTable` (reassembly) → `session::TlsSession` (the TCP/TLS glue), or
+//! UDP datagrams → `transport::quic::QuicTable` (Initials, CRYPTO streams) →
+//! `quic::QuicSession` (the QUIC/TLS glue) → the same `tls` summaries → `tracker`, all counted
+//! in one `Stats` and kept in a `History`. Every runtime (single thread, sharded, live) drives
+//! this type and only this type.
 //!
 //! The flow hash is computed once per segment, here or by the sharded runtime's reader (which
 //! also uses it to pick the worker), and carried to the flow table with the segment.
 
+pub mod quic;
 pub mod session;
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use crate::capture::Packet;
-use crate::decode::{Datagram, DecodeOptions, Decoded, Decoder, FlowKey, Segment};
+use crate::decode::{Datagram, DecodeOptions, Decoded, Decoder, FlowKey, Segment, Udp};
 use crate::evidence::Evidence;
 use crate::report::log::ConnLog;
 use crate::time::Timestamp;
 use crate::tls::conn::ConnSummary;
 use crate::tracker::{ConnRecord, History, MAX_TRACKER_BYTES};
+use crate::transport::quic::{self as quic_transport, QuicTable};
 use crate::transport::tcp::{self, FlowTable};
+use quic::QuicSession;
 use session::TlsSession;
 
 /// Every cap of the pipeline's stages.
@@ -36,6 +41,8 @@ pub struct Limits {
     pub max_tracker_bytes: usize,
     /// What the decode stage is told (the UDP ports of VXLAN).
     pub decode: DecodeOptions,
+    /// The QUIC connection table's caps.
+    pub quic: quic_transport::Limits,
 }
 
 impl Default for Limits {
@@ -50,6 +57,7 @@ impl Default for Limits {
             handshake_timeout_secs: tcp.handshake_timeout_secs,
             max_tracker_bytes: MAX_TRACKER_BYTES,
             decode: DecodeOptions::default(),
+            quic: quic_transport::Limits::default(),
         }
     }
 }
@@ -73,11 +81,17 @@ impl FlowHasher {
     pub fn hash(&self, seg: &Segment<'_>) -> u64 {
         self.0.hash_one(FlowKey::of(seg.src, seg.dst).0)
     }
+
+    /// The same for a UDP datagram: both directions of a QUIC connection hash alike.
+    pub fn hash_udp(&self, d: &Udp<'_>) -> u64 {
+        self.0.hash_one(FlowKey::of(d.src, d.dst).0)
+    }
 }
 
 pub struct Pipeline {
     decoder: Decoder,
     flows: FlowTable<TlsSession>,
+    quic: QuicTable<QuicSession>,
     hasher: FlowHasher,
     history: History,
     /// Index of the current input in `history.files`.
@@ -100,6 +114,7 @@ impl Pipeline {
         Pipeline {
             decoder: Decoder::with_options(limits.decode),
             flows: FlowTable::new(limits.tcp()),
+            quic: QuicTable::new(limits.quic),
             hasher,
             history: History::new(limits.max_tracker_bytes),
             file: 0,
@@ -149,6 +164,11 @@ impl Pipeline {
         self.flows.take_bypassed()
     }
 
+    /// QUIC connections in their table (open or bypassed).
+    pub fn open_quic_connections(&self) -> usize {
+        self.quic.len()
+    }
+
     /// Announces the input whose packets come next.
     pub fn begin_input(&mut self, name: &str) {
         self.file = self.history.files.len() as u32;
@@ -168,6 +188,7 @@ impl Pipeline {
                 self.push_segment(&seg, hash, at);
             }
             Some((Decoded::Datagram(d), at)) => self.push_datagram(&d, at),
+            Some((Decoded::Udp(d), at)) => self.push_udp(&d, at),
             None => {}
         }
     }
@@ -207,9 +228,18 @@ impl Pipeline {
         self.drain();
     }
 
+    /// The stages after decode for a UDP datagram that may be QUIC.
+    pub fn push_udp(&mut self, d: &Udp<'_>, at: Evidence) {
+        let stats = &mut self.history.stats;
+        self.quic.push(d, at, stats, &mut self.done);
+        self.drain();
+    }
+
     /// Ends the input: every open connection is summarised.
     pub fn finish(&mut self) {
         self.flows
+            .finish_all(&mut self.history.stats, &mut self.done);
+        self.quic
             .finish_all(&mut self.history.stats, &mut self.done);
         self.drain();
     }

@@ -11,11 +11,15 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let o = &r.observation;
     writeln!(
         out,
-        "stekwatch: {} file{}, {} packets, {} TCP connections ({} TLS), {} → {} ({})",
+        "stekwatch: {} file{}, {} packets, {} TCP{} connections ({} TLS), {} → {} ({})",
         o.files.len(),
         plural(o.files.len() as u64),
         o.packets,
         o.connections,
+        match r.statistics.quic_connections {
+            0 => String::new(),
+            n => format!(" and {n} QUIC"),
+        },
         r.statistics.tls_connections,
         short_time(o.start.as_deref()),
         short_time(o.end.as_deref()),
@@ -135,6 +139,14 @@ fn service(s: &ServiceOut, out: &mut dyn Write) -> io::Result<()> {
             String::new()
         }
     )?;
+    if h.zero_rtt_sent > 0 {
+        writeln!(
+            out,
+            "  0-RTT sent (early data) on {} connection{}",
+            h.zero_rtt_sent,
+            plural(h.zero_rtt_sent)
+        )?;
+    }
     if let Some(l) = &s.lifetime_hint_seconds {
         if l.min == l.max {
             writeln!(
@@ -367,7 +379,43 @@ fn statistics(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     if !parts.is_empty() {
         writeln!(out, "skipped: {}", parts.join(", "))?;
     }
-    Ok(())
+    quic_statistics(s, out)
+}
+
+/// The QUIC counters, on their own line when any QUIC was seen.
+fn quic_statistics(s: &crate::stats::Stats, out: &mut dyn Write) -> io::Result<()> {
+    if s.quic_datagrams == 0 {
+        return Ok(());
+    }
+    let parts = [
+        (s.quic_packets, "long-header packets"),
+        (s.quic_connections, "connections"),
+        (s.quic_initials_decrypted, "Initials decrypted"),
+        (s.quic_undecryptable, "Initials not decrypted"),
+        (s.quic_malformed, "malformed headers"),
+        (s.quic_malformed_frames, "malformed frames"),
+        (s.quic_unknown_version, "unknown versions"),
+        (s.quic_version_negotiation, "version negotiations"),
+        (s.quic_retry, "retries"),
+        (s.quic_zero_rtt_packets, "0-RTT packets"),
+        (s.quic_crypto_duplicates, "duplicate CRYPTO frames"),
+        (s.quic_crypto_refused, "CRYPTO frames refused by caps"),
+        (
+            s.quic_dropped_flows_cap,
+            "connections refused by the table cap",
+        ),
+    ];
+    let parts: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    writeln!(
+        out,
+        "quic: {} datagrams, {}",
+        s.quic_datagrams,
+        parts.join(", ")
+    )
 }
 
 fn plural(n: u64) -> &'static str {

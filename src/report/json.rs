@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::chunk::Transport;
 use crate::decode::Tunnel;
 use crate::rules::Severity;
 pub use crate::stats::Stats as Statistics;
@@ -208,6 +209,9 @@ pub struct ServiceOut {
     /// outside tunnels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<Tunnel>,
+    /// `"quic"` for a service seen over QUIC; absent over TCP.
+    #[serde(skip_serializing_if = "Transport::is_tcp")]
+    pub transport: Transport,
     pub tls_versions: Vec<String>,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,

@@ -110,6 +110,9 @@ pub struct ConnLine {
     pub ticket: Option<MarkLine>,
     pub psk_identities: Vec<MarkLine>,
     pub early_data: bool,
+    /// QUIC 0-RTT packets seen from the client.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zero_rtt_sent: bool,
     /// TLS 1.2 NewSessionTickets the server sent.
     pub tickets_issued: Vec<IssuedLine>,
     pub session_id_hash: Option<String>,
@@ -229,6 +232,7 @@ impl ConnLine {
             ticket: r.ticket_offered.as_ref().map(mark_line),
             psk_identities: r.psk_identities.iter().map(mark_line).collect(),
             early_data: r.early_data,
+            zero_rtt_sent: r.zero_rtt_sent,
             tickets_issued: r
                 .issued
                 .iter()

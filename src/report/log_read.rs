@@ -15,11 +15,12 @@ use std::io::{self, BufRead};
 use std::net::{IpAddr, SocketAddr};
 
 use super::log::{AtLine, ConnLine, IssuedLine, MarkLine, StatsLine, STATS_EVENT, TLS_EVENT};
+use crate::chunk::Transport;
 use crate::evidence::Evidence;
 use crate::time::Timestamp;
 use crate::tls::conn::{Outcome, MAX_TICKETS_PER_CONN};
 use crate::tls::weak::{TicketCheck, WeakFormat};
-use crate::tracker::record::{IssuedMark, Transport};
+use crate::tracker::record::IssuedMark;
 use crate::tracker::{ConnRecord, History, TicketMark};
 
 /// Longest line read; longer ones are skipped (a record is well under 8 KiB).
@@ -245,6 +246,7 @@ impl LogReader {
             ticket_offered,
             psk_identities,
             early_data: l.early_data,
+            zero_rtt_sent: l.zero_rtt_sent,
             issued,
             session_id,
             ticketbleed: l.ticketbleed,

@@ -84,6 +84,11 @@ pub fn read_each_with<B: Borrow<Input>>(
     let per_worker = Limits {
         max_flows: (limits.max_flows / threads).max(1),
         max_buffered_bytes: limits.max_buffered_bytes / threads,
+        quic: crate::transport::quic::Limits {
+            max_flows: (limits.quic.max_flows / threads).max(1),
+            max_held_bytes: limits.quic.max_held_bytes / threads,
+            ..limits.quic
+        },
         // Every worker sees every service (flows, not services, are spread), so each gets the
         // whole history cap: the report is the same for every -j unless the cap is reached.
         // Memory for history is then bounded by threads x the cap.
@@ -149,6 +154,7 @@ fn read_group<B: Borrow<Input>>(
                         match &item.decoded {
                             Decoded::Segment(seg) => worker.push_segment(seg, item.hash, item.at),
                             Decoded::Datagram(d) => worker.push_datagram(d, item.at),
+                            Decoded::Udp(d) => worker.push_udp(d, item.at),
                         }
                     }
                 }
@@ -200,6 +206,10 @@ impl<'a> Outbox<'a> {
         let (w, hash) = match &decoded {
             Decoded::Segment(seg) => {
                 let hash = hasher.hash(seg);
+                (shard(hash, n), hash)
+            }
+            Decoded::Udp(d) => {
+                let hash = hasher.hash_udp(d);
                 (shard(hash, n), hash)
             }
             Decoded::Datagram(d) => {

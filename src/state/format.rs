@@ -37,6 +37,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::chunk::Transport;
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::rules::Severity;
@@ -179,6 +180,9 @@ pub struct ServiceRec {
     /// Absent for services outside tunnels (state files of plain traffic are unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<Tunnel>,
+    /// `"quic"` for QUIC services; absent for TCP ones (older files read as TCP).
+    #[serde(default, skip_serializing_if = "Transport::is_tcp")]
+    pub transport: Transport,
     pub addresses: Vec<String>,
     pub versions: Vec<u16>,
     pub handshakes: Handshakes,
@@ -344,6 +348,7 @@ fn service_out(name: &str, s: &Service, file: &dyn Fn(u32) -> u32) -> ServiceRec
         name: name.to_string(),
         sni: s.sni.clone(),
         tunnel: s.tunnel,
+        transport: s.transport,
         addresses: s.addresses.iter().map(|a| a.to_string()).collect(),
         versions: s.versions.iter().copied().collect(),
         handshakes: s.handshakes.clone(),
@@ -400,6 +405,7 @@ fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Servic
     let mut s = Service {
         sni: r.sni,
         tunnel: r.tunnel,
+        transport: r.transport,
         versions: r.versions.into_iter().collect(),
         handshakes: r.handshakes,
         span: span(r.span)?,

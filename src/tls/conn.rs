@@ -14,7 +14,7 @@ use super::handshake::{self as hs, ClientHello, ServerHello};
 use super::record::{RecordReader, Stop, Unit};
 use super::ticket::TicketRef;
 use super::weak::{self, TicketCheck};
-use crate::chunk::Chunk;
+use crate::chunk::{Chunk, Transport};
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 
@@ -71,6 +71,10 @@ pub struct ConnSummary {
     pub handshake_messages: u32,
     /// The tunnel the connection came through (part of its service's identity).
     pub tunnel: Option<Tunnel>,
+    /// TCP records or QUIC CRYPTO frames (part of its service's identity).
+    pub transport: Transport,
+    /// The client sent early data (QUIC 0-RTT packets seen).
+    pub zero_rtt_sent: Option<Evidence>,
 }
 
 impl ConnSummary {
@@ -89,6 +93,8 @@ impl ConnSummary {
             parse_errors: 0,
             tunnel: None,
             handshake_messages: 0,
+            transport: Transport::Tcp,
+            zero_rtt_sent: None,
         }
     }
 
@@ -178,15 +184,39 @@ impl TlsConn {
         self
     }
 
-    /// The next bytes (or a gap) of direction `dir` (0 = the sender of the first bytes seen).
+    /// The same connection, carried by `transport`.
+    pub fn over(mut self, transport: Transport) -> Self {
+        self.st.summary.transport = transport;
+        self
+    }
+
+    /// The next bytes (or a gap) of direction `dir` (0 = the sender of the first bytes seen),
+    /// as TLS records (TCP).
     pub fn push(&mut self, dir: usize, chunk: Chunk<'_>, at: Evidence) {
         let st = &mut self.st;
         self.readers[dir].push(chunk, &mut |reader, unit| st.unit(dir, reader, unit, at));
+        self.after_push();
+    }
+
+    /// The next handshake-message bytes of direction `dir`, without the record layer (QUIC
+    /// CRYPTO streams): read by the same message parsing as `push`.
+    pub fn push_messages(&mut self, dir: usize, bytes: &[u8], at: Evidence) {
+        let st = &mut self.st;
+        self.readers[dir].push_messages(bytes, &mut |reader, unit| st.unit(dir, reader, unit, at));
+        self.after_push();
+    }
+
+    fn after_push(&mut self) {
         if self.st.stop_both {
             for r in &mut self.readers {
                 r.stop(Stop::Done);
             }
         }
+    }
+
+    /// The client sent early data (a QUIC 0-RTT packet) at `at`; the first sighting is kept.
+    pub fn saw_zero_rtt(&mut self, at: Evidence) {
+        self.st.summary.zero_rtt_sent.get_or_insert(at);
     }
 
     /// No direction will yield anything more.

@@ -115,6 +115,16 @@ impl RecordReader {
         }
     }
 
+    /// Takes handshake-message bytes without the record layer (QUIC CRYPTO frames), in
+    /// stream order: the same message reassembly as records' fragments.
+    pub fn push_messages(&mut self, bytes: &[u8], out: &mut impl FnMut(&mut Self, Unit<'_>)) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.started = true;
+        self.record(TlsRecordType::Handshake, bytes, out);
+    }
+
     /// Reads the units in `buf`; returns how many bytes were used.
     fn parse(&mut self, buf: &[u8], out: &mut impl FnMut(&mut Self, Unit<'_>)) -> usize {
         let mut pos = 0;
@@ -390,6 +400,21 @@ mod tests {
         assert!(r.buffered() >= 6000);
         r.push(Chunk::Data(&bytes[6000..]), &mut |_, _| {});
         assert!(r.buffered() <= 1024, "{}", r.buffered());
+    }
+
+    #[test]
+    fn handshake_messages_without_records_are_reassembled_alike() {
+        let mut bytes = handshake(1, &[7u8; 300]);
+        bytes.extend(handshake(2, &[1; 10]));
+        let mut r = RecordReader::new();
+        let mut got = Vec::new();
+        for piece in bytes.chunks(7) {
+            r.push_messages(piece, &mut |_, u| got.push(format!("{u:?}")));
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].starts_with("Handshake { msg_type: 1"));
+        assert!(got[1].starts_with("Handshake { msg_type: 2"));
+        assert_eq!(r.records, 0);
     }
 
     #[test]

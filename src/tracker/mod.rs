@@ -24,6 +24,7 @@ pub use history::History;
 pub use keys::{Answer, HostUse, KeyStats, Span, StaleMatch};
 pub use record::{ConnRecord, TicketMark};
 
+use crate::chunk::Transport;
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::tls::conn::{ConnSummary, Outcome};
@@ -53,6 +54,13 @@ pub struct Handshakes {
     pub resumed_psk: u64,
     /// The server's answer was not seen.
     pub unknown: u64,
+    /// Connections whose client sent early data (QUIC 0-RTT packets seen); absent while 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub zero_rtt_sent: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Handshakes {
@@ -62,6 +70,7 @@ impl Handshakes {
         self.resumed_session_id = self.resumed_session_id.saturating_add(o.resumed_session_id);
         self.resumed_psk = self.resumed_psk.saturating_add(o.resumed_psk);
         self.unknown = self.unknown.saturating_add(o.unknown);
+        self.zero_rtt_sent = self.zero_rtt_sent.saturating_add(o.zero_rtt_sent);
     }
 }
 
@@ -183,6 +192,8 @@ pub struct Service {
     /// The tunnel (VNI, GRE key, ERSPAN session) the service was seen through: the same
     /// names or addresses in two tunnels are two services.
     pub tunnel: Option<Tunnel>,
+    /// TCP or QUIC: one name over both transports is two services (`a.example quic`).
+    pub transport: Transport,
     /// The lowest `MAX_ADDRESSES` server addresses.
     pub addresses: BTreeSet<SocketAddr>,
     pub versions: BTreeSet<u16>,
@@ -246,19 +257,20 @@ impl Tracker {
     /// Records one connection's record: the one way a connection reaches the history, from
     /// packets or from a per-connection log line.
     pub fn observe_record(&mut self, c: &ConnRecord) {
-        let name = service_name(c.sni.as_deref(), c.server, c.tunnel);
+        let name = service_name(c.sni.as_deref(), c.server, c.tunnel, c.transport);
         self.update(name, |svc| {
             svc.sni = c.sni.clone();
             svc.tunnel = c.tunnel;
+            svc.transport = c.transport;
             svc.observe(c);
         });
     }
 
-    /// The name of the service a connection belongs to: its SNI, else its server address, and
-    /// the tunnel it came through, if any (`10.0.0.5:443 vxlan 100`).
+    /// The name of the service a connection belongs to: its SNI, else its server address, the
+    /// tunnel it came through, if any (`10.0.0.5:443 vxlan 100`), and ` quic` over QUIC.
     pub fn service_name_of(c: &ConnSummary) -> String {
         let sni = c.offer.as_ref().and_then(|(ch, _)| ch.sni.as_deref());
-        service_name(sni, c.server, c.tunnel)
+        service_name(sni, c.server, c.tunnel, c.transport)
     }
 
     /// Adds another tracker's history (another worker, file or sensor). Order-free:
@@ -291,12 +303,21 @@ impl Tracker {
     }
 }
 
-fn service_name(sni: Option<&str>, server: SocketAddr, tunnel: Option<Tunnel>) -> String {
-    let base = sni.map_or_else(|| server.to_string(), str::to_string);
-    match tunnel {
-        Some(t) => format!("{base} {t}"),
-        None => base,
+fn service_name(
+    sni: Option<&str>,
+    server: SocketAddr,
+    tunnel: Option<Tunnel>,
+    transport: Transport,
+) -> String {
+    let mut name = sni.map_or_else(|| server.to_string(), str::to_string);
+    if let Some(t) = tunnel {
+        name = format!("{name} {t}");
     }
+    if !transport.is_tcp() {
+        name.push(' ');
+        name.push_str(transport.label());
+    }
+    name
 }
 
 impl Service {
@@ -361,6 +382,7 @@ impl Service {
             Outcome::ResumedPsk { .. } => h.resumed_psk = h.resumed_psk.saturating_add(1),
             Outcome::Unknown => h.unknown = h.unknown.saturating_add(1),
         }
+        h.zero_rtt_sent = h.zero_rtt_sent.saturating_add(u64::from(c.zero_rtt_sent));
         for issued in &c.issued {
             Span::add(&mut self.span, issued.at);
             self.sample(&issued.ticket);
@@ -383,6 +405,7 @@ impl Service {
     fn merge(&mut self, o: Service) {
         self.sni = self.sni.take().or(o.sni);
         self.tunnel = self.tunnel.or(o.tunnel);
+        self.transport = self.transport.max(o.transport);
         for a in o.addresses {
             self.address(a);
         }

@@ -16,38 +16,7 @@ use crate::tls::conn::{ConnSummary, Outcome};
 use crate::tls::ticket::{id_hash, TicketRef, MAX_KEY_NAME_LEN};
 use crate::tls::weak::TicketCheck;
 
-/// The transport a connection's TLS travelled over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Transport {
-    #[default]
-    Tcp,
-    Quic,
-}
-
-impl Transport {
-    pub fn label(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Quic => "quic",
-        }
-    }
-
-    pub fn from_label(s: &str) -> Option<Self> {
-        match s {
-            "tcp" => Some(Transport::Tcp),
-            "quic" => Some(Transport::Quic),
-            _ => None,
-        }
-    }
-
-    /// The IP protocol number (Community ID, EVE's `proto`).
-    pub fn ip_proto(self) -> u8 {
-        match self {
-            Transport::Tcp => 6,
-            Transport::Quic => 17,
-        }
-    }
-}
+pub use crate::chunk::Transport;
 
 /// A ticket or PSK identity as the tracker knows it: its key-name prefix and its hash.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,6 +87,8 @@ pub struct ConnRecord {
     /// them).
     pub psk_identities: Vec<TicketMark>,
     pub early_data: bool,
+    /// 0-RTT packets were seen (QUIC): the client sent early data.
+    pub zero_rtt_sent: bool,
     pub issued: Vec<IssuedMark>,
     /// Hash of a TLS 1.2 ServerHello's non-empty session ID.
     pub session_id: Option<u64>,
@@ -131,7 +102,8 @@ impl ConnRecord {
         ConnRecord {
             client: c.client,
             server: c.server,
-            transport: Transport::Tcp,
+            transport: c.transport,
+            zero_rtt_sent: c.zero_rtt_sent.is_some(),
             tunnel: c.tunnel,
             sni: ch.and_then(|ch| ch.sni.clone()),
             version: c.tls_version(),

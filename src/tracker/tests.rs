@@ -34,6 +34,8 @@ fn conn(i: u32) -> ConnSummary {
         )),
         hello_retry: false,
         tunnel: None,
+        transport: Default::default(),
+        zero_rtt_sent: None,
         full_flight: true,
         server_ccs: None,
         tickets: vec![Issued {
