@@ -110,7 +110,11 @@ fn every_tls_connection_of_every_fixture_is_one_record_with_tsharks_community_id
             assert_eq!(c["evidence"]["file"], s(&cap));
             assert!(c["src_port"].as_u64().is_some() && c["dest_port"].as_u64().is_some());
             // The QUIC fixtures' connections travel over UDP (Community ID protocol 17).
-            let quic = cap.file_name().unwrap().to_string_lossy().starts_with("quic-");
+            let quic = cap
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("quic-");
             assert_eq!(c["transport"], if quic { "quic" } else { "tcp" });
         }
         if !tshark {
