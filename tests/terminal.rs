@@ -10,16 +10,10 @@ use support::*;
 const ESC: &str = "\u{1b}[";
 
 fn have_script() -> bool {
-    let ok = Command::new("script")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        skip_notice("script (util-linux) is not installed; pseudo-terminal checks not run");
-    }
-    ok
+    tool_available(
+        "script",
+        "script (util-linux) is not installed; pseudo-terminal checks not run",
+    )
 }
 
 /// Runs `shell` under a pseudo-terminal; returns what the terminal showed.

@@ -422,7 +422,7 @@ fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Servic
     }
     for k in r.keys {
         let name = key_name(&k.name)?;
-        let stats = KeyStats {
+        let mut stats = KeyStats {
             issued: span(k.issued)?,
             accepted: span(k.accepted)?,
             offered: span(k.offered)?,
@@ -457,7 +457,6 @@ fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Servic
             max_len: k.max_len,
             ..KeyStats::default()
         };
-        let mut stats = stats;
         for (a, issued, accepted, rejected, rejections) in k.hosts {
             let addr: SocketAddr = a
                 .parse()

@@ -295,7 +295,7 @@ pub enum Answer {
 }
 
 /// The smaller of two options, `None` being no value (not the least).
-fn min_some<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+pub(super) fn min_some<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -12,6 +12,7 @@
 
 pub mod history;
 pub mod keys;
+pub mod lives;
 pub mod record;
 pub mod view;
 
@@ -22,13 +23,15 @@ use hashbrown::HashMap;
 
 pub use history::History;
 pub use keys::{Answer, HostUse, KeyStats, Span, StaleMatch};
+pub use lives::{Sample, SessionLife, TicketLife};
+
+use keys::min_some;
 pub use record::{ConnRecord, TicketMark};
 
 use crate::chunk::Transport;
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::tls::conn::{ConnSummary, Outcome};
-use crate::tls::ticket::{TicketRef, MAX_KEY_NAME_LEN};
 
 pub const MAX_ADDRESSES: usize = 64;
 pub const MAX_KEYS_PER_SERVICE: usize = 4096;
@@ -74,92 +77,6 @@ impl Handshakes {
     }
 }
 
-/// What key-name inference keeps of one ticket: its first `MAX_KEY_NAME_LEN` bytes.
-///
-/// `infer_key_name_len` counts, per ticket, the longest prefix it shares with another ticket,
-/// capped at `MAX_KEY_NAME_LEN`; two prefixes cut at that length give exactly the same capped
-/// count as the whole tickets, so this is all inference needs, and inferred key names are the
-/// same whether the sample was just seen or reloaded from a state file. It reveals nothing
-/// beyond the key name the service's aggregates are already keyed by (`Service::keys`); the
-/// ticket's remaining bytes (IV, encrypted state, MAC) are never kept.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Sample {
-    prefix: [u8; MAX_KEY_NAME_LEN],
-    len: u8,
-}
-
-impl Sample {
-    pub fn of(t: &TicketRef) -> Self {
-        Self::from_prefix(t.name(MAX_KEY_NAME_LEN))
-    }
-
-    /// From stored bytes; anything past `MAX_KEY_NAME_LEN` is dropped.
-    pub fn from_prefix(bytes: &[u8]) -> Self {
-        let n = bytes.len().min(MAX_KEY_NAME_LEN);
-        let mut prefix = [0u8; MAX_KEY_NAME_LEN];
-        prefix[..n].copy_from_slice(&bytes[..n]);
-        Sample {
-            prefix,
-            len: n as u8,
-        }
-    }
-
-    pub fn prefix(&self) -> &[u8] {
-        &self.prefix[..self.len as usize]
-    }
-}
-
-/// One ticket, known by its hash: its first issuance and its last acceptance, so the age of
-/// the oldest accepted ticket is found whatever order the sightings arrive in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TicketLife {
-    name: [u8; MAX_KEY_NAME_LEN],
-    name_len: u8,
-    pub issued: Option<Evidence>,
-    pub accepted: Option<Evidence>,
-    /// Hash of key name and IV of an issued ticket (`tls::weak::TicketCheck::iv_hash`).
-    pub iv: Option<u64>,
-}
-
-impl TicketLife {
-    /// A ticket under key `name` (cut to `MAX_KEY_NAME_LEN` bytes).
-    pub fn new(name: &[u8], issued: Option<Evidence>, accepted: Option<Evidence>) -> Self {
-        let n = name.len().min(MAX_KEY_NAME_LEN);
-        let mut life = TicketLife {
-            issued,
-            accepted,
-            name_len: n as u8,
-            ..Default::default()
-        };
-        life.name[..n].copy_from_slice(&name[..n]);
-        life
-    }
-
-    pub fn name(&self) -> &[u8] {
-        &self.name[..self.name_len as usize]
-    }
-
-    fn merge(&mut self, o: &TicketLife) {
-        self.issued = min_opt(self.issued, o.issued);
-        self.accepted = self.accepted.max(o.accepted);
-        self.iv = self.iv.or(o.iv);
-    }
-}
-
-/// One TLS 1.2 session ID, known by its hash: established (full handshake) and last resumed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SessionLife {
-    pub established: Option<Evidence>,
-    pub resumed: Option<Evidence>,
-}
-
-impl SessionLife {
-    fn merge(&mut self, o: &SessionLife) {
-        self.established = min_opt(self.established, o.established);
-        self.resumed = self.resumed.max(o.resumed);
-    }
-}
-
 /// Merges `value` into `map[key]`, or inserts it while the map is under `cap` (else counts it).
 fn upsert<K: std::hash::Hash + Eq, V>(
     map: &mut HashMap<K, V>,
@@ -176,13 +93,6 @@ fn upsert<K: std::hash::Hash + Eq, V>(
             map.insert(key, value);
         }
         None => *dropped = dropped.saturating_add(1),
-    }
-}
-
-fn min_opt(a: Option<Evidence>, b: Option<Evidence>) -> Option<Evidence> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 
@@ -398,7 +308,7 @@ impl Service {
         self.offers(c, outcome);
         self.sessions(c, outcome);
         if c.ticketbleed {
-            self.ticketbleed = min_opt(self.ticketbleed, c.answered_at);
+            self.ticketbleed = min_some(self.ticketbleed, c.answered_at);
         }
     }
 
@@ -449,7 +359,7 @@ impl Service {
         self.sessions_established = self
             .sessions_established
             .saturating_add(o.sessions_established);
-        self.ticketbleed = min_opt(self.ticketbleed, o.ticketbleed);
+        self.ticketbleed = min_some(self.ticketbleed, o.ticketbleed);
         self.dropped = self.dropped.saturating_add(o.dropped);
         self.host_entries = self.keys.values().map(|k| k.hosts.len()).sum();
     }

@@ -3,6 +3,7 @@
 use super::*;
 use crate::tls::conn::Issued;
 use crate::tls::handshake::{ClientHello, ServerHello};
+use crate::tls::ticket::TicketRef;
 
 fn conn(i: u32) -> ConnSummary {
     let at = Evidence {

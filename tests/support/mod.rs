@@ -171,18 +171,26 @@ pub fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// Whether tshark can be run; prints a skip message when not.
-pub fn tshark_available() -> bool {
-    let ok = Command::new("tshark")
+/// Whether `program --version` runs; shows `skip` (what is not checked) when not.
+pub fn tool_available(program: &str, skip: &str) -> bool {
+    let ok = Command::new(program)
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        skip_notice("tshark is not installed (apt-get install tshark); oracle cross-check not run");
+        skip_notice(skip);
     }
     ok
+}
+
+/// Whether tshark can be run; prints a skip message when not.
+pub fn tshark_available() -> bool {
+    tool_available(
+        "tshark",
+        "tshark is not installed (apt-get install tshark); oracle cross-check not run",
+    )
 }
 
 /// A state of `services` services with many ticket hashes each: slow enough to write that
