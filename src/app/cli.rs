@@ -291,6 +291,23 @@ pub struct Common {
     /// No progress bar on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// TLS secrets in NSS key log format (SSLKEYLOGFILE); repeat for more. With them, TLS 1.3
+    /// servers' NewSessionTickets are read (their key names, lifetimes and issuance times).
+    /// Secrets are never written out. pcapng Decryption Secrets Blocks are used without it.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
+}
+
+impl Common {
+    /// Loads the `--keylog` files into the process's secrets store (`tls::secrets`).
+    pub fn load_keylogs(&self) -> Result<(), String> {
+        for path in &self.keylog {
+            let text = std::fs::read(path)
+                .map_err(|e| format!("cannot read key log {}: {e}", path.display()))?;
+            crate::tls::secrets::add_keylog(&text);
+        }
+        Ok(())
+    }
 }
 
 /// Validated settings.

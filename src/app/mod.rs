@@ -27,7 +27,7 @@ pub const EXIT_ERROR: i32 = 2;
 /// Runs a parsed command line; returns the exit status.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Read { paths, common } => match common.validate() {
+        Command::Read { paths, common } => match common.load_keylogs().and(common.validate()) {
             Ok(cfg) => finish(read::run(&paths, &cfg), &cfg),
             Err(e) => fail(&e),
         },
@@ -59,7 +59,10 @@ pub fn run(cli: Cli) -> i32 {
             }
             Err(e) => fail(&e.to_string()),
         },
-        Command::Live { live, common } => live::run(&live, &common),
+        Command::Live { live, common } => match common.load_keylogs() {
+            Ok(()) => live::run(&live, &common),
+            Err(e) => fail(&e),
+        },
         Command::Explain { rule } => match explain::text(rule.as_deref()) {
             Ok(text) => {
                 let mut out = std::io::stdout().lock();

@@ -265,6 +265,12 @@ impl<'a> FileReader<'a> {
                 let data = &spb.data[..(spb.origlen as usize).min(spb.data.len())];
                 Some((iface, *last_time, data, spb.origlen))
             }
+            // TLS key logs embedded in the capture (editcap --inject-secrets): into the
+            // secrets store before the packets that follow them.
+            Block::DecryptionSecrets(dsb) => {
+                crate::tls::secrets::add_block(dsb.secrets_type.0, dsb.data);
+                None
+            }
             // Block types this reader does not know (or vendors' custom blocks): skipped,
             // counted.
             Block::Unknown(_) | Block::Custom(_) => {

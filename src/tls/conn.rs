@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 
 use super::handshake::{self as hs, ClientHello, ServerHello};
 use super::record::{RecordReader, Stop, Unit};
+use super::secrets;
+use super::server13::{DecryptCounts, Next, Server13};
 use super::ticket::TicketRef;
 use super::weak::{self, TicketCheck};
 use crate::chunk::{Chunk, Transport};
@@ -75,6 +77,8 @@ pub struct ConnSummary {
     pub transport: Transport,
     /// The client sent early data (QUIC 0-RTT packets seen).
     pub zero_rtt_sent: Option<Evidence>,
+    /// TLS 1.3 server records opened with the user's secrets (`tls::server13`).
+    pub decrypted: DecryptCounts,
 }
 
 impl ConnSummary {
@@ -95,6 +99,7 @@ impl ConnSummary {
             handshake_messages: 0,
             transport: Transport::Tcp,
             zero_rtt_sent: None,
+            decrypted: DecryptCounts::default(),
         }
     }
 
@@ -163,6 +168,8 @@ struct State {
     client_dir: Option<usize>,
     summary: ConnSummary,
     stop_both: bool,
+    /// The server direction's decryption, when the user's secrets cover this connection.
+    server13: Option<(usize, Box<Server13>)>,
 }
 
 impl TlsConn {
@@ -174,6 +181,7 @@ impl TlsConn {
                 client_dir: None,
                 summary: ConnSummary::new(first_sender, other),
                 stop_both: false,
+                server13: None,
             },
         }
     }
@@ -208,8 +216,11 @@ impl TlsConn {
 
     fn after_push(&mut self) {
         if self.st.stop_both {
-            for r in &mut self.readers {
-                r.stop(Stop::Done);
+            let decrypting = self.st.server13.as_ref().map(|(d, _)| *d);
+            for (i, r) in self.readers.iter_mut().enumerate() {
+                if decrypting != Some(i) {
+                    r.stop(Stop::Done);
+                }
             }
         }
     }
@@ -247,7 +258,8 @@ impl TlsConn {
 
     /// Bytes both directions hold in partial records and messages.
     pub fn buffered(&self) -> usize {
-        self.readers.iter().map(RecordReader::buffered).sum()
+        let decrypting = self.st.server13.as_ref().map_or(0, |(_, d)| d.buffered());
+        self.readers.iter().map(RecordReader::buffered).sum::<usize>() + decrypting
     }
 
     /// Stops parsing both directions and frees their buffers (a resource cap was hit); what
@@ -256,6 +268,7 @@ impl TlsConn {
         for r in &mut self.readers {
             r.stop(Stop::Cap);
         }
+        self.st.end_decryption();
     }
 
     pub fn resyncs(&self) -> u64 {
@@ -263,7 +276,8 @@ impl TlsConn {
     }
 
     /// The summary, or `None` when no TLS handshake message was seen.
-    pub fn finish(self) -> Option<ConnSummary> {
+    pub fn finish(mut self) -> Option<ConnSummary> {
+        self.st.end_decryption();
         let mut s = self.st.summary;
         if s.offer.is_none()
             && s.answer.is_none()
@@ -291,7 +305,7 @@ impl State {
             Unit::ChangeCipherSpec => {
                 // Before the (real) ServerHello a ChangeCipherSpec is TLS 1.3's middlebox
                 // compatibility record (e.g. after a HelloRetryRequest): nothing is encrypted yet.
-                if self.summary.answer.is_none() {
+                if self.summary.answer.is_none() || self.decrypts(dir) {
                     return;
                 }
                 if !self.is_client(dir) {
@@ -300,7 +314,13 @@ impl State {
                 reader.stop(Stop::Done);
             }
             // Encrypted from here on in this direction: nothing more to read in clear.
-            Unit::ApplicationData => reader.stop(Stop::Done),
+            Unit::ApplicationData(body) if self.decrypts(dir) => {
+                if self.decrypt_record(dir, body, at) == Next::Stop {
+                    self.end_decryption();
+                    reader.stop(Stop::Done);
+                }
+            }
+            Unit::ApplicationData(_) => reader.stop(Stop::Done),
             Unit::Handshake { msg_type, body } => {
                 self.summary.handshake_messages += 1;
                 if self.summary.handshake_messages > MAX_HANDSHAKE_MESSAGES {
@@ -353,9 +373,12 @@ impl State {
                     Ok(sh) => {
                         if sh.is_tls13() {
                             self.stop_both = true;
-                            reader.stop(Stop::Done);
+                            self.server13 = decryption(&self.summary, &sh).map(|d| (dir, Box::new(d)));
+                            if self.server13.is_none() {
+                                reader.stop(Stop::Done);
+                            }
                         }
-                        s.answer = Some((sh, at));
+                        self.summary.answer = Some((sh, at));
                     }
                     Err(_) => {
                         s.parse_errors += 1;
@@ -366,6 +389,7 @@ impl State {
             hs::CERTIFICATE | hs::SERVER_KEY_EXCHANGE | hs::SERVER_HELLO_DONE if !from_client => {
                 s.full_flight = true;
             }
+            hs::NEW_SESSION_TICKET if !from_client && self.server13.is_some() => {}
             hs::NEW_SESSION_TICKET if !from_client => match hs::new_session_ticket_raw(body) {
                 Ok((_, [])) => {}
                 Ok((hint, ticket)) if s.tickets.len() < MAX_TICKETS_PER_CONN => {
@@ -383,6 +407,63 @@ impl State {
             _ => {}
         }
     }
+}
+
+impl State {
+    fn decrypts(&self, dir: usize) -> bool {
+        self.server13.as_ref().is_some_and(|(d, _)| *d == dir)
+    }
+
+    fn decrypt_record(&mut self, dir: usize, body: &[u8], at: Evidence) -> Next {
+        let Some((_, mut d)) = self.server13.take() else {
+            return Next::Stop;
+        };
+        let next = d.record(body, &mut |msg_type, body| {
+            if msg_type == hs::NEW_SESSION_TICKET {
+                self.ticket13(dir, body, at);
+            }
+        });
+        self.server13 = Some((dir, d));
+        next
+    }
+
+    /// A TLS 1.3 NewSessionTicket read from decrypted records: the same history as TLS 1.2's.
+    fn ticket13(&mut self, dir: usize, body: &[u8], at: Evidence) {
+        let s = &mut self.summary;
+        s.handshake_messages += 1;
+        let Some(nst) = super::decrypt::parse_nst13(body) else {
+            s.parse_errors += 1;
+            return;
+        };
+        if s.tickets.len() >= MAX_TICKETS_PER_CONN {
+            s.tickets_dropped += 1;
+            return;
+        }
+        let sni = s.offer.as_ref().and_then(|(ch, _)| ch.sni.as_deref());
+        s.tickets.push(Issued {
+            lifetime_hint: nst.lifetime,
+            ticket: TicketRef::new(nst.ticket),
+            at,
+            check: weak::check(self.senders[dir], sni, nst.ticket),
+        });
+    }
+
+    /// Drops the decryption state, keeping its counts in the summary.
+    fn end_decryption(&mut self) {
+        if let Some((_, d)) = self.server13.take() {
+            self.summary.decrypted = d.counts;
+        }
+    }
+}
+
+/// The server's records can be opened: TLS 1.3 over TCP records, with the user's handshake
+/// traffic secret for this ClientHello's random.
+fn decryption(s: &ConnSummary, sh: &ServerHello) -> Option<Server13> {
+    if s.transport != Transport::Tcp {
+        return None;
+    }
+    let (ch, _) = s.offer.as_ref()?;
+    Server13::new(sh.cipher, &secrets::lookup(&ch.random)?)
 }
 
 /// Handshake messages only a server sends (not Certificate: clients send one too).
@@ -485,6 +566,7 @@ mod tests {
             selected_psk: Some(1),
             key_share: false,
             hello_retry: false,
+            ..Default::default()
         };
         assert_eq!(
             summary(ch.clone(), Some(sh)).outcome(),
@@ -500,6 +582,7 @@ mod tests {
             selected_psk: None,
             key_share: true,
             hello_retry: false,
+            ..Default::default()
         };
         assert_eq!(summary(ch.clone(), Some(sh)).outcome(), Outcome::Full);
         // Without the server's answer nothing is decided.

@@ -45,6 +45,8 @@ pub struct ClientHello {
     pub early_data: bool,
     pub versions: Vec<u16>,
     pub key_share: bool,
+    /// The client random: the key into the user's secrets (`tls::secrets`), not printed.
+    pub random: [u8; 32],
 }
 
 /// What a ServerHello answers.
@@ -56,6 +58,8 @@ pub struct ServerHello {
     pub selected_psk: Option<u16>,
     pub key_share: bool,
     pub hello_retry: bool,
+    /// The selected cipher suite.
+    pub cipher: u16,
 }
 
 impl ServerHello {
@@ -119,6 +123,7 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, Malformed> {
     let mut out = ClientHello {
         session_id: ch.session_id.unwrap_or_default().to_vec(),
         versions: vec![ch.version.0],
+        random: ch.random.try_into().unwrap_or([0; 32]),
         ..Default::default()
     };
     let Some(ext) = ch.ext else { return Ok(out) };
@@ -197,7 +202,7 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, Malformed> {
     };
     let ext = if legacy_version >> 8 == 0x7f {
         // TLS 1.3 drafts before 22: no session_id, no compression.
-        let _cipher = r.u16()?;
+        out.cipher = r.u16()?;
         if r.is_empty() {
             None
         } else {
@@ -210,6 +215,7 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, Malformed> {
             return Err(Malformed("bytes after the ServerHello extensions"));
         }
         out.session_id = sh.session_id.unwrap_or_default().to_vec();
+        out.cipher = sh.cipher.0;
         sh.ext
     };
     for (kind, data) in extensions(ext.unwrap_or_default())? {

@@ -27,8 +27,8 @@ pub enum Unit<'a> {
         body: &'a [u8],
     },
     ChangeCipherSpec,
-    /// An application-data record: what follows in this direction is encrypted.
-    ApplicationData,
+    /// An application-data record (its body): what follows in this direction is encrypted.
+    ApplicationData(&'a [u8]),
     /// An SSL 2.0-format ClientHello (the backwards-compatible hello of old clients).
     SslV2ClientHello,
 }
@@ -185,7 +185,7 @@ impl RecordReader {
     ) {
         match kind {
             TlsRecordType::ChangeCipherSpec => out(self, Unit::ChangeCipherSpec),
-            TlsRecordType::ApplicationData => out(self, Unit::ApplicationData),
+            TlsRecordType::ApplicationData => out(self, Unit::ApplicationData(fragment)),
             TlsRecordType::Handshake if self.hs.is_empty() => {
                 let used = self.messages(fragment, out);
                 if self.stopped.is_none() {
