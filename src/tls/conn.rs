@@ -259,7 +259,11 @@ impl TlsConn {
     /// Bytes both directions hold in partial records and messages.
     pub fn buffered(&self) -> usize {
         let decrypting = self.st.server13.as_ref().map_or(0, |(_, d)| d.buffered());
-        self.readers.iter().map(RecordReader::buffered).sum::<usize>() + decrypting
+        self.readers
+            .iter()
+            .map(RecordReader::buffered)
+            .sum::<usize>()
+            + decrypting
     }
 
     /// Stops parsing both directions and frees their buffers (a resource cap was hit); what
@@ -373,7 +377,8 @@ impl State {
                     Ok(sh) => {
                         if sh.is_tls13() {
                             self.stop_both = true;
-                            self.server13 = decryption(&self.summary, &sh).map(|d| (dir, Box::new(d)));
+                            self.server13 =
+                                decryption(&self.summary, &sh).map(|d| (dir, Box::new(d)));
                             if self.server13.is_none() {
                                 reader.stop(Stop::Done);
                             }

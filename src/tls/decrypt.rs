@@ -46,9 +46,15 @@ pub fn expand_label(cipher: u16, secret: &[u8], label: &str, out: &mut [u8]) -> 
     info.extend_from_slice(&full);
     info.push(0);
     if cipher == TLS_AES_256_GCM_SHA384 {
-        Hkdf::<Sha384>::from_prk(secret).ok()?.expand(&info, out).ok()
+        Hkdf::<Sha384>::from_prk(secret)
+            .ok()?
+            .expand(&info, out)
+            .ok()
     } else {
-        Hkdf::<Sha256>::from_prk(secret).ok()?.expand(&info, out).ok()
+        Hkdf::<Sha256>::from_prk(secret)
+            .ok()?
+            .expand(&info, out)
+            .ok()
     }
 }
 
@@ -211,7 +217,10 @@ mod tests {
     fn truncated_new_session_tickets_are_refused_whole_ones_read() {
         let mut nst = vec![0, 0, 0x1c, 0x20, 1, 2, 3, 4, 2, 0, 1, 0, 3, 9, 8, 7, 0, 0];
         let t = parse_nst13(&nst).unwrap();
-        assert_eq!((t.lifetime, t.age_add, t.ticket), (7200, 0x01020304, &[9, 8, 7][..]));
+        assert_eq!(
+            (t.lifetime, t.age_add, t.ticket),
+            (7200, 0x01020304, &[9, 8, 7][..])
+        );
         nst.pop();
         assert_eq!(parse_nst13(&nst), None);
         for n in 0..nst.len() {

@@ -37,6 +37,7 @@ fn conn(i: u32) -> ConnSummary {
         tunnel: None,
         transport: Default::default(),
         zero_rtt_sent: None,
+        decrypted: Default::default(),
         full_flight: true,
         server_ccs: None,
         tickets: vec![Issued {
