@@ -107,6 +107,10 @@ http {
         ssl_session_tickets on; ssl_session_timeout 1d;
         ssl_session_ticket_key $T/ticket.key;
         root $NG/www;
+        # Paced like a real network (10 MB/s, 0.1 s per download): unpaced, a veth moves the
+        # whole megabyte in a few milliseconds, and the share that reaches userland measures
+        # how soon the sensor's thread was scheduled, not the bypass.
+        limit_rate 10m;
     }
 }
 NGINX
