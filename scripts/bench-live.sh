@@ -73,9 +73,11 @@ run_sensor() { # MODE
     --stats-interval 0 --max-flows 1000000 ${BENCH_LIVE_OPTS---immediate} >"$out" 2>"$T/live-$mode.err" &
   local pid=$!
   local i; for ((i = 0; i < 100; i++)); do grep -q "capturing on" "$T/live-$mode.err" && break; sleep 0.1; done
+  local cpu0; cpu0=$(cpu_secs $pid)
   local wire; wire=$(replay)
   sleep 3
   local cpu; cpu=$(cpu_secs $pid)
+  echo "DEBUG $mode cpu-at-start $cpu0 total $cpu" >&2
   kill -TERM $pid; wait $pid || true
   local recv drops tls seen
   recv=$(jq '.capture.received' "$out")

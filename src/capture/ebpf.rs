@@ -98,7 +98,8 @@ pub struct KernelBypass {
     insert_errors: u64,
 }
 
-fn privilege_hint(e: &dyn std::error::Error) -> String {
+/// `e` with its causes, and what to do about a missing privilege or kernel feature.
+pub fn privilege_hint(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {

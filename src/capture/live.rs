@@ -164,6 +164,32 @@ impl BypassStats {
     }
 }
 
+/// The capture socket: libpcap's, or (with the kernel-side bypass) the ring of small blocks
+/// in `capture::ring`.
+enum Handle {
+    Pcap(Capture<Active>),
+    #[cfg(feature = "ebpf")]
+    Ring(super::ring::Ring),
+}
+
+impl Handle {
+    fn fd(&self) -> i32 {
+        match self {
+            Handle::Pcap(c) => c.as_raw_fd(),
+            #[cfg(feature = "ebpf")]
+            Handle::Ring(r) => r.as_raw_fd(),
+        }
+    }
+}
+
+/// Why the capture with the kernel-side bypass did not open.
+enum BypassOpen {
+    /// The user's filter does not compile: the run stops whatever `--ebpf` says.
+    Filter(LiveError),
+    /// The kernel part cannot work here.
+    Kernel(String),
+}
+
 pub struct LiveSource {
     /// Declared before `cap` so that it is detached before the socket closes.
     #[cfg(feature = "ebpf")]
@@ -173,7 +199,8 @@ pub struct LiveSource {
     /// The user's filter, compiled for userspace: the kernel part replaced it on the socket.
     userspace_filter: Option<BpfProgram>,
     last_bypass: BypassStats,
-    cap: Capture<Active>,
+    handle: Handle,
+    snaplen: usize,
     interface: String,
     linktype: u32,
     frame: u64,
@@ -222,6 +249,20 @@ impl LiveSource {
                 });
             }
         }
+        let mut ebpf_note = None;
+        if o.ebpf != EbpfMode::Off {
+            match open_bypassed(o) {
+                Ok(src) => return Ok(src),
+                Err(BypassOpen::Filter(e)) => return Err(e),
+                Err(BypassOpen::Kernel(detail)) if o.ebpf == EbpfMode::On => {
+                    return Err(LiveError::Ebpf {
+                        interface: o.interface.clone(),
+                        detail,
+                    })
+                }
+                Err(BypassOpen::Kernel(detail)) => ebpf_note = Some(detail),
+            }
+        }
         let snaplen = i32::try_from(o.snaplen).unwrap_or(i32::MAX);
         let buffer = i32::try_from(o.buffer_bytes).unwrap_or(i32::MAX);
         let mut cap = Capture::from_device(o.interface.as_str())
@@ -240,28 +281,30 @@ impl LiveSource {
             })?;
         let linktype = cap.get_datalink().0 as u32;
         let cap = cap.setnonblock().map_err(open_err)?;
-        let (bypass, ebpf_note, userspace_filter) = match o.ebpf {
-            EbpfMode::Off => (None, None, None),
-            mode => match attach_bypass(&cap, linktype, &o.filter) {
-                Ok((b, f)) => (Some(b), None, Some(f)),
-                Err(detail) if mode == EbpfMode::On => {
-                    return Err(LiveError::Ebpf {
-                        interface: o.interface.clone(),
-                        detail,
-                    })
-                }
-                Err(detail) => (None, Some(detail), None),
-            },
-        };
-        #[cfg(not(feature = "ebpf"))]
-        let _: Option<()> = bypass;
-        Ok(LiveSource {
+        Ok(LiveSource::with(
+            o,
+            Handle::Pcap(cap),
+            linktype,
+            ebpf_note,
+            None,
+        ))
+    }
+
+    fn with(
+        o: &LiveOptions,
+        handle: Handle,
+        linktype: u32,
+        ebpf_note: Option<String>,
+        userspace_filter: Option<BpfProgram>,
+    ) -> Self {
+        LiveSource {
             #[cfg(feature = "ebpf")]
-            bypass,
+            bypass: None,
             ebpf_note,
             userspace_filter,
             last_bypass: BypassStats::default(),
-            cap,
+            handle,
+            snaplen: o.snaplen as usize,
             interface: o.interface.clone(),
             linktype,
             frame: 0,
@@ -274,7 +317,7 @@ impl LiveSource {
                 if_dropped: 0,
             },
             totals: LiveStats::default(),
-        })
+        }
     }
 
     pub fn interface(&self) -> &str {
@@ -330,7 +373,7 @@ impl LiveSource {
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, LiveError> {
         if !self.ready {
             let mut pfd = libc::pollfd {
-                fd: self.cap.as_raw_fd(),
+                fd: self.handle.fd(),
                 events: libc::POLLIN,
                 revents: 0,
             };
@@ -353,32 +396,61 @@ impl LiveSource {
             self.poll_error = pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0;
         }
         let LiveSource {
-            cap,
+            handle,
             interface,
             linktype,
             frame,
             ready,
             got_since_poll,
             poll_error,
+            snaplen,
             ..
         } = self;
-        match cap.next_packet() {
-            Ok(p) => {
+        let got = match handle {
+            Handle::Pcap(cap) => match cap.next_packet() {
+                Ok(p) => {
+                    let ts = p.header.ts;
+                    // time_t and suseconds_t are 32 bits on some targets.
+                    #[allow(clippy::unnecessary_cast)]
+                    let (secs, usecs) = (ts.tv_sec as i64, ts.tv_usec as i64);
+                    Some((
+                        Timestamp::from_parts(secs, usecs * 1000),
+                        p.data,
+                        p.header.len,
+                    ))
+                }
+                Err(pcap::Error::TimeoutExpired) => None,
+                Err(e) => {
+                    return Err(LiveError::Capture {
+                        interface: interface.clone(),
+                        detail: pcap_detail(&e),
+                    })
+                }
+            },
+            #[cfg(feature = "ebpf")]
+            Handle::Ring(ring) => ring.next().map(|p| {
+                let cut = p.data.len().min(*snaplen);
+                (
+                    Timestamp::from_parts(i64::from(p.sec), i64::from(p.nsec)),
+                    &p.data[..cut],
+                    p.orig_len,
+                )
+            }),
+        };
+        let _ = snaplen;
+        match got {
+            Some((time, data, orig_len)) => {
                 *frame += 1;
                 *got_since_poll = true;
-                let ts = p.header.ts;
-                // time_t and suseconds_t are 32 bits on some targets.
-                #[allow(clippy::unnecessary_cast)]
-                let (secs, usecs) = (ts.tv_sec as i64, ts.tv_usec as i64);
                 Ok(Some(Packet {
-                    time: Timestamp::from_parts(secs, usecs * 1000),
+                    time,
                     frame: *frame,
                     linktype: *linktype,
-                    data: p.data,
-                    orig_len: p.header.len,
+                    data,
+                    orig_len,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => {
+            None => {
                 // The buffer is drained: wait again next time.
                 *ready = false;
                 if *poll_error && !*got_since_poll {
@@ -389,14 +461,14 @@ impl LiveSource {
                 }
                 Ok(None)
             }
-            Err(e) => Err(LiveError::Capture {
-                interface: interface.clone(),
-                detail: pcap_detail(&e),
-            }),
         }
     }
 
     fn capture_error(&self, detail: String) -> LiveError {
+        self.capture_error_of(detail)
+    }
+
+    fn capture_error_of(&self, detail: String) -> LiveError {
         LiveError::Capture {
             interface: self.interface.clone(),
             detail,
@@ -405,9 +477,21 @@ impl LiveSource {
 
     /// libpcap's counters, accumulated across its 32-bit wrap-around.
     pub fn stats(&mut self) -> Result<LiveStats, LiveError> {
-        let s = match self.cap.stats() {
+        let cap = match &mut self.handle {
+            Handle::Pcap(cap) => cap,
+            #[cfg(feature = "ebpf")]
+            Handle::Ring(ring) => {
+                let (received, dropped) = ring
+                    .stats()
+                    .map_err(|e| self.capture_error_of(e.to_string()))?;
+                self.totals.received = received;
+                self.totals.dropped_by_kernel = dropped;
+                return Ok(self.totals);
+            }
+        };
+        let s = match cap.stats() {
             Ok(s) => s,
-            Err(e) => return Err(self.capture_error(pcap_detail(&e))),
+            Err(e) => return Err(self.capture_error_of(pcap_detail(&e))),
         };
         let t = &mut self.totals;
         t.received += u64::from(s.received.wrapping_sub(self.last_raw.received));
@@ -423,37 +507,52 @@ impl LiveSource {
     }
 }
 
-/// Attaches the kernel part to the capture's socket; its user filter then runs in userspace.
+/// Opens the capture with the kernel part: the ring of `capture::ring`, the eBPF program on
+/// its socket, and the user's filter compiled for userspace.
 #[cfg(feature = "ebpf")]
-fn attach_bypass(
-    cap: &Capture<Active>,
-    linktype: u32,
-    filter: &str,
-) -> Result<(KernelBypass, BpfProgram), String> {
-    if linktype != super::linktype::ETHERNET {
-        return Err(format!(
-            "the kernel program reads Ethernet frames, and this interface's link type is \
-             {linktype}"
-        ));
+fn open_bypassed(o: &LiveOptions) -> Result<LiveSource, BypassOpen> {
+    use super::ebpf::privilege_hint;
+    let ty =
+        std::fs::read_to_string(format!("/sys/class/net/{}/type", o.interface)).unwrap_or_default();
+    if ty.trim() != "1" {
+        return Err(BypassOpen::Kernel(format!(
+            "the kernel program reads Ethernet frames, and '{}' is not an Ethernet interface \
+             (ARP type {})",
+            o.interface,
+            ty.trim()
+        )));
     }
-    // Compiled before attaching, so the capture never runs without the user's filter.
-    let prog = cap.compile(filter, true).map_err(|e| pcap_detail(&e))?;
-    let tcp_only = filter.trim() == "tcp";
-    let bypass = KernelBypass::attach(cap.as_raw_fd(), tcp_only).map_err(|e| e.to_string())?;
-    Ok((bypass, prog))
+    let linktype = super::linktype::ETHERNET;
+    // Compiled before the socket opens, so the capture never runs without the user's filter.
+    let prog = Capture::dead(pcap::Linktype(linktype as i32))
+        .and_then(|c| c.compile(&o.filter, true))
+        .map_err(|e| {
+            BypassOpen::Filter(LiveError::BadFilter {
+                filter: o.filter.clone(),
+                detail: pcap_detail(&e),
+            })
+        })?;
+    let ring = super::ring::Ring::open(&o.interface, o.buffer_bytes as usize).map_err(|e| {
+        BypassOpen::Kernel(format!(
+            "opening the capture socket: {}",
+            privilege_hint(&e)
+        ))
+    })?;
+    let tcp_only = o.filter.trim() == "tcp";
+    let bypass = KernelBypass::attach(ring.as_raw_fd(), tcp_only)
+        .map_err(|e| BypassOpen::Kernel(e.to_string()))?;
+    let mut src = LiveSource::with(o, Handle::Ring(ring), linktype, None, Some(prog));
+    src.bypass = Some(bypass);
+    Ok(src)
 }
 
 #[cfg(not(feature = "ebpf"))]
-fn attach_bypass(
-    _cap: &Capture<Active>,
-    _linktype: u32,
-    _filter: &str,
-) -> Result<((), BpfProgram), String> {
-    Err(
+fn open_bypassed(_o: &LiveOptions) -> Result<LiveSource, BypassOpen> {
+    Err(BypassOpen::Kernel(
         "this stekwatch was built without the cargo feature \"ebpf\" (build with \
          `--features ebpf`, which needs clang and libbpf-dev)"
             .into(),
-    )
+    ))
 }
 
 #[cfg(test)]

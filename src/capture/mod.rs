@@ -12,6 +12,8 @@ mod guard;
 pub mod input;
 #[cfg(feature = "live")]
 pub mod live;
+#[cfg(feature = "ebpf")]
+pub mod ring;
 
 use crate::time::Timestamp;
 
