@@ -428,7 +428,7 @@ impl LiveSource {
                 }
             },
             #[cfg(feature = "ebpf")]
-            Handle::Ring(ring) => ring.next().map(|p| {
+            Handle::Ring(ring) => ring.next_packet().map(|p| {
                 let cut = p.data.len().min(*snaplen);
                 (
                     Timestamp::from_parts(i64::from(p.sec), i64::from(p.nsec)),

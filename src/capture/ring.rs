@@ -169,7 +169,7 @@ impl Ring {
     }
 
     /// The next packet, or `None` when the kernel has handed over no more (poll the fd).
-    pub fn next(&mut self) -> Option<RingPacket<'_>> {
+    pub fn next_packet(&mut self) -> Option<RingPacket<'_>> {
         loop {
             if self.held && self.left == 0 {
                 // Back to the kernel, and on to the next block.
