@@ -185,6 +185,7 @@ impl Handle {
 /// Why the capture with the kernel-side bypass did not open.
 enum BypassOpen {
     /// The user's filter does not compile: the run stops whatever `--ebpf` says.
+    #[cfg_attr(not(feature = "ebpf"), allow(dead_code))]
     Filter(LiveError),
     /// The kernel part cannot work here.
     Kernel(String),
@@ -477,6 +478,7 @@ impl LiveSource {
 
     /// libpcap's counters, accumulated across its 32-bit wrap-around.
     pub fn stats(&mut self) -> Result<LiveStats, LiveError> {
+        #[allow(clippy::infallible_destructuring_match)]
         let cap = match &mut self.handle {
             Handle::Pcap(cap) => cap,
             #[cfg(feature = "ebpf")]
