@@ -4,17 +4,20 @@
 # tcpdump (reference), `stekwatch live --ebpf off` and `stekwatch live --ebpf on`, one at a
 # time. Prints for each: packets on the wire (tcpreplay), packets the capture saw
 # (kernel program) and delivered to userland, kernel drops, sensor CPU seconds (user + system,
-# from /proc), CPU seconds per replayed GiB, and TLS connections audited.
+# from /proc, counted from the moment the replay starts, so start-up and the eBPF program's
+# load are left out), CPU seconds per replayed GiB, and TLS connections audited.
 #
 # Needs root, tcpreplay, tcpdump, jq, clang, libbpf-dev, libpcap-dev (installed when missing).
-# Usage: scripts/bench-live.sh [SIZE]   (SIZE for gencap, default 256M; BENCH_PCAP=FILE to
+# Usage: scripts/bench-live.sh [SIZE]   (SIZE for gencap, default 1G of 1 MiB downloads as on
+# a busy web front end; GENCAP_OPTS overrides the traffic shape; BENCH_PCAP=FILE to
 # replay an existing capture instead; BENCH_LIVE_OPTS: options of both sensor runs, default
 # --immediate, so a bypass reaches the kernel while its connection still sends; KEEP_TMP=1 keeps
 # the temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "bench-live: needs root (veth, capture, eBPF)"; exit 1; }
-SIZE=${1:-256M}
+SIZE=${1:-1G}
+GENCAP_OPTS=${GENCAP_OPTS:---down-kib 1024 --up-kib 16}
 
 need=()
 command -v tcpreplay >/dev/null || need+=(tcpreplay)
@@ -45,9 +48,10 @@ trap cleanup EXIT
 
 PCAP=${BENCH_PCAP:-}
 if [[ -z $PCAP ]]; then
-  PCAP=$TD/bench/bench-live-$SIZE.pcap
+  PCAP=$TD/bench/bench-live-$SIZE-$(echo "$GENCAP_OPTS" | tr -cd '0-9a-z').pcap
   mkdir -p "$TD/bench"
-  [[ -s $PCAP ]] || "$TD/release/examples/gencap" --size "$SIZE" --out "$PCAP" >/dev/null
+  # shellcheck disable=SC2086
+  [[ -s $PCAP ]] || "$TD/release/examples/gencap" --size "$SIZE" $GENCAP_OPTS --out "$PCAP" >/dev/null
 fi
 BYTES=$(stat -c %s "$PCAP")
 GIB=$(awk -v b="$BYTES" 'BEGIN { printf "%.3f", b / 2^30 }')
@@ -72,12 +76,11 @@ run_sensor() { # MODE
   "$TD/release/stekwatch" live -i "$Z" --ebpf "$mode" --buffer-mib 256 --format json \
     --stats-interval 0 --max-flows 1000000 ${BENCH_LIVE_OPTS---immediate} >"$out" 2>"$T/live-$mode.err" &
   local pid=$!
-  local i; for ((i = 0; i < 100; i++)); do grep -q "capturing on" "$T/live-$mode.err" && break; sleep 0.1; done
+  local i; for ((i = 0; i < 100; i++)); do grep -qs "capturing on" "$T/live-$mode.err" && break; sleep 0.1; done
   local cpu0; cpu0=$(cpu_secs $pid)
   local wire; wire=$(replay)
   sleep 3
-  local cpu; cpu=$(cpu_secs $pid)
-  echo "DEBUG $mode cpu-at-start $cpu0 total $cpu" >&2
+  local cpu; cpu=$(awk -v a="$cpu0" -v b="$(cpu_secs $pid)" 'BEGIN { printf "%.2f", b - a }')
   kill -TERM $pid; wait $pid || true
   local recv drops tls seen
   recv=$(jq '.capture.received' "$out")
@@ -90,10 +93,11 @@ run_sensor() { # MODE
 
 tcpdump -i "$Z" -n -B 262144 -w /dev/null 2>"$T/tcpdump.err" &
 TPID=$!
-for ((i = 0; i < 100; i++)); do grep -q "listening on" "$T/tcpdump.err" && break; sleep 0.1; done
+for ((i = 0; i < 100; i++)); do grep -qs "listening on" "$T/tcpdump.err" && break; sleep 0.1; done
+cpu0=$(cpu_secs $TPID)
 wire=$(replay)
 sleep 2
-cpu=$(cpu_secs $TPID)
+cpu=$(awk -v a="$cpu0" -v b="$(cpu_secs $TPID)" 'BEGIN { printf "%.2f", b - a }')
 kill -INT $TPID; wait $TPID || true
 got=$(awk '/packets captured/ { print $1 }' "$T/tcpdump.err")
 kd=$(awk '/dropped by kernel/ { print $1 }' "$T/tcpdump.err")
