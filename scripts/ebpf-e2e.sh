@@ -2,13 +2,17 @@
 # End-to-end test of the kernel-side bypass (issue 14), as root: a network namespace holding a
 # real nginx that serves a 1 MB file over HTTPS, reached over a veth pair (offloads off, so the
 # wire carries MTU-sized packets); real `openssl s_client` downloads with TLS 1.2 and 1.3, each
-# new then resumed twice; `stekwatch live --ebpf on` and tcpdump on the same interface.
+# new then resumed twice; `stekwatch live --ebpf on` and tcpdump on the same interface, and
+# beside them the sensor on two cores (`-j 2`: a fanout group of two sockets) with the kernel
+# part on and off.
 #
 # Checks: the sensor's report equals `read` of tcpdump's capture (services, key names,
-# resumptions, alerts; not the packet counters); the packets that reached the sensor's userland
+# resumptions, alerts; not the packet counters), and so do the reports of `-j 2` (each worker's
+# share listed); the packets that reached the sensor's userland
 # are at most 10% of those on the wire; the kernel dropped packets as audited and its map is
 # empty once the connections closed; `--ebpf on` without privilege is a clear error (status
-# 2), and `--ebpf auto` without privilege says so once and runs.
+# 2), and `--ebpf auto` without privilege says so once and runs; on an interface the program
+# cannot read (loopback), `--ebpf on` is a clear error and `auto` says so once.
 #
 # Needs root, clang and libbpf-dev (installed when missing with nginx, openssl, tcpdump, jq,
 # ethtool). Usage: scripts/ebpf-e2e.sh   (KEEP_TMP=1 keeps the temp dir)
@@ -128,6 +132,16 @@ LIVE=$!
 PIDS+=($LIVE)
 wait_for "$T/live.err" "capturing on $HOST" 10 || { cat "$T/live.err" >&2; die "live did not start"; }
 grep -q "dropped in the kernel" "$T/live.err" || { cat "$T/live.err" >&2; die "kernel part not attached"; }
+for e in on off; do
+  "$B" live -i "$HOST" -j 2 --filter "tcp port $PORT" --ebpf $e --immediate --format json \
+    --stats-interval 0 >"$T/live-j2-$e.json" 2>"$T/live-j2-$e.err" &
+  PIDS+=($!)
+  eval "LIVE_J2_$e=$!"
+  wait_for "$T/live-j2-$e.err" "capturing on $HOST with 2 workers" 10 \
+    || { cat "$T/live-j2-$e.err" >&2; die "live -j 2 --ebpf $e did not start"; }
+done
+grep -q "dropped in the kernel" "$T/live-j2-on.err" \
+  || { cat "$T/live-j2-on.err" >&2; die "kernel part not attached with -j 2"; }
 
 # get VER EXPECT [s_client options]: downloads the 1 MB file; EXPECT New|Reused.
 get() {
@@ -146,9 +160,11 @@ for ver in 1.2 1.3; do
   get $ver Reused -sess_in "$T/s$ver.pem"
 done
 sleep 1
-kill -TERM $LIVE
-rc=0; wait $LIVE || rc=$?
-[[ $rc -eq 0 ]] || { cat "$T/live.err" >&2; die "live exited with $rc"; }
+kill -TERM $LIVE "$LIVE_J2_on" "$LIVE_J2_off"
+for run in "$LIVE:live" "$LIVE_J2_on:live-j2-on" "$LIVE_J2_off:live-j2-off"; do
+  rc=0; wait "${run%%:*}" || rc=$?
+  [[ $rc -eq 0 ]] || { cat "$T/${run#*:}.err" >&2; die "${run#*:} exited with $rc"; }
+done
 sleep 0.5
 kill -INT $TCPDUMP; wait $TCPDUMP || true
 ok "6 downloads of 1 MB (TLS 1.2 and 1.3, new and resumed) with the sensor's eBPF on"
@@ -169,6 +185,15 @@ jq -e '[.services[] | .. | objects | select(has("resumed_ticket")) | .resumed_ti
 jq -e '[.services[] | .. | objects | select(has("resumed_psk")) | .resumed_psk] | add == 2' \
   "$T/live.json" >/dev/null || die "expected 2 TLS 1.3 PSK resumptions"
 ok "the sensor's report equals read of tcpdump's capture (key $KEY_HEX, 2 ticket and 2 PSK resumptions)"
+for e in on off; do
+  jq -S "$norm" "$T/live-j2-$e.json" >"$T/live-j2-$e.norm"
+  diff -u "$T/read.norm" "$T/live-j2-$e.norm" >&2 || die "the report of -j 2 --ebpf $e differs from read"
+  [[ $(jq '.capture.workers | length' "$T/live-j2-$e.json") -eq 2 ]] || die "-j 2: expected 2 workers"
+  [[ $(jq '[.capture.workers[].packets] | add' "$T/live-j2-$e.json") -eq \
+     $(jq '.capture.received' "$T/live-j2-$e.json") ]] || die "-j 2: the workers' packets do not add up"
+  echo "ebpf-e2e: -j 2 --ebpf $e: packets per worker $(jq -c '[.capture.workers[].packets]' "$T/live-j2-$e.json"), received $(jq '.capture.received' "$T/live-j2-$e.json")"
+done
+ok "live -j 2 (kernel part on and off) reports the same as read of tcpdump's capture"
 
 # --- what reached userland ---------------------------------------------------------------------
 wire=$(tcpdump -r "$T/wire.pcap" -n 2>/dev/null | wc -l)
@@ -219,5 +244,18 @@ kill -TERM $AUTO; wait $AUTO || true
 [[ $(grep -c "running without the kernel-side bypass" "$T/auto.err") -eq 1 ]] \
   || { cat "$T/auto.err" >&2; die "--ebpf auto without privilege should say so once"; }
 ok "--ebpf auto without privilege says so once and captures"
+
+# --- an interface the program cannot read ----------------------------------------------------
+rc=0; "$B" live -i lo --ebpf on 2>"$T/lo.err" </dev/null || rc=$?
+[[ $rc -eq 2 ]] && grep -q "not an Ethernet interface" "$T/lo.err" \
+  || { cat "$T/lo.err" >&2; die "--ebpf on on lo: expected a clear error and status 2 (rc $rc)"; }
+"$B" live -i lo --ebpf auto --format json >"$T/lo.json" 2>"$T/lo-auto.err" &
+AUTO=$!
+PIDS+=($AUTO)
+wait_for "$T/lo-auto.err" "capturing on lo" 10 || { cat "$T/lo-auto.err" >&2; die "--ebpf auto on lo did not start"; }
+kill -TERM $AUTO; wait $AUTO || true
+[[ $(grep -c "running without the kernel-side bypass" "$T/lo-auto.err") -eq 1 ]] \
+  || { cat "$T/lo-auto.err" >&2; die "--ebpf auto on lo should say so once"; }
+ok "on lo, --ebpf on is refused with status 2 ($(head -c 160 "$T/lo.err")) and auto says so once"
 
 echo "ebpf-e2e: $PASSED passed, 0 failed"

@@ -29,6 +29,9 @@ pub fn run(live: &LiveArgs, common: &Common) -> i32 {
         stats_secs: lc.stats_secs,
         state: cfg.state.clone(),
         limits: cfg.limits,
+        // Several capture sockets only when asked for: the default is one, read by the
+        // sensor's thread.
+        workers: common.threads.unwrap_or(1),
         report: cfg.report.clone(),
         printer: cfg.printer,
         log: match super::log::open(&cfg) {

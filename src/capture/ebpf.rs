@@ -120,11 +120,12 @@ pub fn privilege_hint(e: &dyn std::error::Error) -> String {
 }
 
 impl KernelBypass {
-    /// Loads the program and attaches it to the AF_PACKET socket `fd` (replacing the classic
-    /// filter libpcap set there: the caller applies the user's filter in userspace). With
+    /// Loads the program and attaches it to the AF_PACKET sockets `fds` (one, or the rings of
+    /// a fanout group; it replaces their classic filter: the caller applies the user's filter
+    /// in userspace). The flow map is shared by every socket. With
     /// `tcp_only` (the user's filter is `tcp`), IPv4 packets other than TCP are dropped in the
     /// kernel too.
-    pub fn attach(fd: RawFd, tcp_only: bool) -> Result<Self, BypassError> {
+    pub fn attach(fds: &[RawFd], tcp_only: bool) -> Result<Self, BypassError> {
         let err = |what: &str, e: &dyn std::error::Error| {
             BypassError(format!("{what}: {}", privilege_hint(e)))
         };
@@ -151,10 +152,20 @@ impl KernelBypass {
             .ok_or_else(|| BypassError("the eBPF object lacks its program".into()))?
             .try_into()
             .map_err(|e| err("the eBPF program", &e))?;
-        // SAFETY: `fd` is the capture's open socket; it outlives this call.
-        let sock = unsafe { BorrowedFd::borrow_raw(fd) };
-        prog.attach(sock)
-            .map_err(|e| err("attaching the eBPF program to the capture socket", &e))?;
+        for &fd in fds {
+            // SAFETY: `fd` is an open capture socket; it outlives this call.
+            let sock = unsafe { BorrowedFd::borrow_raw(fd) };
+            let link = prog
+                .attach(sock)
+                .map_err(|e| err("attaching the eBPF program to the capture socket", &e))?;
+            // The program stays on the socket until the socket closes (the kernel then drops
+            // it): a link detaching at drop could name a descriptor already closed and reused
+            // when the sockets of a fanout group close in any order.
+            let link = prog
+                .take_link(link)
+                .map_err(|e| err("the eBPF program's link", &e))?;
+            std::mem::forget(link);
+        }
         let flows = HashMap::try_from(
             ebpf.take_map("bypassed")
                 .ok_or_else(|| BypassError("the eBPF object lacks its flow map".into()))?,

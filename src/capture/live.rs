@@ -166,9 +166,8 @@ impl BypassStats {
 
 /// The capture socket: libpcap's, or (with the kernel-side bypass) the ring of small blocks
 /// in `capture::ring`.
-enum Handle {
+pub(super) enum Handle {
     Pcap(Capture<Active>),
-    #[cfg(feature = "ebpf")]
     Ring(super::ring::Ring),
 }
 
@@ -176,7 +175,6 @@ impl Handle {
     fn fd(&self) -> i32 {
         match self {
             Handle::Pcap(c) => c.as_raw_fd(),
-            #[cfg(feature = "ebpf")]
             Handle::Ring(r) => r.as_raw_fd(),
         }
     }
@@ -194,7 +192,8 @@ enum BypassOpen {
 pub struct LiveSource {
     /// Declared before `cap` so that it is detached before the socket closes.
     #[cfg(feature = "ebpf")]
-    bypass: Option<KernelBypass>,
+    /// Shared by the rings of a fanout group (one map, one program).
+    bypass: Option<std::sync::Arc<std::sync::Mutex<KernelBypass>>>,
     /// Why the kernel part is not in use (`--ebpf auto`), for the caller to say once.
     ebpf_note: Option<String>,
     /// The user's filter, compiled for userspace: the kernel part replaced it on the socket.
@@ -241,15 +240,7 @@ impl LiveSource {
                 }
             }
         };
-        // libpcap's own message for a missing device is vague; name the alternatives.
-        if let Ok(devices) = Device::list() {
-            if !devices.iter().any(|d| d.name == o.interface) {
-                return Err(LiveError::NoSuchInterface {
-                    interface: o.interface.clone(),
-                    available: devices.into_iter().map(|d| d.name).collect(),
-                });
-            }
-        }
+        Self::check_interface(o)?;
         let mut ebpf_note = None;
         if o.ebpf != EbpfMode::Off {
             match open_bypassed(o) {
@@ -291,7 +282,32 @@ impl LiveSource {
         ))
     }
 
-    fn with(
+    /// libpcap's own message for a missing device is vague; this one names the alternatives.
+    pub(super) fn check_interface(o: &LiveOptions) -> Result<(), LiveError> {
+        if let Ok(devices) = Device::list() {
+            if !devices.iter().any(|d| d.name == o.interface) {
+                return Err(LiveError::NoSuchInterface {
+                    interface: o.interface.clone(),
+                    available: devices.into_iter().map(|d| d.name).collect(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The kernel part shared with the other rings of a fanout group.
+    #[cfg(feature = "ebpf")]
+    pub(super) fn share_bypass(
+        &mut self,
+        b: Option<std::sync::Arc<std::sync::Mutex<KernelBypass>>>,
+    ) {
+        self.bypass = b;
+    }
+
+    #[cfg(not(feature = "ebpf"))]
+    pub(super) fn share_bypass(&mut self, _b: Option<std::sync::Arc<std::sync::Mutex<()>>>) {}
+
+    pub(super) fn with(
         o: &LiveOptions,
         handle: Handle,
         linktype: u32,
@@ -346,8 +362,8 @@ impl LiveSource {
     /// kernel part, nothing).
     pub fn bypass(&mut self, a: std::net::SocketAddr, b: std::net::SocketAddr) {
         #[cfg(feature = "ebpf")]
-        if let Some(k) = self.bypass.as_mut() {
-            k.bypass(a, b);
+        if let Some(k) = self.bypass.as_ref() {
+            k.lock().unwrap_or_else(|p| p.into_inner()).bypass(a, b);
         }
         #[cfg(not(feature = "ebpf"))]
         let _ = (a, b);
@@ -357,8 +373,20 @@ impl LiveSource {
     pub fn bypass_stats(&mut self) -> Option<BypassStats> {
         #[cfg(feature = "ebpf")]
         if let Some(k) = self.bypass.as_ref() {
-            self.last_bypass = k.stats();
+            self.last_bypass = k.lock().unwrap_or_else(|p| p.into_inner()).stats();
             return Some(self.last_bypass);
+        }
+        None
+    }
+
+    /// Reads the kernel part's counters from another thread (`None` without it).
+    pub fn bypass_reader(&self) -> Option<crate::runtime::live_workers::BypassReader> {
+        #[cfg(feature = "ebpf")]
+        if let Some(k) = self.bypass.as_ref() {
+            let k = std::sync::Arc::clone(k);
+            return Some(Box::new(move || {
+                k.lock().unwrap_or_else(|p| p.into_inner()).stats()
+            }));
         }
         None
     }
@@ -428,7 +456,6 @@ impl LiveSource {
                     })
                 }
             },
-            #[cfg(feature = "ebpf")]
             Handle::Ring(ring) => ring.next_packet().map(|p| {
                 let cut = p.data.len().min(*snaplen);
                 (
@@ -438,7 +465,6 @@ impl LiveSource {
                 )
             }),
         };
-        let _ = snaplen;
         match got {
             Some((time, data, orig_len)) => {
                 *frame += 1;
@@ -478,10 +504,8 @@ impl LiveSource {
 
     /// libpcap's counters, accumulated across its 32-bit wrap-around.
     pub fn stats(&mut self) -> Result<LiveStats, LiveError> {
-        #[allow(clippy::infallible_destructuring_match)]
         let cap = match &mut self.handle {
             Handle::Pcap(cap) => cap,
-            #[cfg(feature = "ebpf")]
             Handle::Ring(ring) => {
                 let (received, dropped) = ring
                     .stats()
@@ -534,27 +558,29 @@ fn open_bypassed(o: &LiveOptions) -> Result<LiveSource, BypassOpen> {
                 detail: pcap_detail(&e),
             })
         })?;
-    let ring = super::ring::Ring::open(&o.interface, o.buffer_bytes as usize).map_err(|e| {
-        BypassOpen::Kernel(format!(
-            "opening the capture socket: {}",
-            privilege_hint(&e)
-        ))
-    })?;
+    let ring =
+        super::ring::Ring::open(&o.interface, o.buffer_bytes as usize, None).map_err(|e| {
+            BypassOpen::Kernel(format!(
+                "opening the capture socket: {}",
+                privilege_hint(&e)
+            ))
+        })?;
     let tcp_only = o.filter.trim() == "tcp";
-    let bypass = KernelBypass::attach(ring.as_raw_fd(), tcp_only)
+    let bypass = KernelBypass::attach(&[ring.as_raw_fd()], tcp_only)
         .map_err(|e| BypassOpen::Kernel(e.to_string()))?;
     let mut src = LiveSource::with(o, Handle::Ring(ring), linktype, None, Some(prog));
-    src.bypass = Some(bypass);
+    src.bypass = Some(std::sync::Arc::new(std::sync::Mutex::new(bypass)));
     Ok(src)
 }
 
+/// Why `--ebpf` cannot work in a build without the feature.
+#[cfg_attr(feature = "ebpf", allow(dead_code))]
+pub(super) const NO_EBPF_FEATURE: &str = "this stekwatch was built without the cargo feature \
+     \"ebpf\" (build with `--features ebpf`, which needs clang and libbpf-dev)";
+
 #[cfg(not(feature = "ebpf"))]
 fn open_bypassed(_o: &LiveOptions) -> Result<LiveSource, BypassOpen> {
-    Err(BypassOpen::Kernel(
-        "this stekwatch was built without the cargo feature \"ebpf\" (build with \
-         `--features ebpf`, which needs clang and libbpf-dev)"
-            .into(),
-    ))
+    Err(BypassOpen::Kernel(NO_EBPF_FEATURE.into()))
 }
 
 #[cfg(test)]

@@ -7,12 +7,14 @@
 #[cfg(feature = "ebpf")]
 pub mod ebpf;
 pub mod expand;
+#[cfg(feature = "live")]
+pub mod fanout;
 pub mod file;
 mod guard;
 pub mod input;
 #[cfg(feature = "live")]
 pub mod live;
-#[cfg(feature = "ebpf")]
+#[cfg(feature = "live")]
 pub mod ring;
 
 use crate::time::Timestamp;

@@ -1,6 +1,6 @@
-//! The capture socket used while the kernel-side bypass is attached (cargo feature "ebpf"):
-//! an AF_PACKET socket with a TPACKET_V3 ring of small blocks, opened here rather than by
-//! libpcap. libpcap's TPACKET_V3 blocks are 256 KiB, so a connection's handshake reaches the
+//! The capture socket used while the kernel-side bypass is attached, and by every worker of
+//! `live -j N`: an AF_PACKET socket with a TPACKET_V3 ring of small blocks, opened here
+//! rather than by libpcap (which can neither size blocks nor join a fanout group). libpcap's TPACKET_V3 blocks are 256 KiB, so a connection's handshake reaches the
 //! sensor only after about 170 full-sized packets have followed it, and at line rate most of
 //! the connection is in the ring before the sensor can tell the kernel to drop it. Blocks of
 //! `BLOCK_BYTES` (and the kernel's 1 ms block timeout) cut that delay to a few dozen packets
@@ -8,6 +8,11 @@
 //!
 //! A packet larger than a block's room (`max_packet`) is cut to it, counted as cut by
 //! --snaplen downstream (`orig_len` is the length on the wire).
+//!
+//! Several rings can share a fanout group (`PACKET_FANOUT_HASH` with defragmentation): the
+//! kernel hashes each packet's flow symmetrically, so both directions of a connection land in
+//! the same ring. A ring of a group drops everything until it has joined (a drop-all classic
+//! filter, replaced by the caller's), so no packet reaches two rings.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -19,6 +24,14 @@ pub const BLOCK_BYTES: usize = 64 << 10;
 const RETIRE_MS: u32 = 1;
 /// Where a block's `block_status` and `num_pkts` lie (after `version`, `offset_to_priv`).
 const STATUS_AT: usize = 8;
+
+/// `ret #0`: a classic filter that takes no packet.
+const DROP_ALL: libc::sock_filter = libc::sock_filter {
+    code: 0x06,
+    jt: 0,
+    jf: 0,
+    k: 0,
+};
 
 /// One packet borrowed from the ring.
 pub struct RingPacket<'a> {
@@ -70,8 +83,9 @@ fn setsockopt<T>(fd: RawFd, name: libc::c_int, v: &T, what: &str) -> io::Result<
 
 impl Ring {
     /// Opens a promiscuous capture of every protocol on `interface` with a ring of about
-    /// `buffer_bytes`.
-    pub fn open(interface: &str, buffer_bytes: usize) -> io::Result<Ring> {
+    /// `buffer_bytes`; with `fanout`, the ring joins that group and takes nothing until the
+    /// caller attaches a filter (`attach_classic`, or an eBPF program).
+    pub fn open(interface: &str, buffer_bytes: usize, fanout: Option<u16>) -> io::Result<Ring> {
         let name = std::ffi::CString::new(interface)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"))?;
         // SAFETY: a NUL-terminated name.
@@ -134,6 +148,9 @@ impl Ring {
             mr_address: [0; 8],
         };
         setsockopt(raw, libc::PACKET_ADD_MEMBERSHIP, &mreq, "promiscuous mode")?;
+        if fanout.is_some() {
+            ring.attach_classic(&[DROP_ALL])?;
+        }
         // SAFETY: zeroed sockaddr_ll is a valid value; the fields that matter are set below.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -150,7 +167,37 @@ impl Ring {
         if r < 0 {
             return Err(last_err("binding to the interface"));
         }
+        if let Some(group) = fanout {
+            let arg = u32::from(group)
+                | ((libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16);
+            setsockopt(raw, libc::PACKET_FANOUT, &arg, "joining the fanout group")?;
+        }
         Ok(ring)
+    }
+
+    /// Replaces the socket's filter with a classic BPF program (`sock_filter` instructions,
+    /// as libpcap compiles them).
+    pub fn attach_classic(&self, insns: &[libc::sock_filter]) -> io::Result<()> {
+        let prog = libc::sock_fprog {
+            len: u16::try_from(insns.len()).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "the filter is too long")
+            })?,
+            filter: insns.as_ptr().cast_mut(),
+        };
+        // SAFETY: `prog` points to `insns`, alive for the call; the kernel copies them.
+        let r = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                (&prog as *const libc::sock_fprog).cast(),
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(last_err("attaching the filter"));
+        }
+        Ok(())
     }
 
     /// The largest packet kept whole.

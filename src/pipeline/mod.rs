@@ -102,6 +102,8 @@ pub struct Pipeline {
     done: Vec<ConnSummary>,
     /// Where each connection's record is also written (`--log`), shared by a run's pipelines.
     log: Option<Arc<ConnLog>>,
+    /// A live worker's records, held for the sensor's one tracker instead of this one's.
+    outbox: Option<Vec<ConnRecord>>,
 }
 
 impl Pipeline {
@@ -122,7 +124,32 @@ impl Pipeline {
             idle_timeout_secs: limits.idle_timeout_secs,
             done: Vec::new(),
             log: None,
+            outbox: None,
         }
+    }
+
+    /// From now on, connection records wait for `take_records` instead of reaching this
+    /// pipeline's tracker (a worker of `live -j`, whose records the sensor's tracker observes).
+    pub fn hold_records(mut self) -> Self {
+        self.outbox = Some(Vec::new());
+        self
+    }
+
+    /// Records held (see `hold_records`).
+    pub fn held_records(&self) -> usize {
+        self.outbox.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The records held since the last call (see `hold_records`).
+    pub fn take_records(&mut self) -> Vec<ConnRecord> {
+        self.outbox.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Packets from now on are evidence in input `file` of a history kept elsewhere (the
+    /// sensor's, which named the input).
+    pub fn continue_input(&mut self, file: u32) {
+        self.file = file;
+        self.last_time = None;
     }
 
     /// Also writes every connection's record to `log`.
@@ -250,7 +277,10 @@ impl Pipeline {
             if let Some(log) = &self.log {
                 log.conn(&rec);
             }
-            self.history.tracker.observe_record(&rec);
+            match &mut self.outbox {
+                Some(out) => out.push(rec),
+                None => self.history.tracker.observe_record(&rec),
+            }
         }
     }
 }

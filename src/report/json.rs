@@ -64,6 +64,22 @@ pub struct CaptureOut {
     /// The kernel-side bypass (`--ebpf`), when it was attached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_bypass: Option<KernelBypassOut>,
+    /// With `-j N` (N > 1): each capture worker's share.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerOut>,
+}
+
+/// One capture worker of `live -j N`: its socket of the fanout group and its thread.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct WorkerOut {
+    /// Packets its socket delivered (after the kernel's filters).
+    pub packets: u64,
+    /// ... per second of the run, on average.
+    pub packets_per_second: u64,
+    /// Tunnelled packets it handed to the worker of their inner flow, and those it dropped
+    /// because that worker's queue was full (their connections may go unaudited).
+    pub forwarded: u64,
+    pub forward_dropped: u64,
 }
 
 /// Counters of the eBPF program on the capture socket: what it saw, what it dropped as

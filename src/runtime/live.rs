@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use super::RunError;
 use pcap::BpfProgram;
 
+use super::live_workers::Workers;
 use crate::capture::live::{BypassStats, LiveError, LiveOptions, LiveSource, LiveStats};
 use crate::pipeline::{Limits, Pipeline};
 use crate::report::json::{CaptureOut, KernelBypassOut, Report};
@@ -27,6 +28,7 @@ use crate::report::stream::AlertStream;
 use crate::report::{self, Printer, ReportOptions};
 use crate::state::{self, format::StateFile};
 use crate::time::Timestamp;
+use crate::tracker::History;
 
 /// How long a failed capture (the link went down) is reopened before the run gives up.
 const LINK_WAIT: Duration = Duration::from_secs(300);
@@ -47,6 +49,9 @@ pub struct SensorConfig {
     pub stats_secs: u64,
     pub state: Option<PathBuf>,
     pub limits: Limits,
+    /// Capture sockets in one fanout group, each with a worker thread (`-j`); 1: one socket
+    /// read by the sensor's thread.
+    pub workers: usize,
     pub report: ReportOptions,
     pub printer: Printer,
     /// `--log`: each connection's record.
@@ -67,7 +72,7 @@ pub fn run(cfg: &SensorConfig) -> Result<Report, RunError> {
 
 struct Sensor<'a> {
     cfg: &'a SensorConfig,
-    src: LiveSource,
+    feed: Feed,
     p: Pipeline,
     /// Alerts printed, by this run or (from the state file) earlier ones.
     announced: AlertStream,
@@ -99,6 +104,15 @@ struct Sensor<'a> {
     /// The restored history's counters and number of inputs (the log's stats line is this
     /// run's alone).
     before: (crate::stats::Stats, usize),
+    /// The restored history's counters and span, without its services (the workers' counters
+    /// are added to it).
+    base: History,
+}
+
+/// Where packets come from: one capture socket read here, or the workers of `-j N`.
+enum Feed {
+    One(LiveSource),
+    Many(Workers),
 }
 
 /// Why the capture loop ended.
@@ -120,11 +134,20 @@ impl<'a> Sensor<'a> {
             None => None,
         };
         let lc = &cfg.capture;
-        let mut src = LiveSource::open(lc).map_err(|e| RunError(e.to_string()))?;
-        if let Some(note) = src.ebpf_note() {
+        let mut sources = if cfg.workers > 1 {
+            crate::capture::fanout::open_group(lc, cfg.workers)
+        } else {
+            LiveSource::open(lc).map(|s| vec![s])
+        }
+        .map_err(|e| RunError(e.to_string()))?;
+        if let Some(note) = sources[0].ebpf_note() {
             eprintln!("stekwatch: note: running without the kernel-side bypass (--ebpf): {note}");
         }
-        let filter = src.take_userspace_filter();
+        let bypass_reader = sources[0].bypass_reader();
+        let mut filter = None;
+        if sources.len() == 1 {
+            filter = sources[0].take_userspace_filter();
+        }
         let stop = Arc::new(AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             // A second signal while stopping exits at once.
@@ -141,16 +164,39 @@ impl<'a> Sensor<'a> {
             state::restore(saved, p.history_mut(), &mut announced)?;
         }
         let before = (p.history().stats.clone(), p.history().files.len());
+        let base = History {
+            stats: p.history().stats.clone(),
+            start: p.history().start,
+            end: p.history().end,
+            ..History::default()
+        };
         p.begin_input(&input_name(&lc.interface));
         if filter.is_some() {
             p.track_bypassed();
         }
+        let used_bypass = bypass_reader.is_some();
+        let feed = if sources.len() == 1 {
+            Feed::One(sources.pop().expect("one source"))
+        } else {
+            let file = p.history().files.len() as u32 - 1;
+            Feed::Many(Workers::start(
+                sources,
+                cfg.limits,
+                file,
+                cfg.log.clone(),
+                bypass_reader,
+            ))
+        };
         let now = Instant::now();
         eprintln!(
-            "stekwatch: capturing on {} (filter '{}'{}){}",
+            "stekwatch: capturing on {}{} (filter '{}'{}){}",
             lc.interface,
+            match &feed {
+                Feed::Many(w) => format!(" with {} workers", w.latest.len()),
+                Feed::One(_) => String::new(),
+            },
             lc.filter,
-            if filter.is_some() {
+            if used_bypass {
                 ", audited connections dropped in the kernel"
             } else {
                 ""
@@ -166,14 +212,14 @@ impl<'a> Sensor<'a> {
         );
         Ok(Sensor {
             cfg,
-            src,
+            feed,
             p,
             announced,
             stop,
             hup,
             carried: LiveStats::default(),
             carried_bypass: BypassStats::default(),
-            used_bypass: filter.is_some(),
+            used_bypass,
             filter,
             filtered: 0,
             bypass_overflow: 0,
@@ -188,6 +234,7 @@ impl<'a> Sensor<'a> {
             last_health: now,
             last_drops: 0,
             before,
+            base,
         })
     }
 
@@ -195,7 +242,18 @@ impl<'a> Sensor<'a> {
         let stop = self.capture_loop();
         // Every connection still open is summarised before the final evaluation and save.
         self.p.finish();
-        let _ = self.src.stats();
+        match &mut self.feed {
+            Feed::One(src) => {
+                let _ = src.stats();
+            }
+            Feed::Many(w) => {
+                for u in w.stop() {
+                    if let Some(e) = w.apply(u, &mut self.p, &self.base) {
+                        eprintln!("stekwatch: warning: a capture worker stopped: {e}");
+                    }
+                }
+            }
+        }
         let stopped = match &stop {
             Stop::Signal => "signal".to_string(),
             Stop::OutputClosed => "output closed".to_string(),
@@ -248,27 +306,10 @@ impl<'a> Sensor<'a> {
             if self.hup.swap(false, Ordering::Relaxed) {
                 self.save_on_hup();
             }
-            let mut got = false;
-            let mut failed = None;
-            for _ in 0..MAX_BURST {
-                match self.src.next_packet() {
-                    Ok(Some(pkt)) => {
-                        got = true;
-                        if LiveSource::wanted(self.filter.as_ref(), pkt.data) {
-                            self.p.push_packet(&pkt);
-                            // At once: the connection's bulk follows its handshake closely.
-                            self.tell_kernel();
-                        } else {
-                            self.filtered += 1;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
+            let (got, failed) = match &mut self.feed {
+                Feed::One(_) => self.pump(),
+                Feed::Many(w) => w.pump(&mut self.p, &self.base),
+            };
             if let Some(e) = failed {
                 if let Some(stop) = self.reopen(e) {
                     return stop;
@@ -290,22 +331,52 @@ impl<'a> Sensor<'a> {
         }
     }
 
-    /// Connections the flow table bypassed go to the kernel, which drops their packets from
-    /// now on.
-    fn tell_kernel(&mut self) {
-        if !self.used_bypass {
-            return;
+    /// Up to `MAX_BURST` packets from the one capture socket: whether any came, and the
+    /// capture's failure. Connections the flow table bypassed go to the kernel at once (the
+    /// connection's bulk follows its handshake closely), which drops their packets from now
+    /// on.
+    fn pump(&mut self) -> (bool, Option<LiveError>) {
+        let Sensor {
+            feed: Feed::One(src),
+            p,
+            filter,
+            filtered,
+            bypass_overflow,
+            used_bypass,
+            ..
+        } = self
+        else {
+            return (false, None);
+        };
+        let mut got = false;
+        for _ in 0..MAX_BURST {
+            match src.next_packet() {
+                Ok(Some(pkt)) => {
+                    got = true;
+                    if !LiveSource::wanted(filter.as_ref(), pkt.data) {
+                        *filtered += 1;
+                        continue;
+                    }
+                    p.push_packet(&pkt);
+                    if !*used_bypass {
+                        continue;
+                    }
+                    // Drained even when a reopened capture runs without the kernel part, so
+                    // the queue does not fill.
+                    let b = p.take_bypassed();
+                    if filter.is_none() {
+                        continue;
+                    }
+                    *bypass_overflow += b.overflow;
+                    for k in b.keys {
+                        src.bypass(k.lo.socket_addr(), k.hi.socket_addr());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return (got, Some(e)),
+            }
         }
-        // Drained even when a reopened capture runs without the kernel part, so the queue
-        // does not fill.
-        let b = self.p.take_bypassed();
-        if self.filter.is_none() {
-            return;
-        }
-        self.bypass_overflow += b.overflow;
-        for k in b.keys {
-            self.src.bypass(k.lo.socket_addr(), k.hi.socket_addr());
-        }
+        (got, None)
     }
 
     /// New connections were summarised, and a second of packet time passed or the link is
@@ -386,7 +457,8 @@ impl<'a> Sensor<'a> {
     /// backing off, for up to `LINK_WAIT`. `None`: capturing again (a new input of the
     /// history, its frames counted from 1); otherwise why the run stops.
     fn reopen(&mut self, e: LiveError) -> Option<Stop> {
-        if !matches!(e, LiveError::Capture { .. }) {
+        // The workers of -j stop with their capture: reopening a fanout group is not done.
+        if !matches!(e, LiveError::Capture { .. }) || matches!(self.feed, Feed::Many(_)) {
             return Some(Stop::Failed(e));
         }
         let iface = self.cfg.capture.interface.clone();
@@ -415,8 +487,11 @@ impl<'a> Sensor<'a> {
                     // Connections bypassed by the closed handle reach userland again (the
                     // flow table still drops them).
                     let _ = self.p.take_bypassed();
-                    let _ = self.src.bypass_stats();
-                    let old = std::mem::replace(&mut self.src, src);
+                    let Feed::One(cur) = &mut self.feed else {
+                        return Some(Stop::Failed(again_failed(&iface)));
+                    };
+                    let _ = cur.bypass_stats();
+                    let old = std::mem::replace(cur, src);
                     // The closed handle's map is gone with it: none of its entries remain.
                     let mut gone = old.last_bypass_stats();
                     gone.entries = 0;
@@ -445,7 +520,10 @@ impl<'a> Sensor<'a> {
 
     /// Counters of every capture handle of the run.
     fn capture_stats(&mut self) -> LiveStats {
-        let s = self.src.stats().unwrap_or_else(|_| self.src.last_stats());
+        let s = match &mut self.feed {
+            Feed::One(src) => src.stats().unwrap_or_else(|_| src.last_stats()),
+            Feed::Many(w) => w.capture(),
+        };
         LiveStats {
             received: s.received + self.carried.received,
             dropped_by_kernel: s.dropped_by_kernel + self.carried.dropped_by_kernel,
@@ -458,7 +536,10 @@ impl<'a> Sensor<'a> {
         if !self.used_bypass {
             return None;
         }
-        let now = self.src.bypass_stats().unwrap_or_default();
+        let now = match &mut self.feed {
+            Feed::One(src) => src.bypass_stats().unwrap_or_default(),
+            Feed::Many(w) => w.bypass_stats(),
+        };
         Some(now.add(&self.carried_bypass))
     }
 
@@ -477,7 +558,7 @@ impl<'a> Sensor<'a> {
         let mut r = report::build(self.p.history(), &self.cfg.report, Vec::new());
         let s = self.capture_stats();
         r.capture = Some(CaptureOut {
-            interface: self.src.interface().to_string(),
+            interface: self.cfg.capture.interface.clone(),
             received: s.received,
             dropped_by_kernel: s.dropped_by_kernel,
             dropped_by_interface: s.dropped_by_interface,
@@ -493,10 +574,22 @@ impl<'a> Sensor<'a> {
                 map_forgotten: b.forgotten,
                 map_evicted: b.evicted,
                 map_write_failures: b.insert_errors + self.bypass_overflow,
-                filtered_in_userspace: self.filtered,
+                filtered_in_userspace: self.filtered + self.worker_filtered(),
             }),
+            workers: match &self.feed {
+                Feed::One(_) => Vec::new(),
+                Feed::Many(w) => w.report(),
+            },
         });
         r
+    }
+
+    /// Packets the workers' copies of the user's filter refused.
+    fn worker_filtered(&self) -> u64 {
+        match &self.feed {
+            Feed::One(_) => 0,
+            Feed::Many(w) => w.latest.iter().map(|s| s.filtered).sum(),
+        }
     }
 
     /// One line of capture health on stderr.
@@ -506,7 +599,7 @@ impl<'a> Sensor<'a> {
         let h = self.p.history();
         let st = &h.stats;
         let mut line = health_line(
-            self.src.interface(),
+            &self.cfg.capture.interface,
             &s,
             st.tls_connections,
             h.tracker.services.len(),
@@ -532,6 +625,16 @@ impl<'a> Sensor<'a> {
                 b.bypassed, b.seen, b.entries, b.evicted
             ));
         }
+        if let Feed::Many(w) = &self.feed {
+            let rates: Vec<String> = w.rates().iter().map(|(_, r)| format!("{r:.0}")).collect();
+            line.push_str(&format!("; workers: {} packets/s", rates.join(" + ")));
+            let dropped: u64 = w.latest.iter().map(|s| s.forward_dropped).sum();
+            if dropped > 0 {
+                line.push_str(&format!(
+                    ", {dropped} tunnelled packets lost between workers"
+                ));
+            }
+        }
         let new_drops = s.dropped_by_kernel.saturating_sub(self.last_drops);
         self.last_drops = s.dropped_by_kernel;
         if new_drops > 0 {
@@ -552,6 +655,13 @@ fn input_name(interface: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
     format!("live:{interface} {}Z", &Timestamp(now_ns).rfc3339()[..19])
+}
+
+fn again_failed(iface: &str) -> LiveError {
+    LiveError::Capture {
+        interface: iface.to_string(),
+        detail: "the capture cannot be reopened".into(),
+    }
 }
 
 fn join(h: JoinHandle<Result<(), state::StateError>>) -> Result<(), state::StateError> {

@@ -5,6 +5,8 @@
 
 #[cfg(feature = "live")]
 pub mod live;
+#[cfg(feature = "live")]
+pub mod live_workers;
 pub mod progress;
 pub mod sharded;
 pub mod single;

@@ -81,19 +81,7 @@ pub fn read_each_with<B: Borrow<Input>>(
 ) -> Result<(History, Vec<ReadOutcome>), CaptureError> {
     let log = hooks.log;
     let threads = threads.max(1);
-    let per_worker = Limits {
-        max_flows: (limits.max_flows / threads).max(1),
-        max_buffered_bytes: limits.max_buffered_bytes / threads,
-        quic: crate::transport::quic::Limits {
-            max_flows: (limits.quic.max_flows / threads).max(1),
-            max_held_bytes: limits.quic.max_held_bytes / threads,
-            ..limits.quic
-        },
-        // Every worker sees every service (flows, not services, are spread), so each gets the
-        // whole history cap: the report is the same for every -j unless the cap is reached.
-        // Memory for history is then bounded by threads x the cap.
-        ..limits
-    };
+    let per_worker = worker_limits(limits, threads);
     let mut reader = Pipeline::new(per_worker).with_log(log.clone());
     let hasher = reader.hasher().clone();
     let mut workers: Vec<Pipeline> = (0..threads)
@@ -130,6 +118,24 @@ pub fn read_each_with<B: Borrow<Input>>(
         history.merge(w.into_history());
     }
     Ok((history, outcomes))
+}
+
+/// One worker's share of the caps when `threads` workers split the flows: flow tables and
+/// buffers are divided; history caps are not.
+pub(super) fn worker_limits(limits: Limits, threads: usize) -> Limits {
+    Limits {
+        max_flows: (limits.max_flows / threads).max(1),
+        max_buffered_bytes: limits.max_buffered_bytes / threads,
+        quic: crate::transport::quic::Limits {
+            max_flows: (limits.quic.max_flows / threads).max(1),
+            max_held_bytes: limits.quic.max_held_bytes / threads,
+            ..limits.quic
+        },
+        // Every worker sees every service (flows, not services, are spread), so each gets the
+        // whole history cap: the report is the same for every -j unless the cap is reached.
+        // Memory for history is then bounded by threads x the cap.
+        ..limits
+    }
 }
 
 /// A few inputs, in order, through the reader and the workers; returns once the workers
@@ -241,7 +247,7 @@ impl<'a> Outbox<'a> {
 /// The worker for a flow hash; the same for both directions. Takes bits from the middle of
 /// the hash: the flow table uses its low bits for buckets and its top bits for tags, which
 /// would then be the same for all of one worker's flows.
-fn shard(hash: u64, n: usize) -> usize {
+pub(super) fn shard(hash: u64, n: usize) -> usize {
     ((u64::from((hash >> 24) as u32) * n as u64) >> 32) as usize
 }
 

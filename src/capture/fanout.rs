@@ -1,0 +1,138 @@
+//! The capture sockets of `live -j N` (cargo feature "live"): `N` rings of `capture::ring`
+//! in one `PACKET_FANOUT_HASH` group on the interface, so the kernel spreads connections over
+//! them and keeps both directions of each together (its flow hash is symmetric; IPv4
+//! fragments are reassembled before hashing). With the kernel-side bypass (`--ebpf`), one
+//! program and one flow map serve every ring; without it, the user's filter, compiled by
+//! libpcap, runs as a classic filter on each socket.
+//!
+//! The kernel hashes the outermost flow: the two directions of a tunnelled connection may
+//! land in different rings. The runtime (`runtime::live_workers`) sends such packets on to
+//! the worker that owns their inner flow.
+
+use std::os::unix::io::AsRawFd;
+use std::sync::{Arc, Mutex};
+
+use pcap::{BpfProgram, Capture};
+
+use super::live::{EbpfMode, Handle, LiveError, LiveOptions, LiveSource};
+use super::ring::Ring;
+
+/// ARP hardware types whose frames carry an Ethernet header on AF_PACKET: Ethernet, and
+/// loopback (zeroed addresses).
+const ETHERNET_LIKE: [&str; 2] = ["1", "772"];
+
+/// Opens `n` capture sockets on the interface in one fanout group. The first source carries
+/// the note of `--ebpf auto` when the kernel part could not be used.
+pub fn open_group(o: &LiveOptions, n: usize) -> Result<Vec<LiveSource>, LiveError> {
+    LiveSource::check_interface(o)?;
+    let ty =
+        std::fs::read_to_string(format!("/sys/class/net/{}/type", o.interface)).unwrap_or_default();
+    if !ETHERNET_LIKE.contains(&ty.trim()) {
+        return Err(LiveError::Open {
+            interface: o.interface.clone(),
+            detail: format!(
+                "capture on several cores (-j) reads Ethernet frames, and this is not an \
+                 Ethernet interface (ARP type {}); run with -j 1",
+                ty.trim()
+            ),
+        });
+    }
+    let compile = || -> Result<BpfProgram, LiveError> {
+        Capture::dead(pcap::Linktype(super::linktype::ETHERNET as i32))
+            .and_then(|c| c.compile(&o.filter, true))
+            .map_err(|e| LiveError::BadFilter {
+                filter: o.filter.clone(),
+                detail: e.to_string(),
+            })
+    };
+    let classic = compile()?;
+    // One group per process: two sensors on one interface each see every packet.
+    let group = (std::process::id() & 0xffff) as u16;
+    let per_ring = (o.buffer_bytes as usize / n).max(1);
+    let mut rings = Vec::with_capacity(n);
+    for _ in 0..n {
+        rings.push(Ring::open(&o.interface, per_ring, Some(group)).map_err(|e| open_error(o, &e))?);
+    }
+    let (bypass, note) = kernel_part(o, &rings)?;
+    if bypass.is_none() {
+        // SAFETY: libpcap's bpf_insn and the kernel's sock_filter are the same C layout
+        // (u16 code, u8 jt, u8 jf, u32 k).
+        let insns: &[libc::sock_filter] = unsafe {
+            std::slice::from_raw_parts(
+                classic.get_instructions().as_ptr().cast(),
+                classic.get_instructions().len(),
+            )
+        };
+        for r in &rings {
+            r.attach_classic(insns).map_err(|e| open_error(o, &e))?;
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, ring) in rings.into_iter().enumerate() {
+        let userspace = match &bypass {
+            Some(_) => Some(compile()?),
+            None => None,
+        };
+        let note = if i == 0 { note.clone() } else { None };
+        let mut src = LiveSource::with(
+            o,
+            Handle::Ring(ring),
+            super::linktype::ETHERNET,
+            note,
+            userspace,
+        );
+        src.share_bypass(bypass.clone());
+        out.push(src);
+    }
+    Ok(out)
+}
+
+fn open_error(o: &LiveOptions, e: &std::io::Error) -> LiveError {
+    let detail = e.to_string();
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        LiveError::Permission {
+            interface: o.interface.clone(),
+            detail,
+        }
+    } else {
+        LiveError::Open {
+            interface: o.interface.clone(),
+            detail,
+        }
+    }
+}
+
+#[cfg(feature = "ebpf")]
+type Shared = Option<Arc<Mutex<super::ebpf::KernelBypass>>>;
+#[cfg(not(feature = "ebpf"))]
+type Shared = Option<Arc<Mutex<()>>>;
+
+/// The kernel-side bypass on every ring, as `--ebpf` asks: `(None, note)` when `auto` cannot
+/// use it; an error when `on` cannot.
+fn kernel_part(o: &LiveOptions, rings: &[Ring]) -> Result<(Shared, Option<String>), LiveError> {
+    if o.ebpf == EbpfMode::Off {
+        return Ok((None, None));
+    }
+    let attached: Result<Shared, String> = {
+        #[cfg(feature = "ebpf")]
+        {
+            let fds: Vec<_> = rings.iter().map(|r| r.as_raw_fd()).collect();
+            super::ebpf::KernelBypass::attach(&fds, o.filter.trim() == "tcp")
+                .map(|b| Some(Arc::new(Mutex::new(b))))
+                .map_err(|e| e.to_string())
+        }
+        #[cfg(not(feature = "ebpf"))]
+        {
+            let _ = rings.iter().map(|r| r.as_raw_fd());
+            Err(super::live::NO_EBPF_FEATURE.to_string())
+        }
+    };
+    match attached {
+        Ok(b) => Ok((b, None)),
+        Err(detail) if o.ebpf == EbpfMode::On => Err(LiveError::Ebpf {
+            interface: o.interface.clone(),
+            detail,
+        }),
+        Err(detail) => Ok((None, Some(detail))),
+    }
+}
