@@ -11,8 +11,9 @@
 //!
 //! Several rings can share a fanout group (`PACKET_FANOUT_HASH` with defragmentation): the
 //! kernel hashes each packet's flow symmetrically, so both directions of a connection land in
-//! the same ring. A ring of a group drops everything until it has joined (a drop-all classic
-//! filter, replaced by the caller's), so no packet reaches two rings.
+//! the same ring. A ring drops everything until its caller's filter is attached (a drop-all
+//! classic filter first), so no packet reaches two rings of a group, and every packet the ring
+//! takes went through the eBPF program's counters.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -83,8 +84,8 @@ fn setsockopt<T>(fd: RawFd, name: libc::c_int, v: &T, what: &str) -> io::Result<
 
 impl Ring {
     /// Opens a promiscuous capture of every protocol on `interface` with a ring of about
-    /// `buffer_bytes`; with `fanout`, the ring joins that group and takes nothing until the
-    /// caller attaches a filter (`attach_classic`, or an eBPF program).
+    /// `buffer_bytes`, which takes nothing until the caller attaches a filter
+    /// (`attach_classic`, or an eBPF program); with `fanout`, the ring joins that group.
     pub fn open(interface: &str, buffer_bytes: usize, fanout: Option<u16>) -> io::Result<Ring> {
         let name = std::ffi::CString::new(interface)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"))?;
@@ -148,9 +149,9 @@ impl Ring {
             mr_address: [0; 8],
         };
         setsockopt(raw, libc::PACKET_ADD_MEMBERSHIP, &mreq, "promiscuous mode")?;
-        if fanout.is_some() {
-            ring.attach_classic(&[DROP_ALL])?;
-        }
+        // Nothing is taken until the caller's filter replaces this one: no packet escapes the
+        // eBPF program's counters, and none reaches two rings of a fanout group.
+        ring.attach_classic(&[DROP_ALL])?;
         // SAFETY: zeroed sockaddr_ll is a valid value; the fields that matter are set below.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
