@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Live-capture benchmark (issue 14), as root: replays a large capture from examples/gencap with
 # tcpreplay at top speed into one end of a veth pair and captures on the other end with
-# tcpdump (reference), `stekwatch live --ebpf off` and `stekwatch live --ebpf on`, one at a
-# time. Prints for each: packets on the wire (tcpreplay), packets the capture saw
-# (kernel program) and delivered to userland, kernel drops, sensor CPU seconds (user + system,
-# from /proc, counted from the moment the replay starts, so start-up and the eBPF program's
-# load are left out), CPU seconds per replayed GiB, and TLS connections audited.
+# tcpdump (reference), `stekwatch live --ebpf off` and `--ebpf on`, then both with `-j 2` (two
+# capture sockets in a fanout group, a worker each), one at a time. Prints for each: packets
+# on the wire (tcpreplay), packets the capture saw (kernel program) and delivered to userland,
+# kernel drops, sensor CPU seconds (user + system of every thread, from /proc, counted from
+# the moment the replay starts, so start-up and the eBPF program's load are left out), CPU
+# seconds per replayed GiB, TLS connections audited, and each worker's packets per second.
 #
 # Needs root, tcpreplay, tcpdump, jq, clang, libbpf-dev, libpcap-dev (installed when missing).
 # Usage: scripts/bench-live.sh [SIZE]   (SIZE for gencap, default 1G of 1 MiB downloads as on
@@ -70,13 +71,16 @@ replay() { # prints the packets tcpreplay sent
   tcpreplay --topspeed -i "$A" "$PCAP" 2>&1 | awk '/Actual:/ { print $2; exit }'
 }
 
-printf '%-14s %10s %10s %10s %10s %8s %8s %8s\n' run wire seen userland kdrops cpu_s "s/GiB" tls
-run_sensor() { # MODE
-  local mode=$1 out=$T/live-$1.json
-  "$TD/release/stekwatch" live -i "$Z" --ebpf "$mode" --buffer-mib 256 --format json \
-    --stats-interval 0 --max-flows 1000000 ${BENCH_LIVE_OPTS---immediate} >"$out" 2>"$T/live-$mode.err" &
+printf '%-17s %10s %10s %10s %10s %8s %8s %8s  %s\n' run wire seen userland kdrops cpu_s "s/GiB" tls \
+  "per worker (packets/s)"
+run_sensor() { # MODE [J]
+  local mode=$1 j=${2:-1} name=$1
+  ((j > 1)) && name=$1-j$j
+  local out=$T/live-$name.json
+  "$TD/release/stekwatch" live -i "$Z" -j "$j" --ebpf "$mode" --buffer-mib 256 --format json \
+    --stats-interval 0 --max-flows 1000000 ${BENCH_LIVE_OPTS---immediate} >"$out" 2>"$T/live-$name.err" &
   local pid=$!
-  local i; for ((i = 0; i < 100; i++)); do grep -qs "capturing on" "$T/live-$mode.err" && break; sleep 0.1; done
+  local i; for ((i = 0; i < 100; i++)); do grep -qs "capturing on" "$T/live-$name.err" && break; sleep 0.1; done
   local cpu0; cpu0=$(cpu_secs $pid)
   local wire; wire=$(replay)
   sleep 3
@@ -87,8 +91,9 @@ run_sensor() { # MODE
   drops=$(jq '.capture.dropped_by_kernel' "$out")
   tls=$(jq '.statistics.tls_connections' "$out")
   seen=$(jq -r '.capture.kernel_bypass.packets_seen // "-"' "$out")
-  printf '%-14s %10s %10s %10s %10s %8s %8s %8s\n' "stekwatch-$mode" "$wire" "$seen" "$recv" \
-    "$drops" "$cpu" "$(awk -v c="$cpu" -v g="$GIB" 'BEGIN { printf "%.2f", c / g }')" "$tls"
+  local per; per=$(jq -r '[.capture.workers[]? | .packets_per_second] | map(tostring) | join(" + ")' "$out")
+  printf '%-17s %10s %10s %10s %10s %8s %8s %8s  %s\n' "stekwatch-$name" "$wire" "$seen" "$recv" \
+    "$drops" "$cpu" "$(awk -v c="$cpu" -v g="$GIB" 'BEGIN { printf "%.2f", c / g }')" "$tls" "${per:--}"
 }
 
 tcpdump -i "$Z" -n -B 262144 -w /dev/null 2>"$T/tcpdump.err" &
@@ -101,9 +106,11 @@ cpu=$(awk -v a="$cpu0" -v b="$(cpu_secs $TPID)" 'BEGIN { printf "%.2f", b - a }'
 kill -INT $TPID; wait $TPID || true
 got=$(awk '/packets captured/ { print $1 }' "$T/tcpdump.err")
 kd=$(awk '/dropped by kernel/ { print $1 }' "$T/tcpdump.err")
-printf '%-14s %10s %10s %10s %10s %8s %8s %8s\n' tcpdump "$wire" - "$got" "$kd" "$cpu" \
-  "$(awk -v c="$cpu" -v g="$GIB" 'BEGIN { printf "%.2f", c / g }')" -
+printf '%-17s %10s %10s %10s %10s %8s %8s %8s  %s\n' tcpdump "$wire" - "$got" "$kd" "$cpu" \
+  "$(awk -v c="$cpu" -v g="$GIB" 'BEGIN { printf "%.2f", c / g }')" - -
 
 run_sensor off
 run_sensor on
+run_sensor off 2
+run_sensor on 2
 echo "bench-live: replayed $PCAP ($GIB GiB) at top speed into $A, captured on $Z"
