@@ -4,9 +4,10 @@
 # tcpdump (reference), `stekwatch live --ebpf off` and `--ebpf on`, then both with `-j 2` (two
 # capture sockets in a fanout group, a worker each), one at a time. Prints for each: packets
 # on the wire (tcpreplay), packets the capture saw (kernel program) and delivered to userland,
-# kernel drops, sensor CPU seconds (user + system of every thread, from /proc, counted from
+# kernel drops, sensor CPU seconds (every thread's time on a CPU, from /proc, counted from
 # the moment the replay starts, so start-up and the eBPF program's load are left out), CPU
-# seconds per replayed GiB, TLS connections audited, and each worker's packets per second.
+# seconds per replayed GiB, TLS connections audited, and each worker's packets per second;
+# last, `--ebpf on --xdp` (the bypass at XDP on the capture's veth end).
 #
 # Needs root, tcpreplay, tcpdump, jq, clang, libbpf-dev, libpcap-dev (installed when missing).
 # Usage: scripts/bench-live.sh [SIZE]   (SIZE for gencap, default 1G of 1 MiB downloads as on
@@ -64,8 +65,8 @@ ethtool -K "$A" tso off gso off gro off >/dev/null 2>&1 || true
 ethtool -K "$Z" tso off gso off gro off >/dev/null 2>&1 || true
 sleep 1
 
-cpu_secs() { # PID: user + system CPU seconds so far
-  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+cpu_secs() { # PID: CPU seconds of all its threads so far (schedstat: nanoseconds, not ticks)
+  cat /proc/"$1"/task/*/schedstat | awk '{ ns += $1 } END { printf "%.3f", ns / 1e9 }'
 }
 replay() { # prints the packets tcpreplay sent
   tcpreplay --topspeed -i "$A" "$PCAP" 2>&1 | awk '/Actual:/ { print $2; exit }'
@@ -73,24 +74,25 @@ replay() { # prints the packets tcpreplay sent
 
 printf '%-17s %10s %10s %10s %10s %8s %8s %8s  %s\n' run wire seen userland kdrops cpu_s "s/GiB" tls \
   "per worker (packets/s)"
-run_sensor() { # MODE [J]
-  local mode=$1 j=${2:-1} name=$1
+run_sensor() { # MODE [J [XDP]]
+  local mode=$1 j=${2:-1} name=$1 xdp=()
   ((j > 1)) && name=$1-j$j
+  [[ -n ${3:-} ]] && { name=xdp; xdp=(--xdp); }
   local out=$T/live-$name.json
-  "$TD/release/stekwatch" live -i "$Z" -j "$j" --ebpf "$mode" --buffer-mib 256 --format json \
+  "$TD/release/stekwatch" live -i "$Z" -j "$j" --ebpf "$mode" "${xdp[@]}" --buffer-mib 256 --format json \
     --stats-interval 0 --max-flows 1000000 ${BENCH_LIVE_OPTS---immediate} >"$out" 2>"$T/live-$name.err" &
   local pid=$!
   local i; for ((i = 0; i < 100; i++)); do grep -qs "capturing on" "$T/live-$name.err" && break; sleep 0.1; done
   local cpu0; cpu0=$(cpu_secs $pid)
   local wire; wire=$(replay)
   sleep 3
-  local cpu; cpu=$(awk -v a="$cpu0" -v b="$(cpu_secs $pid)" 'BEGIN { printf "%.2f", b - a }')
+  local cpu; cpu=$(awk -v a="$cpu0" -v b="$(cpu_secs $pid)" 'BEGIN { printf "%.3f", b - a }')
   kill -TERM $pid; wait $pid || true
   local recv drops tls seen
   recv=$(jq '.capture.received' "$out")
   drops=$(jq '.capture.dropped_by_kernel' "$out")
   tls=$(jq '.statistics.tls_connections' "$out")
-  seen=$(jq -r '.capture.kernel_bypass.packets_seen // "-"' "$out")
+  seen=$(jq -r '.capture.kernel_bypass.xdp.packets_seen // .capture.kernel_bypass.packets_seen // "-"' "$out")
   local per; per=$(jq -r '[.capture.workers[]? | .packets_per_second] | map(tostring) | join(" + ")' "$out")
   printf '%-17s %10s %10s %10s %10s %8s %8s %8s  %s\n' "stekwatch-$name" "$wire" "$seen" "$recv" \
     "$drops" "$cpu" "$(awk -v c="$cpu" -v g="$GIB" 'BEGIN { printf "%.2f", c / g }')" "$tls" "${per:--}"
@@ -102,7 +104,7 @@ for ((i = 0; i < 100; i++)); do grep -qs "listening on" "$T/tcpdump.err" && brea
 cpu0=$(cpu_secs $TPID)
 wire=$(replay)
 sleep 2
-cpu=$(awk -v a="$cpu0" -v b="$(cpu_secs $TPID)" 'BEGIN { printf "%.2f", b - a }')
+cpu=$(awk -v a="$cpu0" -v b="$(cpu_secs $TPID)" 'BEGIN { printf "%.3f", b - a }')
 kill -INT $TPID; wait $TPID || true
 got=$(awk '/packets captured/ { print $1 }' "$T/tcpdump.err")
 kd=$(awk '/dropped by kernel/ { print $1 }' "$T/tcpdump.err")
@@ -113,4 +115,5 @@ run_sensor off
 run_sensor on
 run_sensor off 2
 run_sensor on 2
+run_sensor on 1 xdp
 echo "bench-live: replayed $PCAP ($GIB GiB) at top speed into $A, captured on $Z"

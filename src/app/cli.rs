@@ -146,6 +146,12 @@ pub struct LiveArgs {
     /// when possible, saying once why not; on: or exit with status 2.
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     pub ebpf: EbpfChoice,
+    /// Also drop those packets at XDP, before the kernel allocates them: only on a dedicated
+    /// span port, since they are then dropped for every consumer of the interface (the
+    /// host's stack, tcpdump, other sensors). Needs the kernel part; exits with status 2
+    /// when the XDP program cannot be attached.
+    #[arg(long)]
+    pub xdp: bool,
     /// Save the state this often (wall clock) besides at exit; needs --state.
     #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = duration)]
     pub checkpoint: u64,
@@ -171,6 +177,7 @@ pub struct LiveConfig {
     pub buffer_bytes: u32,
     pub immediate: bool,
     pub ebpf: EbpfChoice,
+    pub xdp: bool,
     pub checkpoint_secs: u64,
     /// 0 = health only at exit.
     pub stats_secs: u64,
@@ -181,6 +188,9 @@ impl LiveArgs {
         let (checkpoint_secs, stats_secs) = (self.checkpoint, self.stats_interval);
         if checkpoint_secs == 0 {
             return Err("--checkpoint must be at least 1s".into());
+        }
+        if self.xdp && self.ebpf == EbpfChoice::Off {
+            return Err("--xdp needs the kernel part: leave out --ebpf off".into());
         }
         if !(64..=1 << 20).contains(&self.snaplen) {
             return Err(format!(
@@ -201,6 +211,7 @@ impl LiveArgs {
             buffer_bytes: self.buffer_mib << 20,
             immediate: self.immediate,
             ebpf: self.ebpf,
+            xdp: self.xdp,
             checkpoint_secs,
             stats_secs,
         })

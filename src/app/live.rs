@@ -15,11 +15,14 @@ pub fn run(live: &LiveArgs, common: &Common) -> i32 {
     let sensor = SensorConfig {
         capture: LiveOptions {
             interface: lc.interface,
+            xdp: lc.xdp,
             filter: lc.filter,
             snaplen: lc.snaplen,
             buffer_bytes: lc.buffer_bytes,
             immediate: lc.immediate,
+            // --xdp was asked for: without the kernel part the run stops (status 2).
             ebpf: match lc.ebpf {
+                EbpfChoice::Auto if lc.xdp => EbpfMode::On,
                 EbpfChoice::Auto => EbpfMode::Auto,
                 EbpfChoice::On => EbpfMode::On,
                 EbpfChoice::Off => EbpfMode::Off,

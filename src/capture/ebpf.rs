@@ -13,10 +13,10 @@ use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
-use aya::programs::SocketFilter;
+use aya::programs::{SocketFilter, Xdp, XdpFlags};
 use aya::Ebpf;
 
-use super::live::BypassStats;
+use super::live::{BypassStats, XdpStats};
 
 /// The map's size in directions (half as many connections); must match bypass.bpf.c.
 pub const MAX_ENTRIES: u32 = 131_072;
@@ -70,6 +70,8 @@ const C_SEEN: u32 = 0;
 const C_BYPASSED: u32 = 1;
 const C_FORGOTTEN: u32 = 2;
 const C_PREFILTERED: u32 = 3;
+const C_XDP_SEEN: u32 = 4;
+const C_XDP_DROPPED: u32 = 5;
 /// Bits of the program's `config` (`CF_*`).
 const CF_IPV4_TCP_ONLY: u32 = 1;
 
@@ -87,8 +89,8 @@ impl std::error::Error for BypassError {}
 
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bypass.bpf.o"));
 
-/// The program attached to one capture socket. Detached when dropped (drop it before the
-/// socket is closed: the capture keeps it in a field declared before its handle).
+/// The program attached to capture sockets (it stays there until they close), and with
+/// `--xdp` the XDP program on the interface (detached when this value drops).
 pub struct KernelBypass {
     /// Owns the program (and its link to the socket) and the maps' file descriptors.
     _ebpf: Ebpf,
@@ -96,6 +98,8 @@ pub struct KernelBypass {
     counters: PerCpuArray<MapData, u64>,
     inserted: u64,
     insert_errors: u64,
+    /// `--xdp`: how the XDP program is attached to the interface ("driver" or "generic").
+    xdp_mode: Option<&'static str>,
 }
 
 /// `e` with its causes, and what to do about a missing privilege or kernel feature.
@@ -158,13 +162,12 @@ impl KernelBypass {
             let link = prog
                 .attach(sock)
                 .map_err(|e| err("attaching the eBPF program to the capture socket", &e))?;
-            // The program stays on the socket until the socket closes (the kernel then drops
-            // it): a link detaching at drop could name a descriptor already closed and reused
-            // when the sockets of a fanout group close in any order.
-            let link = prog
-                .take_link(link)
+            // Taken out of the program, the link is never detached by this side: the program
+            // stays on the socket until the socket closes (the kernel then drops it), whereas
+            // the program's own detach at drop could name a descriptor already closed and
+            // reused when the sockets of a fanout group close in any order.
+            prog.take_link(link)
                 .map_err(|e| err("the eBPF program's link", &e))?;
-            std::mem::forget(link);
         }
         let flows = HashMap::try_from(
             ebpf.take_map("bypassed")
@@ -182,7 +185,41 @@ impl KernelBypass {
             counters,
             inserted: 0,
             insert_errors: 0,
+            xdp_mode: None,
         })
+    }
+
+    /// `--xdp`: attaches the same decision, sharing the flow map, as an XDP program on
+    /// `interface` (in the driver if it can, else generic XDP), so the packets of bypassed
+    /// connections are dropped before the kernel allocates them, for every consumer of the
+    /// interface. Detached when this value drops.
+    pub fn attach_xdp(&mut self, interface: &str) -> Result<&'static str, BypassError> {
+        let err = |what: &str, e: &dyn std::error::Error| {
+            BypassError(format!("{what}: {}", privilege_hint(e)))
+        };
+        let prog: &mut Xdp = self
+            ._ebpf
+            .program_mut("stekwatch_xdp")
+            .ok_or_else(|| BypassError("the eBPF object lacks its XDP program".into()))?
+            .try_into()
+            .map_err(|e| err("the XDP program", &e))?;
+        prog.load()
+            .map_err(|e| err("loading the XDP program", &e))?;
+        let mode = match prog.attach(interface, XdpFlags::DRV_MODE) {
+            Ok(_) => "driver",
+            Err(_) => {
+                prog.attach(interface, XdpFlags::SKB_MODE)
+                    .map_err(|e| err("attaching the XDP program to the interface", &e))?;
+                "generic"
+            }
+        };
+        self.xdp_mode = Some(mode);
+        Ok(mode)
+    }
+
+    /// How the XDP program of `--xdp` is attached, when it is.
+    pub fn xdp_mode(&self) -> Option<&'static str> {
+        self.xdp_mode
     }
 
     /// Drops the connection between `a` and `b` (both directions) in the kernel from now on.
@@ -222,6 +259,11 @@ impl KernelBypass {
                 .saturating_sub(forgotten)
                 .saturating_sub(entries),
             insert_errors: self.insert_errors,
+            xdp: self.xdp_mode.map(|mode| XdpStats {
+                mode,
+                seen: self.counter(C_XDP_SEEN),
+                dropped: self.counter(C_XDP_DROPPED),
+            }),
         }
     }
 }

@@ -118,6 +118,12 @@ fn kernel_part(o: &LiveOptions, rings: &[Ring]) -> Result<(Shared, Option<String
         {
             let fds: Vec<_> = rings.iter().map(|r| r.as_raw_fd()).collect();
             super::ebpf::KernelBypass::attach(&fds, o.filter.trim() == "tcp")
+                .and_then(|mut b| {
+                    if o.xdp {
+                        b.attach_xdp(&o.interface)?;
+                    }
+                    Ok(b)
+                })
                 .map(|b| Some(Arc::new(Mutex::new(b))))
                 .map_err(|e| e.to_string())
         }
@@ -129,10 +135,7 @@ fn kernel_part(o: &LiveOptions, rings: &[Ring]) -> Result<(Shared, Option<String
     };
     match attached {
         Ok(b) => Ok((b, None)),
-        Err(detail) if o.ebpf == EbpfMode::On => Err(LiveError::Ebpf {
-            interface: o.interface.clone(),
-            detail,
-        }),
+        Err(detail) if o.ebpf == EbpfMode::On => Err(super::live::kernel_error(o, detail)),
         Err(detail) => Ok((None, Some(detail))),
     }
 }

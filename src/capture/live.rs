@@ -27,6 +27,8 @@ pub const READ_TIMEOUT_MS: i32 = 200;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveOptions {
     pub interface: String,
+    /// `--xdp`: the bypass also as an XDP program on the interface (needs the kernel part).
+    pub xdp: bool,
     pub filter: String,
     pub snaplen: u32,
     pub buffer_bytes: u32,
@@ -76,6 +78,11 @@ pub enum LiveError {
         interface: String,
         detail: String,
     },
+    /// `--xdp`, and the XDP program (or the kernel part it needs) cannot be attached.
+    Xdp {
+        interface: String,
+        detail: String,
+    },
 }
 
 impl fmt::Display for LiveError {
@@ -113,6 +120,11 @@ impl fmt::Display for LiveError {
                 "--ebpf on: cannot drop audited connections in the kernel on '{interface}': \
                  {detail} (--ebpf auto runs without it)"
             ),
+            LiveError::Xdp { interface, detail } => write!(
+                f,
+                "--xdp: cannot drop audited connections at XDP on '{interface}': {detail} \
+                 (without --xdp the bypass stays on the sensor's own socket)"
+            ),
         }
     }
 }
@@ -146,6 +158,19 @@ pub struct BypassStats {
     pub evicted: u64,
     /// Writes the kernel refused.
     pub insert_errors: u64,
+    /// `--xdp`: the XDP program on the interface.
+    pub xdp: Option<XdpStats>,
+}
+
+/// What the XDP program of `--xdp` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpStats {
+    /// "driver" or "generic" XDP.
+    pub mode: &'static str,
+    /// Packets it looked at (everything the interface received).
+    pub seen: u64,
+    /// ... of which dropped (for every consumer) as bypassed.
+    pub dropped: u64,
 }
 
 impl BypassStats {
@@ -160,6 +185,14 @@ impl BypassStats {
             entries: self.entries + o.entries,
             evicted: self.evicted + o.evicted,
             insert_errors: self.insert_errors + o.insert_errors,
+            xdp: match (self.xdp, o.xdp) {
+                (Some(a), Some(b)) => Some(XdpStats {
+                    mode: b.mode,
+                    seen: a.seen + b.seen,
+                    dropped: a.dropped + b.dropped,
+                }),
+                (a, b) => b.or(a),
+            },
         }
     }
 }
@@ -190,9 +223,9 @@ enum BypassOpen {
 }
 
 pub struct LiveSource {
-    /// Declared before `cap` so that it is detached before the socket closes.
+    /// The kernel part, shared by the rings of a fanout group (one map, one program); with
+    /// --xdp, its XDP program leaves the interface when the last holder drops it.
     #[cfg(feature = "ebpf")]
-    /// Shared by the rings of a fanout group (one map, one program).
     bypass: Option<std::sync::Arc<std::sync::Mutex<KernelBypass>>>,
     /// Why the kernel part is not in use (`--ebpf auto`), for the caller to say once.
     ebpf_note: Option<String>,
@@ -247,10 +280,7 @@ impl LiveSource {
                 Ok(src) => return Ok(src),
                 Err(BypassOpen::Filter(e)) => return Err(e),
                 Err(BypassOpen::Kernel(detail)) if o.ebpf == EbpfMode::On => {
-                    return Err(LiveError::Ebpf {
-                        interface: o.interface.clone(),
-                        detail,
-                    })
+                    return Err(kernel_error(o, detail))
                 }
                 Err(BypassOpen::Kernel(detail)) => ebpf_note = Some(detail),
             }
@@ -387,6 +417,15 @@ impl LiveSource {
             return Some(Box::new(move || {
                 k.lock().unwrap_or_else(|p| p.into_inner()).stats()
             }));
+        }
+        None
+    }
+
+    /// `--xdp`: how the XDP program is attached ("driver" or "generic"), when it is.
+    pub fn xdp_mode(&self) -> Option<&'static str> {
+        #[cfg(feature = "ebpf")]
+        if let Some(k) = self.bypass.as_ref() {
+            return k.lock().unwrap_or_else(|p| p.into_inner()).xdp_mode();
         }
         None
     }
@@ -533,6 +572,16 @@ impl LiveSource {
     }
 }
 
+/// Why `--ebpf on` (or `--xdp`, which implies it) cannot run.
+pub(super) fn kernel_error(o: &LiveOptions, detail: String) -> LiveError {
+    let interface = o.interface.clone();
+    if o.xdp {
+        LiveError::Xdp { interface, detail }
+    } else {
+        LiveError::Ebpf { interface, detail }
+    }
+}
+
 /// Opens the capture with the kernel part: the ring of `capture::ring`, the eBPF program on
 /// its socket, and the user's filter compiled for userspace.
 #[cfg(feature = "ebpf")]
@@ -566,8 +615,13 @@ fn open_bypassed(o: &LiveOptions) -> Result<LiveSource, BypassOpen> {
             ))
         })?;
     let tcp_only = o.filter.trim() == "tcp";
-    let bypass = KernelBypass::attach(&[ring.as_raw_fd()], tcp_only)
+    let mut bypass = KernelBypass::attach(&[ring.as_raw_fd()], tcp_only)
         .map_err(|e| BypassOpen::Kernel(e.to_string()))?;
+    if o.xdp {
+        bypass
+            .attach_xdp(&o.interface)
+            .map_err(|e| BypassOpen::Kernel(e.to_string()))?;
+    }
     let mut src = LiveSource::with(o, Handle::Ring(ring), linktype, None, Some(prog));
     src.bypass = Some(std::sync::Arc::new(std::sync::Mutex::new(bypass)));
     Ok(src)
@@ -600,6 +654,7 @@ mod tests {
     #[test]
     fn a_missing_interface_names_the_ones_that_exist() {
         let e = LiveSource::open(&LiveOptions {
+            xdp: false,
             interface: "no-such-if0".into(),
             filter: "tcp".into(),
             snaplen: 65535,

@@ -69,6 +69,18 @@ pub struct CaptureOut {
     pub workers: Vec<WorkerOut>,
 }
 
+/// The XDP program of `--xdp` (on a dedicated span port: its drops reach every consumer of the
+/// interface).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct XdpOut {
+    /// "driver" (native XDP) or "generic" (the kernel's fallback, after allocation).
+    pub mode: String,
+    /// Packets the interface received and the program looked at.
+    pub packets_seen: u64,
+    /// ... of which dropped there as belonging to audited connections.
+    pub packets_dropped: u64,
+}
+
 /// One capture worker of `live -j N`: its socket of the fanout group and its thread.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct WorkerOut {
@@ -108,6 +120,9 @@ pub struct KernelBypassOut {
     pub map_write_failures: u64,
     /// Packets that reached userland but not the user's --filter (run there with the bypass).
     pub filtered_in_userspace: u64,
+    /// `--xdp`: the same bypass as an XDP program on the interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xdp: Option<XdpOut>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -22,7 +22,7 @@ use pcap::BpfProgram;
 use super::live_workers::Workers;
 use crate::capture::live::{BypassStats, LiveError, LiveOptions, LiveSource, LiveStats};
 use crate::pipeline::{Limits, Pipeline};
-use crate::report::json::{CaptureOut, KernelBypassOut, Report};
+use crate::report::json::{CaptureOut, KernelBypassOut, Report, XdpOut};
 use crate::report::log::ConnLog;
 use crate::report::stream::AlertStream;
 use crate::report::{self, Printer, ReportOptions};
@@ -111,7 +111,7 @@ struct Sensor<'a> {
 
 /// Where packets come from: one capture socket read here, or the workers of `-j N`.
 enum Feed {
-    One(LiveSource),
+    One(Box<LiveSource>),
     Many(Workers),
 }
 
@@ -142,6 +142,15 @@ impl<'a> Sensor<'a> {
         .map_err(|e| RunError(e.to_string()))?;
         if let Some(note) = sources[0].ebpf_note() {
             eprintln!("stekwatch: note: running without the kernel-side bypass (--ebpf): {note}");
+        }
+        if let Some(mode) = sources[0].xdp_mode() {
+            eprintln!(
+                "stekwatch: warning: --xdp: packets of audited connections are dropped on {} at \
+                 XDP ({mode} mode) for every consumer of the interface (the host's own stack, \
+                 tcpdump, other sensors), not only for stekwatch: use it on a dedicated span \
+                 port only",
+                lc.interface
+            );
         }
         let bypass_reader = sources[0].bypass_reader();
         let mut filter = None;
@@ -176,7 +185,7 @@ impl<'a> Sensor<'a> {
         }
         let used_bypass = bypass_reader.is_some();
         let feed = if sources.len() == 1 {
-            Feed::One(sources.pop().expect("one source"))
+            Feed::One(Box::new(sources.pop().expect("one source")))
         } else {
             let file = p.history().files.len() as u32 - 1;
             Feed::Many(Workers::start(
@@ -491,7 +500,7 @@ impl<'a> Sensor<'a> {
                         return Some(Stop::Failed(again_failed(&iface)));
                     };
                     let _ = cur.bypass_stats();
-                    let old = std::mem::replace(cur, src);
+                    let old = std::mem::replace(cur.as_mut(), src);
                     // The closed handle's map is gone with it: none of its entries remain.
                     let mut gone = old.last_bypass_stats();
                     gone.entries = 0;
@@ -575,6 +584,11 @@ impl<'a> Sensor<'a> {
                 map_evicted: b.evicted,
                 map_write_failures: b.insert_errors + self.bypass_overflow,
                 filtered_in_userspace: self.filtered + self.worker_filtered(),
+                xdp: b.xdp.map(|x| XdpOut {
+                    mode: x.mode.to_string(),
+                    packets_seen: x.seen,
+                    packets_dropped: x.dropped,
+                }),
             }),
             workers: match &self.feed {
                 Feed::One(_) => Vec::new(),
@@ -624,6 +638,12 @@ impl<'a> Sensor<'a> {
                  ({} evicted)",
                 b.bypassed, b.seen, b.entries, b.evicted
             ));
+            if let Some(x) = b.xdp {
+                line.push_str(&format!(
+                    "; XDP ({}): {} of {} packets dropped as audited",
+                    x.mode, x.dropped, x.seen
+                ));
+            }
         }
         if let Feed::Many(w) = &self.feed {
             let rates: Vec<String> = w.rates().iter().map(|(_, r)| format!("{r:.0}")).collect();

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // stekwatch's kernel-side bypass: a socket filter attached to the sensor's own AF_PACKET
-// capture socket (so it changes what the sensor receives and nothing else on the host).
+// capture socket (so it changes what the sensor receives and nothing else on the host), and,
+// with --xdp on a dedicated span port, the same decision as an XDP program on the interface.
 //
 // A packet of a TCP connection the sensor has finished auditing is dropped for this socket
 // (return 0); everything else is passed whole. The sensor writes both directions of such a
@@ -40,7 +41,9 @@ enum {
 	C_BYPASSED = 1, // dropped because their connection is bypassed
 	C_FORGOTTEN = 2, // entries removed by a SYN, FIN or RST
 	C_PREFILTERED = 3, // IPv4 packets other than TCP dropped under CF_IPV4_TCP_ONLY
-	C_COUNT = 4,
+	C_XDP_SEEN = 4,    // packets the XDP program looked at (--xdp)
+	C_XDP_DROPPED = 5, // ... and dropped there as bypassed
+	C_COUNT = 6,
 };
 
 // Settings written by the sensor (slot 0): a bit set of CF_*.
@@ -78,76 +81,112 @@ static __always_inline void count(__u32 which)
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
 
+// What becomes of a packet.
+enum verdict {
+	V_PASS,
+	V_BYPASSED,   // its connection is in `bypassed`
+	V_PREFILTERED, // IPv4 but not TCP, under CF_IPV4_TCP_ONLY
+};
+
+// The decision, the same for both attachments; LOAD(off, dst, len) reads packet bytes
+// (bpf_skb_load_bytes or bpf_xdp_load_bytes). `prefilter`: whether CF_IPV4_TCP_ONLY applies
+// (never at XDP, where a drop reaches every consumer of the interface).
+#define DEFINE_DECIDE(name, ctx_t, LOAD)                                                   \
+	static __always_inline enum verdict name(ctx_t *ctx, int prefilter)                \
+	{                                                                                  \
+		struct flow_dir k = {};                                                    \
+		__u16 proto;                                                               \
+		__u32 l4;                                                                  \
+		__u8 b;                                                                    \
+		if (LOAD(ctx, 12, &proto, 2) < 0)                                          \
+			return V_PASS;                                                     \
+		proto = bpf_ntohs(proto);                                                  \
+		if (proto == ETH_P_IP) {                                                   \
+			__u8 ip[20];                                                       \
+			if (LOAD(ctx, ETH_HLEN, ip, 20) < 0)                               \
+				return V_PASS;                                             \
+			if ((ip[0] >> 4) != 4)                                             \
+				return V_PASS;                                             \
+			if (ip[9] != PROTO_TCP) {                                          \
+				__u32 zero = 0;                                            \
+				__u32 *cf = bpf_map_lookup_elem(&config, &zero);           \
+				if (prefilter && cf && (*cf & CF_IPV4_TCP_ONLY))           \
+					return V_PREFILTERED;                              \
+				return V_PASS;                                             \
+			}                                                                  \
+			/* A fragment (more fragments, or an offset) passes up. */         \
+			if ((ip[6] & 0x3f) || ip[7])                                       \
+				return V_PASS;                                             \
+			l4 = ETH_HLEN + (__u32)(ip[0] & 0x0f) * 4;                         \
+			__builtin_memcpy(k.src, ip + 12, 4);                               \
+			__builtin_memcpy(k.dst, ip + 16, 4);                               \
+			k.family = 4;                                                      \
+		} else if (proto == ETH_P_IPV6) {                                          \
+			if (LOAD(ctx, ETH_HLEN + 6, &b, 1) < 0 || b != PROTO_TCP)          \
+				return V_PASS;                                             \
+			if (LOAD(ctx, ETH_HLEN + 8, k.src, 16) < 0 ||                      \
+			    LOAD(ctx, ETH_HLEN + 24, k.dst, 16) < 0)                       \
+				return V_PASS;                                             \
+			l4 = ETH_HLEN + 40;                                                \
+			k.family = 6;                                                      \
+		} else {                                                                   \
+			return V_PASS;                                                     \
+		}                                                                          \
+		if (LOAD(ctx, l4, &k.sport, 2) < 0 || LOAD(ctx, l4 + 2, &k.dport, 2) < 0 || \
+		    LOAD(ctx, l4 + 13, &b, 1) < 0)                                         \
+			return V_PASS;                                                     \
+		if (b & (TCP_SYN | TCP_FIN | TCP_RST)) {                                   \
+			/* The connection starts or ends: forget both directions, pass. */ \
+			struct flow_dir r = {};                                            \
+			__builtin_memcpy(r.src, k.dst, 16);                                \
+			__builtin_memcpy(r.dst, k.src, 16);                                \
+			r.sport = k.dport;                                                 \
+			r.dport = k.sport;                                                 \
+			r.family = k.family;                                               \
+			if (bpf_map_delete_elem(&bypassed, &k) == 0)                       \
+				count(C_FORGOTTEN);                                        \
+			if (bpf_map_delete_elem(&bypassed, &r) == 0)                       \
+				count(C_FORGOTTEN);                                        \
+			return V_PASS;                                                     \
+		}                                                                          \
+		__u64 *hits = bpf_map_lookup_elem(&bypassed, &k);                          \
+		if (hits) {                                                                \
+			__sync_fetch_and_add(hits, 1);                                     \
+			return V_BYPASSED;                                                 \
+		}                                                                          \
+		return V_PASS;                                                             \
+	}
+
+DEFINE_DECIDE(decide_skb, struct __sk_buff, bpf_skb_load_bytes)
+DEFINE_DECIDE(decide_xdp, struct xdp_md, bpf_xdp_load_bytes)
+
 SEC("socket")
 int stekwatch_bypass(struct __sk_buff *skb)
 {
-	struct flow_dir k = {};
-	__u16 proto;
-	__u32 l4;
-	__u8 b;
-
 	count(C_SEEN);
-	if (bpf_skb_load_bytes(skb, 12, &proto, 2) < 0)
-		return skb->len;
-	proto = bpf_ntohs(proto);
-	if (proto == ETH_P_IP) {
-		__u8 ip[20];
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, ip, 20) < 0)
-			return skb->len;
-		if ((ip[0] >> 4) != 4)
-			return skb->len;
-		if (ip[9] != PROTO_TCP) {
-			__u32 zero = 0;
-			__u32 *cf = bpf_map_lookup_elem(&config, &zero);
-			if (cf && (*cf & CF_IPV4_TCP_ONLY)) {
-				count(C_PREFILTERED);
-				return 0;
-			}
-			return skb->len;
-		}
-		// A fragment (more fragments, or an offset) passes up.
-		if ((ip[6] & 0x3f) || ip[7])
-			return skb->len;
-		l4 = ETH_HLEN + (__u32)(ip[0] & 0x0f) * 4;
-		__builtin_memcpy(k.src, ip + 12, 4);
-		__builtin_memcpy(k.dst, ip + 16, 4);
-		k.family = 4;
-	} else if (proto == ETH_P_IPV6) {
-		if (bpf_skb_load_bytes(skb, ETH_HLEN + 6, &b, 1) < 0 || b != PROTO_TCP)
-			return skb->len;
-		if (bpf_skb_load_bytes(skb, ETH_HLEN + 8, k.src, 16) < 0 ||
-		    bpf_skb_load_bytes(skb, ETH_HLEN + 24, k.dst, 16) < 0)
-			return skb->len;
-		l4 = ETH_HLEN + 40;
-		k.family = 6;
-	} else {
-		return skb->len;
-	}
-	if (bpf_skb_load_bytes(skb, l4, &k.sport, 2) < 0 ||
-	    bpf_skb_load_bytes(skb, l4 + 2, &k.dport, 2) < 0 ||
-	    bpf_skb_load_bytes(skb, l4 + 13, &b, 1) < 0)
-		return skb->len;
-	if (b & (TCP_SYN | TCP_FIN | TCP_RST)) {
-		// The connection starts or ends: forget it in both directions, and pass.
-		struct flow_dir r = {};
-		__builtin_memcpy(r.src, k.dst, 16);
-		__builtin_memcpy(r.dst, k.src, 16);
-		r.sport = k.dport;
-		r.dport = k.sport;
-		r.family = k.family;
-		if (bpf_map_delete_elem(&bypassed, &k) == 0)
-			count(C_FORGOTTEN);
-		if (bpf_map_delete_elem(&bypassed, &r) == 0)
-			count(C_FORGOTTEN);
-		return skb->len;
-	}
-	__u64 *hits = bpf_map_lookup_elem(&bypassed, &k);
-	if (hits) {
-		__sync_fetch_and_add(hits, 1);
+	switch (decide_skb(skb, 1)) {
+	case V_BYPASSED:
 		count(C_BYPASSED);
 		return 0;
+	case V_PREFILTERED:
+		count(C_PREFILTERED);
+		return 0;
+	default:
+		return skb->len;
 	}
-	return skb->len;
+}
+
+// `--xdp`, on a dedicated span port: the same bypass before the kernel allocates the packet.
+// A drop here is a drop for every consumer of the interface, not only for the sensor.
+SEC("xdp")
+int stekwatch_xdp(struct xdp_md *ctx)
+{
+	count(C_XDP_SEEN);
+	if (decide_xdp(ctx, 0) == V_BYPASSED) {
+		count(C_XDP_DROPPED);
+		return XDP_DROP;
+	}
+	return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
