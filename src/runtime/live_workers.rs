@@ -505,3 +505,60 @@ fn is_mpls(pkt: &Packet<'_>) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(types: &[u16]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        for (i, t) in types.iter().enumerate() {
+            f.extend_from_slice(&t.to_be_bytes());
+            if i + 1 < types.len() {
+                f.extend_from_slice(&[0, 1]); // the tag's TCI
+            }
+        }
+        f.extend_from_slice(&[0x45; 20]);
+        f
+    }
+
+    fn packet(data: &[u8]) -> Packet<'_> {
+        Packet {
+            time: Timestamp(0),
+            frame: 1,
+            linktype: 1,
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+
+    #[test]
+    fn mpls_is_recognised_bare_and_under_vlan_tags_but_ip_is_not() {
+        assert!(is_mpls(&packet(&frame(&[0x8847]))));
+        assert!(is_mpls(&packet(&frame(&[0x8100, 0x8848]))));
+        assert!(is_mpls(&packet(&frame(&[0x88a8, 0x8100, 0x8847]))));
+        assert!(!is_mpls(&packet(&frame(&[0x0800]))));
+        assert!(!is_mpls(&packet(&frame(&[0x8100, 0x86dd]))));
+        assert!(!is_mpls(&packet(&[0u8; 13])));
+    }
+
+    #[test]
+    fn an_owned_segment_gives_back_the_segment_it_copied() {
+        let payload = [1u8, 2, 3];
+        let s = Segment {
+            src: Endpoint::new(1, 443, false),
+            dst: Endpoint::new(2, 50000, false),
+            seq: 7,
+            flags: TcpFlags::default(),
+            payload: &payload,
+            truncated: true,
+            missing: 5,
+        };
+        let o = OwnedSegment::of(&s);
+        let back = o.segment();
+        assert_eq!(back.payload, &payload);
+        assert_eq!((back.seq, back.truncated, back.missing), (7, true, 5));
+        assert_eq!(back.src.socket_addr(), s.src.socket_addr());
+        assert_eq!(back.dst.socket_addr(), s.dst.socket_addr());
+    }
+}
