@@ -77,8 +77,11 @@ pub struct ConnSummary {
     pub transport: Transport,
     /// The client sent early data (QUIC 0-RTT packets seen).
     pub zero_rtt_sent: Option<Evidence>,
-    /// TLS 1.3 server records opened with the user's secrets (`tls::server13`).
+    /// TLS 1.3 server records opened with the user's secrets (`tls::server13`), or QUIC
+    /// packets (`transport::quic::protected`).
     pub decrypted: DecryptCounts,
+    /// The user's secrets covered this connection (its ClientHello's random).
+    pub secrets_found: bool,
 }
 
 impl ConnSummary {
@@ -100,6 +103,7 @@ impl ConnSummary {
             transport: Transport::Tcp,
             zero_rtt_sent: None,
             decrypted: DecryptCounts::default(),
+            secrets_found: false,
         }
     }
 
@@ -170,6 +174,15 @@ struct State {
     stop_both: bool,
     /// The server direction's decryption, when the user's secrets cover this connection.
     server13: Option<(usize, Box<Server13>)>,
+    /// QUIC with the user's secrets: until the transport has ended decryption.
+    quic13: Option<Box<Quic13>>,
+}
+
+/// A QUIC connection's secrets until the transport takes them, and the reader of the
+/// handshake messages in the server's 1-RTT CRYPTO stream (its NewSessionTickets).
+struct Quic13 {
+    secrets: Option<secrets::QuicSecrets>,
+    messages: RecordReader,
 }
 
 impl TlsConn {
@@ -182,6 +195,7 @@ impl TlsConn {
                 summary: ConnSummary::new(first_sender, other),
                 stop_both: false,
                 server13: None,
+                quic13: None,
             },
         }
     }
@@ -230,9 +244,39 @@ impl TlsConn {
         self.st.summary.zero_rtt_sent.get_or_insert(at);
     }
 
-    /// No direction will yield anything more.
+    /// No direction will yield anything more (and QUIC decryption, if any, has ended).
     pub fn is_done(&self) -> bool {
-        self.readers.iter().all(|r| r.stopped().is_some())
+        self.readers.iter().all(|r| r.stopped().is_some()) && self.st.quic13.is_none()
+    }
+
+    /// QUIC: the user's secrets for this connection, once its TLS 1.3 ServerHello has been
+    /// read; handed over once, to the transport that opens the server's packets.
+    pub fn quic_secrets(&mut self) -> Option<secrets::QuicSecrets> {
+        self.st.quic13.as_mut()?.secrets.take()
+    }
+
+    /// QUIC: the next bytes of the server's 1-RTT CRYPTO stream, opened with the secrets:
+    /// read by the same message parsing, NewSessionTickets kept as TCP's are.
+    pub fn push_quic_protected(&mut self, bytes: &[u8], at: Evidence) {
+        let Some(mut q) = self.st.quic13.take() else {
+            return;
+        };
+        let dir = 1 - self.st.client_dir.unwrap_or(0);
+        let st = &mut self.st;
+        q.messages.push_messages(bytes, &mut |_, unit| {
+            if let Unit::Handshake { msg_type, body } = unit {
+                if msg_type == hs::NEW_SESSION_TICKET {
+                    st.ticket13(dir, body, at);
+                }
+            }
+        });
+        self.st.quic13 = Some(q);
+    }
+
+    /// QUIC: decryption of the server's packets is over, having counted `counts`.
+    pub fn end_quic_decryption(&mut self, counts: DecryptCounts) {
+        self.st.quic13 = None;
+        self.st.summary.decrypted = counts;
     }
 
     /// A complete handshake message (or an SSLv2 hello) was read.
@@ -258,7 +302,8 @@ impl TlsConn {
 
     /// Bytes both directions hold in partial records and messages.
     pub fn buffered(&self) -> usize {
-        let decrypting = self.st.server13.as_ref().map_or(0, |(_, d)| d.buffered());
+        let decrypting = self.st.server13.as_ref().map_or(0, |(_, d)| d.buffered())
+            + self.st.quic13.as_ref().map_or(0, |q| q.messages.buffered());
         self.readers
             .iter()
             .map(RecordReader::buffered)
@@ -273,6 +318,7 @@ impl TlsConn {
             r.stop(Stop::Cap);
         }
         self.st.end_decryption();
+        self.st.quic13 = None;
     }
 
     pub fn resyncs(&self) -> u64 {
@@ -377,8 +423,7 @@ impl State {
                     Ok(sh) => {
                         if sh.is_tls13() {
                             self.stop_both = true;
-                            self.server13 =
-                                decryption(&self.summary, &sh).map(|d| (dir, Box::new(d)));
+                            self.with_secrets(dir, &sh);
                             if self.server13.is_none() {
                                 reader.stop(Stop::Done);
                             }
@@ -415,6 +460,32 @@ impl State {
 }
 
 impl State {
+    /// At a TLS 1.3 ServerHello: the user's secrets for this connection, if any, set up the
+    /// server direction's decryption (TCP records here, QUIC packets by the transport).
+    fn with_secrets(&mut self, dir: usize, sh: &ServerHello) {
+        let Some((ch, _)) = self.summary.offer.as_ref() else {
+            return;
+        };
+        let Some(found) = secrets::lookup(&ch.random) else {
+            return;
+        };
+        self.summary.secrets_found = true;
+        match self.summary.transport {
+            Transport::Tcp => {
+                self.server13 = Server13::new(sh.cipher, &found).map(|d| (dir, Box::new(d)));
+            }
+            Transport::Quic => {
+                self.quic13 = Some(Box::new(Quic13 {
+                    secrets: Some(secrets::QuicSecrets {
+                        cipher: sh.cipher,
+                        secrets: found,
+                    }),
+                    messages: RecordReader::new(),
+                }));
+            }
+        }
+    }
+
     fn decrypts(&self, dir: usize) -> bool {
         self.server13.as_ref().is_some_and(|(d, _)| *d == dir)
     }
@@ -459,16 +530,6 @@ impl State {
             self.summary.decrypted = d.counts;
         }
     }
-}
-
-/// The server's records can be opened: TLS 1.3 over TCP records, with the user's handshake
-/// traffic secret for this ClientHello's random.
-fn decryption(s: &ConnSummary, sh: &ServerHello) -> Option<Server13> {
-    if s.transport != Transport::Tcp {
-        return None;
-    }
-    let (ch, _) = s.offer.as_ref()?;
-    Server13::new(sh.cipher, &secrets::lookup(&ch.random)?)
 }
 
 /// Handshake messages only a server sends (not Certificate: clients send one too).
