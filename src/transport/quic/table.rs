@@ -352,6 +352,10 @@ impl<C: Consumer> QuicTable<C> {
         stats: &mut Stats,
         out: &mut Vec<C::Summary>,
     ) {
+        if bytes.first().is_none_or(|b| b & 0x40 == 0) {
+            // Without the fixed bit: the zero padding after a datagram's long packets.
+            return;
+        }
         let may_hold = self.held < self.limits.max_held_bytes;
         let Some(c) = self.conns.get_mut(&key) else {
             return;

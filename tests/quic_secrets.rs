@@ -1,0 +1,166 @@
+//! QUIC with the user's secrets (issue 10 item 4): the server's Handshake and 1-RTT packets
+//! opened with the client's key log (aioquic's, kept beside the fixtures) or a pcapng's
+//! Decryption Secrets Blocks, so TLS 1.3 NewSessionTickets sent over QUIC become issued
+//! tickets, with their issuance times, exactly as over TCP. Without the secrets nothing
+//! changes.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::*;
+
+const QUIC: &str = "quic.stekwatch.test quic";
+
+fn with_keylog(name: &str) -> Value {
+    let keys = capture(&name.replace(".pcap", ".keys"));
+    report(&[&capture(name)], &["--keylog", s(&keys)])
+}
+
+/// tshark's NewSessionTickets with the key log: (frame time as RFC 3339 UTC, key name hex).
+fn tshark_nsts(name: &str) -> Vec<(String, String)> {
+    let keys = capture(&name.replace(".pcap", ".keys"));
+    let out = Command::new("tshark")
+        .args(["-n", "-r", s(&capture(name))])
+        .args(["-o", &format!("tls.keylog_file:{}", keys.display())])
+        .args(["-Y", "tls.handshake.type==4", "-T", "fields"])
+        .args([
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "tls.handshake.session_ticket",
+        ])
+        .output()
+        .expect("run tshark");
+    let mut nsts = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let (time, tickets) = line.split_once('\t').unwrap();
+        let (secs, frac) = time.split_once('.').unwrap();
+        let t = chrono_like(secs.parse().unwrap(), &frac[..6]);
+        for ticket in tickets.split(',') {
+            nsts.push((t.clone(), ticket[..32].to_string()));
+        }
+    }
+    nsts
+}
+
+/// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SS.micros Z` (the report's format).
+fn chrono_like(secs: i64, micros: &str) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Checks one fixture against tshark: every ticket's key name is listed, the count of
+/// issued tickets and the first and last issuance are tshark's NewSessionTicket frame times.
+fn matches_tshark(name: &str, r: &Value) {
+    if !tshark_available() {
+        return;
+    }
+    let nsts = tshark_nsts(name);
+    assert!(
+        !nsts.is_empty(),
+        "{name}: tshark opened no NewSessionTicket"
+    );
+    let k = key(service(r, QUIC), &nsts[0].1);
+    assert!(nsts.iter().all(|(_, n)| *n == nsts[0].1));
+    assert_eq!(k["tickets_issued"], nsts.len() as u64, "{name}");
+    assert_eq!(k["issued"]["first"], nsts[0].0.as_str(), "{name}");
+    assert_eq!(
+        k["issued"]["last"],
+        nsts[nsts.len() - 1].0.as_str(),
+        "{name}"
+    );
+}
+
+#[test]
+fn quic_tickets_come_out_of_the_clients_key_log_with_key_name_count_and_issuance_times() {
+    let r = with_keylog("quic-resumption.pcap");
+    let k = key(service(&r, QUIC), &hexname("stekwatch-quic-A"));
+    // Frames 4, 12, 21, 29: one NewSessionTicket in each connection's first 1-RTT packets.
+    assert_eq!(k["tickets_issued"], 4);
+    assert_eq!(k["issued"]["first"], "2026-11-01T00:00:00.006804Z");
+    assert_eq!(k["issued"]["last"], "2026-11-01T00:00:01.569322Z");
+    let st = &r["statistics"];
+    assert_eq!(st["secrets_connections"], 4);
+    // Per connection: one Handshake packet and the two 1-RTT packets up to the tickets' end.
+    assert_eq!(st["secrets_opened"], 13);
+    assert!(st.get("secrets_failures").is_none(), "{st}");
+    assert_eq!(st["keylog_lines"], 19);
+    matches_tshark("quic-resumption.pcap", &r);
+}
+
+#[test]
+fn without_the_key_log_the_same_quic_capture_shows_no_issued_ticket() {
+    let r = fixture_report("quic-resumption.pcap");
+    let k = key(service(&r, QUIC), &hexname("stekwatch-quic-A"));
+    assert_eq!(k["tickets_issued"], 0);
+    assert!(k["issued"].is_null());
+    assert!(r["statistics"].get("secrets_opened").is_none());
+    assert!(r["statistics"].get("keylog_lines").is_none());
+}
+
+#[test]
+fn quic_v2_packets_open_under_the_quicv2_labels() {
+    let r = with_keylog("quic-v2.pcap");
+    let k = key(service(&r, QUIC), &hexname("stekwatch-quic-2"));
+    assert_eq!(k["tickets_issued"], 2);
+    assert_eq!(r["statistics"]["secrets_opened"], 6);
+    matches_tshark("quic-v2.pcap", &r);
+}
+
+#[test]
+fn quic_tickets_issued_across_days_date_the_key_from_its_first_issuance() {
+    let r = with_keylog("quic-static-days.pcap");
+    let k = key(service(&r, QUIC), &hexname("stekwatch-quic-S"));
+    assert_eq!(k["tickets_issued"], 6);
+    assert_eq!(k["issued"]["first"], "2026-11-01T00:00:00.011068Z");
+    assert_eq!(k["issued"]["last"], "2026-11-09T00:00:00.443384Z");
+    let stek = format!(
+        "stek-not-rotated/critical/{QUIC}/{}",
+        hexname("stekwatch-quic-S")
+    );
+    assert!(alerts(&r).contains(&stek), "{:?}", alerts(&r));
+    matches_tshark("quic-static-days.pcap", &r);
+}
+
+#[test]
+fn quic_tickets_in_public_captures_open_with_their_decryption_secrets_blocks() {
+    let Some(dir) = public_captures() else { return };
+    // Chrome to Cloudflare: frame 56 (a Handshake packet coalesced with a 1-RTT one to a
+    // zero-length connection ID) carries two tickets.
+    let r = report(
+        &[&dir.join("FoxIO-LLC_ja4__pcap__chrome-cloudflare-quic-with-secrets.pcapng")],
+        &[],
+    );
+    let k = key(
+        service(&r, "cloudflare-quic.com quic"),
+        "3638720b3c849e344b7c2a0fd9b877df",
+    );
+    assert_eq!(k["tickets_issued"], 2);
+    assert_eq!(r["statistics"]["secrets_blocks"], 1);
+    // nDPI's QUIC v2 capture: one ticket in frame 2 (Initial, Handshake and 1-RTT packets
+    // coalesced in one datagram).
+    let r = report(
+        &[&dir.join("ntop_nDPI__tests__cfgs__default__pcap__quic-v2.pcapng")],
+        &[],
+    );
+    let k = key(service(&r, "test quic"), "1f85d6de0648b03ee6d23df7cfda2490");
+    assert_eq!(k["tickets_issued"], 1);
+}
