@@ -1,11 +1,12 @@
-//! QUIC with the user's secrets (issue 10 item 4): the server's Handshake and 1-RTT packets
-//! opened with the client's key log (aioquic's, kept beside the fixtures) or a pcapng's
-//! Decryption Secrets Blocks, so TLS 1.3 NewSessionTickets sent over QUIC become issued
-//! tickets, with their issuance times, exactly as over TCP. Without the secrets nothing
-//! changes.
+//! Fixtures with the client's key log (issue 10 item 4): QUIC, the server's Handshake and
+//! 1-RTT packets opened with aioquic's key log (or a pcapng's Decryption Secrets Blocks), and
+//! TCP, nginx's TLS 1.3 records opened with `openssl s_client -keylogfile`'s, in all three
+//! TLS 1.3 cipher suites. The NewSessionTickets become issued tickets with their key names
+//! and issuance times (tshark's frame times); without the key log nothing changes.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
 use serde_json::Value;
@@ -23,6 +24,7 @@ fn tshark_nsts(name: &str) -> Vec<(String, String)> {
     let keys = capture(&name.replace(".pcap", ".keys"));
     let out = Command::new("tshark")
         .args(["-n", "-r", s(&capture(name))])
+        .args(["-d", "tcp.port==8443,tls", "-d", "tcp.port==4433,tls"])
         .args(["-o", &format!("tls.keylog_file:{}", keys.display())])
         .args(["-Y", "tls.handshake.type==4", "-T", "fields"])
         .args([
@@ -67,9 +69,10 @@ fn chrono_like(secs: i64, micros: &str) -> String {
     )
 }
 
-/// Checks one fixture against tshark: every ticket's key name is listed, the count of
-/// issued tickets and the first and last issuance are tshark's NewSessionTicket frame times.
-fn matches_tshark(name: &str, r: &Value) {
+/// Checks one fixture against tshark: per key name, the service of `services` that lists it
+/// has as many issued tickets as tshark's NewSessionTickets under that key name, first and
+/// last issued at their frame times.
+fn matches_tshark(name: &str, r: &Value, services: &[&str]) {
     if !tshark_available() {
         return;
     }
@@ -78,15 +81,32 @@ fn matches_tshark(name: &str, r: &Value) {
         !nsts.is_empty(),
         "{name}: tshark opened no NewSessionTicket"
     );
-    let k = key(service(r, QUIC), &nsts[0].1);
-    assert!(nsts.iter().all(|(_, n)| *n == nsts[0].1));
-    assert_eq!(k["tickets_issued"], nsts.len() as u64, "{name}");
-    assert_eq!(k["issued"]["first"], nsts[0].0.as_str(), "{name}");
-    assert_eq!(
-        k["issued"]["last"],
-        nsts[nsts.len() - 1].0.as_str(),
-        "{name}"
-    );
+    let mut by_key: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (t, k) in &nsts {
+        by_key.entry(k).or_default().push(t);
+    }
+    assert_eq!(by_key.len(), services.len(), "{name}: key names {by_key:?}");
+    for (name_hex, times) in by_key {
+        let svc = services
+            .iter()
+            .map(|s| service(r, s))
+            .find(|s| {
+                s["ticket_keys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|k| k["key_name"] == name_hex)
+            })
+            .unwrap_or_else(|| panic!("{name}: key {name_hex} under none of {services:?}"));
+        let k = key(svc, name_hex);
+        assert_eq!(k["tickets_issued"], times.len() as u64, "{name} {name_hex}");
+        assert_eq!(k["issued"]["first"], times[0], "{name} {name_hex}");
+        assert_eq!(
+            k["issued"]["last"],
+            times[times.len() - 1],
+            "{name} {name_hex}"
+        );
+    }
 }
 
 #[test]
@@ -103,7 +123,7 @@ fn quic_tickets_come_out_of_the_clients_key_log_with_key_name_count_and_issuance
     assert_eq!(st["secrets_opened"], 13);
     assert!(st.get("secrets_failures").is_none(), "{st}");
     assert_eq!(st["keylog_lines"], 19);
-    matches_tshark("quic-resumption.pcap", &r);
+    matches_tshark("quic-resumption.pcap", &r, &[QUIC]);
 }
 
 #[test]
@@ -122,7 +142,7 @@ fn quic_v2_packets_open_under_the_quicv2_labels() {
     let k = key(service(&r, QUIC), &hexname("stekwatch-quic-2"));
     assert_eq!(k["tickets_issued"], 2);
     assert_eq!(r["statistics"]["secrets_opened"], 6);
-    matches_tshark("quic-v2.pcap", &r);
+    matches_tshark("quic-v2.pcap", &r, &[QUIC]);
 }
 
 #[test]
@@ -137,7 +157,7 @@ fn quic_tickets_issued_across_days_date_the_key_from_its_first_issuance() {
         hexname("stekwatch-quic-S")
     );
     assert!(alerts(&r).contains(&stek), "{:?}", alerts(&r));
-    matches_tshark("quic-static-days.pcap", &r);
+    matches_tshark("quic-static-days.pcap", &r, &[QUIC]);
 }
 
 #[test]
@@ -163,4 +183,67 @@ fn quic_tickets_in_public_captures_open_with_their_decryption_secrets_blocks() {
     );
     let k = key(service(&r, "test quic"), "1f85d6de0648b03ee6d23df7cfda2490");
     assert_eq!(k["tickets_issued"], 1);
+}
+
+/// nginx's three servers (`make-keylog.sh`): service, key name, cipher suite.
+const NGINX: [(&str, &str, &str); 3] = [
+    (
+        "aes128.keylog.test",
+        "stekwatch-kl-aes",
+        "TLS_AES_128_GCM_SHA256",
+    ),
+    (
+        "aes256.keylog.test",
+        "stekwatch-kl-256",
+        "TLS_AES_256_GCM_SHA384",
+    ),
+    (
+        "chacha.keylog.test",
+        "stekwatch-kl-c20",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ),
+];
+
+#[test]
+fn nginx_tls13_tickets_open_with_the_clients_key_log_in_every_cipher_suite() {
+    let r = with_keylog("tls13-keylog.pcap");
+    for (svc, name, suite) in NGINX {
+        let k = key(service(&r, svc), &hexname(name));
+        // Two tickets after the full handshake, one after the resumption (OpenSSL's server).
+        assert_eq!(k["tickets_issued"], 3, "{suite}");
+        assert_eq!(k["resumptions_accepted"], 1, "{suite}");
+    }
+    let st = &r["statistics"];
+    assert_eq!(st["secrets_connections"], 6);
+    // Per connection: the server's encrypted handshake records (4 full, 2 resumed) and its
+    // records up to the first answer after the tickets.
+    assert_eq!(st["secrets_opened"], 33);
+    assert!(st.get("secrets_failures").is_none(), "{st}");
+    assert_eq!(st["keylog_lines"], 30);
+    let services: Vec<&str> = NGINX.iter().map(|(s, _, _)| *s).collect();
+    matches_tshark("tls13-keylog.pcap", &r, &services);
+}
+
+#[test]
+fn without_the_key_log_nginx_tls13_tickets_are_not_seen() {
+    let r = fixture_report("tls13-keylog.pcap");
+    for (svc, name, suite) in NGINX {
+        // The key is still known from the resumption's PSK identity, never as issued.
+        let k = key(service(&r, svc), &hexname(name));
+        assert_eq!(k["tickets_issued"], 0, "{suite}");
+        assert!(k["issued"].is_null(), "{suite}");
+        assert_eq!(k["resumptions_accepted"], 1, "{suite}");
+    }
+    assert!(r["statistics"].get("secrets_connections").is_none());
+}
+
+#[test]
+fn a_key_log_for_other_connections_opens_nothing_and_changes_nothing() {
+    // aioquic's key log has no line for nginx's client randoms.
+    let other = capture("quic-resumption.keys");
+    let r = report(&[&capture("tls13-keylog.pcap")], &["--keylog", s(&other)]);
+    let plain = fixture_report("tls13-keylog.pcap");
+    assert_eq!(r["services"], plain["services"]);
+    assert!(r["statistics"].get("secrets_connections").is_none());
+    assert_eq!(r["statistics"]["keylog_lines"], 19);
 }
