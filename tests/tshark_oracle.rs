@@ -145,11 +145,12 @@ fn tshark_tickets(path: &Path, keylog: Option<&Path>) -> Vec<(String, String, &'
     out
 }
 
+/// One tshark run over the capture: display filter and fields → rows of fields.
+type TsharkRun<'a> = dyn Fn(&str, &[&str]) -> Vec<Vec<String>> + 'a;
+
 /// TLS 1.3 NewSessionTickets in QUIC 1-RTT packets, which tshark opens with the secrets, under
 /// the service of their connection's ClientHello.
-fn quic_tickets(
-    run: &dyn Fn(&str, &[&str]) -> Vec<Vec<String>>,
-) -> Vec<(String, String, &'static str)> {
+fn quic_tickets(run: &TsharkRun<'_>) -> Vec<(String, String, &'static str)> {
     let mut conn_service: BTreeMap<String, String> = BTreeMap::new();
     for row in run(
         "quic && tls.handshake.type==1",
