@@ -281,4 +281,35 @@ mod tests {
         };
         assert!(Protected::new(&s, false, 8).is_none());
     }
+
+    #[test]
+    fn garbage_and_cut_packets_fail_counted_until_the_cap_ends_decryption() {
+        let s = QuicSecrets {
+            cipher: decrypt::TLS_AES_128_GCM_SHA256,
+            secrets: ConnSecrets {
+                server_handshake: Some(vec![1; 32]),
+                server_traffic: Some(vec![2; 32]),
+                ..Default::default()
+            },
+        };
+        let mut p = Protected::new(&s, false, 8).unwrap();
+        let mut scratch = Vec::new();
+        // Handshake packets: cut before the sample, then garbage that does not authenticate.
+        p.handshake(&[0xe0; 10], 9, &mut scratch);
+        p.handshake(&[0xe0; 200], 30, &mut scratch);
+        assert_eq!((p.counts.records, p.counts.failures), (0, 2));
+        let mut steps = Vec::new();
+        for n in 0..(MAX_APP_PACKETS as usize + 3) {
+            let packet = vec![0x40 | (n as u8 & 3); n * 7];
+            steps.push(p.short(&packet, true, &mut scratch, &mut |_| {
+                panic!("nothing authenticates")
+            }));
+        }
+        assert_eq!(p.counts.failures, 2 + MAX_APP_PACKETS);
+        assert!(p.counts.cap_hit);
+        assert_eq!(p.counts.skipped, 3);
+        assert_eq!(steps[MAX_APP_PACKETS as usize - 2], Step::More);
+        assert_eq!(steps[MAX_APP_PACKETS as usize - 1], Step::Done);
+        assert!(scratch.iter().all(|&b| b == 0));
+    }
 }
