@@ -247,3 +247,35 @@ fn a_key_log_for_other_connections_opens_nothing_and_changes_nothing() {
     assert!(r["statistics"].get("secrets_connections").is_none());
     assert_eq!(r["statistics"]["keylog_lines"], 19);
 }
+
+#[test]
+fn the_text_report_counts_what_the_key_log_opened_and_shows_no_secret() {
+    let keys = capture("tls13-keylog.keys");
+    let pcap = capture("tls13-keylog.pcap");
+    let out = stekwatch(&["read", "--keylog", s(&keys), s(&pcap)]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(
+            "secrets: 30 key log lines, 6 connections covered, 33 records/packets opened"
+        ),
+        "{text}"
+    );
+    let json = String::from_utf8_lossy(
+        &stekwatch(&["read", "--format", "json", "--keylog", s(&keys), s(&pcap)]).stdout,
+    )
+    .to_string();
+    let secrets: Vec<String> = std::fs::read_to_string(&keys)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect();
+    assert_eq!(secrets.len(), 30);
+    for secret in secrets {
+        assert!(!text.contains(&secret) && !json.contains(&secret));
+    }
+}
