@@ -279,3 +279,17 @@ fn the_text_report_counts_what_the_key_log_opened_and_shows_no_secret() {
         assert!(!text.contains(&secret) && !json.contains(&secret));
     }
 }
+
+#[test]
+fn worker_threads_open_the_same_tickets_as_one() {
+    for name in ["quic-resumption.pcap", "tls13-keylog.pcap"] {
+        let keys = capture(&name.replace(".pcap", ".keys"));
+        let one = report(&[&capture(name)], &["--threads", "1", "--keylog", s(&keys)]);
+        let four = report(&[&capture(name)], &["--threads", "4", "--keylog", s(&keys)]);
+        assert_eq!(one["services"], four["services"], "{name}");
+        assert_eq!(
+            one["statistics"]["secrets_opened"], four["statistics"]["secrets_opened"],
+            "{name}"
+        );
+    }
+}
