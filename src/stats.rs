@@ -146,6 +146,63 @@ counters! {
         /// New QUIC connections refused: the table was full of live ones.
         #[serde(skip_serializing_if = "is_zero")]
         quic_dropped_flows_cap,
+        // What the user's secrets (`--keylog`, pcapng Decryption Secrets Blocks) opened, left
+        // out of reports while 0: a run without secrets reports as before.
+        /// TLS connections (TCP or QUIC) whose ClientHello random the secrets cover.
+        #[serde(skip_serializing_if = "is_zero")]
+        secrets_connections,
+        /// TLS 1.3 server records (TCP) and QUIC Handshake/1-RTT packets opened with them.
+        #[serde(skip_serializing_if = "is_zero")]
+        secrets_opened,
+        /// Records and packets that did not open under them (wrong or partial secrets, a
+        /// gap, a QUIC key update).
+        #[serde(skip_serializing_if = "is_zero")]
+        secrets_failures,
+        /// QUIC packets past the per-connection caps (and 1-RTT CRYPTO frames refused), not
+        /// tried; `secrets_cap_hit` connections reached a cap.
+        #[serde(skip_serializing_if = "is_zero")]
+        secrets_skipped,
+        #[serde(skip_serializing_if = "is_zero")]
+        secrets_cap_hit,
+        /// Opened QUIC packets whose frames broke the format.
+        #[serde(skip_serializing_if = "is_zero")]
+        secrets_malformed,
+        /// The process's secrets store (filled in by `History::statistics`, not counted here):
+        /// key log lines stored, lines refused (not `LABEL <random> <secret>`), lines past the
+        /// store's connection cap, and pcapng Decryption Secrets Blocks read / of other types.
+        #[serde(skip_serializing_if = "is_zero")]
+        keylog_lines,
+        #[serde(skip_serializing_if = "is_zero")]
+        keylog_bad_lines,
+        #[serde(skip_serializing_if = "is_zero")]
+        keylog_overflow,
+        #[serde(skip_serializing_if = "is_zero")]
+        secrets_blocks,
+        #[serde(skip_serializing_if = "is_zero")]
+        secrets_other_blocks,
+    }
+}
+
+impl Stats {
+    /// What decryption with the user's secrets counted for one finished connection.
+    pub fn count_decryption(&mut self, s: &crate::tls::conn::ConnSummary) {
+        let d = &s.decrypted;
+        self.secrets_connections += u64::from(s.secrets_found);
+        self.secrets_opened += u64::from(d.records);
+        self.secrets_failures += u64::from(d.failures);
+        self.secrets_skipped += u64::from(d.skipped);
+        self.secrets_cap_hit += u64::from(d.cap_hit);
+        self.secrets_malformed += u64::from(d.malformed);
+    }
+
+    /// The secrets store's counts (`tls::secrets::counts`), as reported.
+    pub fn with_secrets_store(mut self, c: crate::tls::secrets::Counts) -> Self {
+        self.keylog_lines = c.lines;
+        self.keylog_bad_lines = c.bad_lines;
+        self.keylog_overflow = c.overflow;
+        self.secrets_blocks = c.blocks;
+        self.secrets_other_blocks = c.other_blocks;
+        self
     }
 }
 

@@ -836,6 +836,34 @@ fn every_fixture_service_verdict_guess_and_exposure() {
             "medium",
             &[5],
         ),
+        // Issue 10 item 4: nginx TLS 1.3, read without its key log (one resumption each).
+        (
+            "tls13-keylog.pcap",
+            "aes128.keylog.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[1],
+        ),
+        (
+            "tls13-keylog.pcap",
+            "aes256.keylog.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[1],
+        ),
+        (
+            "tls13-keylog.pcap",
+            "chacha.keylog.test",
+            "undetermined",
+            0,
+            files,
+            "medium",
+            &[1],
+        ),
     ];
     let mut seen_files = std::collections::BTreeSet::new();
     for (file, name, kind, rotations, fams, conf, exposure) in rows {

@@ -244,13 +244,14 @@ const QUIC_V2: u32 = 0x6b33_43cf;
 
 /// A QUIC long header (RFC 8999: the high bit; the fixed bit may be greased, RFC 9287) of a
 /// version whose Initials can be read, or of any version on port 443 (counted there as an
-/// unknown version). Cheap: five bytes, no state.
+/// unknown version); or, while the user's secrets are loaded, a short header (1-RTT, which
+/// the QUIC stage reads only for connections it decrypts). Cheap: five bytes, no state.
 fn looks_like_quic(sport: u16, dport: u16, payload: &[u8]) -> bool {
     let Some(head) = payload.get(..5) else {
         return false;
     };
     if head[0] & 0x80 == 0 {
-        return false;
+        return head[0] & 0x40 != 0 && crate::tls::secrets::loaded();
     }
     let version = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
     sport == 443

@@ -10,6 +10,8 @@ use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::stats::Stats;
 use crate::tls::conn::{ConnSummary, TlsConn};
+use crate::tls::secrets::QuicSecrets;
+use crate::tls::server13::DecryptCounts;
 use crate::transport::quic::Consumer;
 
 /// A QUIC connection read as TLS.
@@ -48,6 +50,19 @@ impl Consumer for QuicSession {
         stats.handshake_messages += u64::from(summary.handshake_messages);
         stats.parse_failures += u64::from(summary.parse_errors);
         stats.handshake_messages_cap += u64::from(summary.message_cap_hit());
+        stats.count_decryption(&summary);
         Some(summary)
+    }
+
+    fn secrets(&mut self) -> Option<QuicSecrets> {
+        self.0.quic_secrets()
+    }
+
+    fn push_protected(&mut self, bytes: &[u8], at: Evidence) {
+        self.0.push_quic_protected(bytes, at);
+    }
+
+    fn end_protected(&mut self, counts: DecryptCounts) {
+        self.0.end_quic_decryption(counts);
     }
 }

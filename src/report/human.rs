@@ -379,7 +379,37 @@ fn statistics(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     if !parts.is_empty() {
         writeln!(out, "skipped: {}", parts.join(", "))?;
     }
-    quic_statistics(s, out)
+    quic_statistics(s, out)?;
+    secrets_statistics(s, out)
+}
+
+/// What the user's secrets opened, on their own line when any were given.
+fn secrets_statistics(s: &crate::stats::Stats, out: &mut dyn Write) -> io::Result<()> {
+    if s.keylog_lines == 0 && s.keylog_bad_lines == 0 && s.secrets_blocks == 0 {
+        return Ok(());
+    }
+    let parts = [
+        (s.keylog_bad_lines, "key log lines refused"),
+        (s.keylog_overflow, "past the store's cap"),
+        (s.secrets_blocks, "Decryption Secrets Blocks"),
+        (s.secrets_other_blocks, "secrets blocks of other types"),
+        (s.secrets_connections, "connections covered"),
+        (s.secrets_opened, "records/packets opened"),
+        (s.secrets_failures, "not opened"),
+        (s.secrets_skipped, "skipped past caps"),
+        (s.secrets_malformed, "malformed"),
+    ];
+    let parts: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    writeln!(
+        out,
+        "secrets: {} key log lines, {}",
+        s.keylog_lines,
+        parts.join(", ")
+    )
 }
 
 /// The QUIC counters, on their own line when any QUIC was seen.

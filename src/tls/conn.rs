@@ -77,8 +77,11 @@ pub struct ConnSummary {
     pub transport: Transport,
     /// The client sent early data (QUIC 0-RTT packets seen).
     pub zero_rtt_sent: Option<Evidence>,
-    /// TLS 1.3 server records opened with the user's secrets (`tls::server13`).
+    /// TLS 1.3 server records opened with the user's secrets (`tls::server13`), or QUIC
+    /// packets (`transport::quic::protected`).
     pub decrypted: DecryptCounts,
+    /// The user's secrets covered this connection (its ClientHello's random).
+    pub secrets_found: bool,
 }
 
 impl ConnSummary {
@@ -100,6 +103,7 @@ impl ConnSummary {
             transport: Transport::Tcp,
             zero_rtt_sent: None,
             decrypted: DecryptCounts::default(),
+            secrets_found: false,
         }
     }
 
@@ -170,6 +174,15 @@ struct State {
     stop_both: bool,
     /// The server direction's decryption, when the user's secrets cover this connection.
     server13: Option<(usize, Box<Server13>)>,
+    /// QUIC with the user's secrets: until the transport has ended decryption.
+    quic13: Option<Box<Quic13>>,
+}
+
+/// A QUIC connection's secrets until the transport takes them, and the reader of the
+/// handshake messages in the server's 1-RTT CRYPTO stream (its NewSessionTickets).
+struct Quic13 {
+    secrets: Option<secrets::QuicSecrets>,
+    messages: RecordReader,
 }
 
 impl TlsConn {
@@ -182,6 +195,7 @@ impl TlsConn {
                 summary: ConnSummary::new(first_sender, other),
                 stop_both: false,
                 server13: None,
+                quic13: None,
             },
         }
     }
@@ -230,9 +244,39 @@ impl TlsConn {
         self.st.summary.zero_rtt_sent.get_or_insert(at);
     }
 
-    /// No direction will yield anything more.
+    /// No direction will yield anything more (and QUIC decryption, if any, has ended).
     pub fn is_done(&self) -> bool {
-        self.readers.iter().all(|r| r.stopped().is_some())
+        self.readers.iter().all(|r| r.stopped().is_some()) && self.st.quic13.is_none()
+    }
+
+    /// QUIC: the user's secrets for this connection, once its TLS 1.3 ServerHello has been
+    /// read; handed over once, to the transport that opens the server's packets.
+    pub fn quic_secrets(&mut self) -> Option<secrets::QuicSecrets> {
+        self.st.quic13.as_mut()?.secrets.take()
+    }
+
+    /// QUIC: the next bytes of the server's 1-RTT CRYPTO stream, opened with the secrets:
+    /// read by the same message parsing, NewSessionTickets kept as TCP's are.
+    pub fn push_quic_protected(&mut self, bytes: &[u8], at: Evidence) {
+        let Some(mut q) = self.st.quic13.take() else {
+            return;
+        };
+        let dir = 1 - self.st.client_dir.unwrap_or(0);
+        let st = &mut self.st;
+        q.messages.push_messages(bytes, &mut |_, unit| {
+            if let Unit::Handshake { msg_type, body } = unit {
+                if msg_type == hs::NEW_SESSION_TICKET {
+                    st.ticket13(dir, body, at);
+                }
+            }
+        });
+        self.st.quic13 = Some(q);
+    }
+
+    /// QUIC: decryption of the server's packets is over, having counted `counts`.
+    pub fn end_quic_decryption(&mut self, counts: DecryptCounts) {
+        self.st.quic13 = None;
+        self.st.summary.decrypted = counts;
     }
 
     /// A complete handshake message (or an SSLv2 hello) was read.
@@ -258,7 +302,8 @@ impl TlsConn {
 
     /// Bytes both directions hold in partial records and messages.
     pub fn buffered(&self) -> usize {
-        let decrypting = self.st.server13.as_ref().map_or(0, |(_, d)| d.buffered());
+        let decrypting = self.st.server13.as_ref().map_or(0, |(_, d)| d.buffered())
+            + self.st.quic13.as_ref().map_or(0, |q| q.messages.buffered());
         self.readers
             .iter()
             .map(RecordReader::buffered)
@@ -273,6 +318,7 @@ impl TlsConn {
             r.stop(Stop::Cap);
         }
         self.st.end_decryption();
+        self.st.quic13 = None;
     }
 
     pub fn resyncs(&self) -> u64 {
@@ -377,8 +423,7 @@ impl State {
                     Ok(sh) => {
                         if sh.is_tls13() {
                             self.stop_both = true;
-                            self.server13 =
-                                decryption(&self.summary, &sh).map(|d| (dir, Box::new(d)));
+                            self.with_secrets(dir, &sh);
                             if self.server13.is_none() {
                                 reader.stop(Stop::Done);
                             }
@@ -415,6 +460,32 @@ impl State {
 }
 
 impl State {
+    /// At a TLS 1.3 ServerHello: the user's secrets for this connection, if any, set up the
+    /// server direction's decryption (TCP records here, QUIC packets by the transport).
+    fn with_secrets(&mut self, dir: usize, sh: &ServerHello) {
+        let Some((ch, _)) = self.summary.offer.as_ref() else {
+            return;
+        };
+        let Some(found) = secrets::lookup(&ch.random) else {
+            return;
+        };
+        self.summary.secrets_found = true;
+        match self.summary.transport {
+            Transport::Tcp => {
+                self.server13 = Server13::new(sh.cipher, &found).map(|d| (dir, Box::new(d)));
+            }
+            Transport::Quic => {
+                self.quic13 = Some(Box::new(Quic13 {
+                    secrets: Some(secrets::QuicSecrets {
+                        cipher: sh.cipher,
+                        secrets: found,
+                    }),
+                    messages: RecordReader::new(),
+                }));
+            }
+        }
+    }
+
     fn decrypts(&self, dir: usize) -> bool {
         self.server13.as_ref().is_some_and(|(d, _)| *d == dir)
     }
@@ -461,16 +532,6 @@ impl State {
     }
 }
 
-/// The server's records can be opened: TLS 1.3 over TCP records, with the user's handshake
-/// traffic secret for this ClientHello's random.
-fn decryption(s: &ConnSummary, sh: &ServerHello) -> Option<Server13> {
-    if s.transport != Transport::Tcp {
-        return None;
-    }
-    let (ch, _) = s.offer.as_ref()?;
-    Server13::new(sh.cipher, &secrets::lookup(&ch.random)?)
-}
-
 /// Handshake messages only a server sends (not Certificate: clients send one too).
 const CERTIFICATE_REQUEST: u8 = 13;
 
@@ -486,134 +547,5 @@ fn is_server_message(msg_type: u8) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::time::Timestamp;
-
-    fn at(frame: u64) -> Evidence {
-        Evidence {
-            time: Timestamp::from_parts(1_800_000_000 + frame as i64, 0),
-            file: 0,
-            frame,
-        }
-    }
-
-    fn summary(ch: ClientHello, sh: Option<ServerHello>) -> ConnSummary {
-        let mut s = ConnSummary::new(
-            "192.0.2.7:50000".parse().unwrap(),
-            "192.0.2.1:443".parse().unwrap(),
-        );
-        s.offer = Some((ch, at(1)));
-        s.answer = sh.map(|sh| (sh, at(2)));
-        s
-    }
-
-    fn tls12(session_id: &[u8]) -> ServerHello {
-        ServerHello {
-            version: 0x0303,
-            session_id: session_id.to_vec(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn ticketbleed_is_a_short_client_id_padded_to_32_bytes() {
-        let ch = ClientHello {
-            session_id: vec![0xab],
-            ticket: Some(Some(TicketRef::new(&[7; 100]))),
-            ..Default::default()
-        };
-        let mut padded = vec![0xab];
-        padded.extend([0x11; 31]);
-        let mut s = summary(ch.clone(), Some(tls12(&padded)));
-        s.server_ccs = Some(at(3));
-        assert!(s.ticketbleed());
-        assert_eq!(s.outcome(), Outcome::ResumedTicket);
-        // A correct server echoes the client's session ID unchanged.
-        let s = summary(ch, Some(tls12(&[0xab])));
-        assert!(!s.ticketbleed());
-    }
-
-    #[test]
-    fn abbreviated_flight_without_ticket_is_a_session_id_resumption() {
-        let ch = ClientHello {
-            session_id: vec![5; 32],
-            ticket: Some(None),
-            ..Default::default()
-        };
-        let mut s = summary(ch, Some(tls12(&[5; 32])));
-        s.server_ccs = Some(at(3));
-        assert_eq!(s.outcome(), Outcome::ResumedSessionId);
-    }
-
-    #[test]
-    fn certificate_from_the_server_makes_it_a_full_handshake_whatever_the_client_offered() {
-        let ch = ClientHello {
-            session_id: vec![5; 32],
-            ticket: Some(Some(TicketRef::new(&[1; 80]))),
-            ..Default::default()
-        };
-        let mut s = summary(ch, Some(tls12(&[9; 32])));
-        s.full_flight = true;
-        assert_eq!(s.outcome(), Outcome::Full);
-    }
-
-    #[test]
-    fn tls13_psk_outcome_comes_from_the_server_selection_and_key_share() {
-        let ch = ClientHello {
-            session_id: vec![3; 32],
-            psk_identities: vec![TicketRef::new(&[1; 90]), TicketRef::new(&[2; 90])],
-            ..Default::default()
-        };
-        let sh = ServerHello {
-            version: 0x0304,
-            session_id: vec![3; 32],
-            selected_psk: Some(1),
-            key_share: false,
-            hello_retry: false,
-            ..Default::default()
-        };
-        assert_eq!(
-            summary(ch.clone(), Some(sh)).outcome(),
-            Outcome::ResumedPsk {
-                identity: 1,
-                key_share: false
-            }
-        );
-        // The middlebox-compatibility echo of the session ID is not a resumption.
-        let sh = ServerHello {
-            version: 0x0304,
-            session_id: vec![3; 32],
-            selected_psk: None,
-            key_share: true,
-            hello_retry: false,
-            ..Default::default()
-        };
-        assert_eq!(summary(ch.clone(), Some(sh)).outcome(), Outcome::Full);
-        // Without the server's answer nothing is decided.
-        assert_eq!(summary(ch, None).outcome(), Outcome::Unknown);
-    }
-
-    #[test]
-    fn thousands_of_handshake_messages_stop_at_the_cap() {
-        let mut tls = TlsConn::new(
-            "192.0.2.7:50000".parse().unwrap(),
-            "192.0.2.1:443".parse().unwrap(),
-        );
-        // 5000 HelloRequests (type 0, empty) in records of 4000 bytes.
-        let msgs = [0u8, 0, 0, 0].repeat(5000);
-        for chunk in msgs.chunks(4000) {
-            let mut rec = vec![22, 3, 3, (chunk.len() >> 8) as u8, chunk.len() as u8];
-            rec.extend_from_slice(chunk);
-            tls.push(0, Chunk::Data(&rec), at(1));
-        }
-        assert!(tls.is_done());
-        assert_eq!(tls.buffered(), 0);
-        // A ClientHello is needed for a summary: none here, so look at the count directly.
-        assert_eq!(
-            tls.st.summary.handshake_messages,
-            MAX_HANDSHAKE_MESSAGES + 1
-        );
-        assert!(tls.st.summary.message_cap_hit());
-    }
-}
+#[path = "conn_tests.rs"]
+mod tests;

@@ -7,6 +7,7 @@
 //! `Debug` shows counts only, and errors never quote a line.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 /// Client randoms kept; lines for further connections are counted in `Counts::overflow`.
@@ -29,6 +30,14 @@ impl std::fmt::Debug for ConnSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ConnSecrets(redacted)")
     }
+}
+
+/// The secrets a QUIC connection's TLS stage found for it, with the cipher suite of its
+/// ServerHello: what the transport needs to open the server's packets.
+#[derive(Debug)]
+pub struct QuicSecrets {
+    pub cipher: u16,
+    pub secrets: ConnSecrets,
 }
 
 /// What the store took in.
@@ -160,10 +169,26 @@ pub fn global() -> &'static RwLock<Secrets> {
     STORE.get_or_init(|| RwLock::new(Secrets::default()))
 }
 
+static LOADED: AtomicBool = AtomicBool::new(false);
+
+/// The process's store holds secrets: the decode stage then also hands on UDP that starts
+/// with a QUIC short header (1-RTT packets, opened only for connections the secrets cover).
+/// One relaxed load.
+pub fn loaded() -> bool {
+    LOADED.load(Ordering::Relaxed)
+}
+
+fn note_loaded(s: &Secrets) {
+    if !s.is_empty() {
+        LOADED.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Adds key log text to the process's store.
 pub fn add_keylog(text: &[u8]) {
     if let Ok(mut s) = global().write() {
         s.add_keylog(text);
+        note_loaded(&s);
     }
 }
 
@@ -177,6 +202,7 @@ pub fn add_block(kind: u32, data: &[u8]) {
         if kind == DSB_TLS_KEY_LOG {
             s.counts.blocks += 1;
             s.add_keylog(data);
+            note_loaded(&s);
         } else {
             s.counts.other_blocks += 1;
         }

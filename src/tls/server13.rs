@@ -24,8 +24,12 @@ pub struct DecryptCounts {
     pub records: u32,
     /// Records that did not authenticate (wrong or missing secrets, a gap): decryption stopped.
     pub failures: u32,
-    /// Decryption stopped at `MAX_APP_RECORDS`.
+    /// Decryption stopped at `MAX_APP_RECORDS` (QUIC: `MAX_APP_PACKETS`).
     pub cap_hit: bool,
+    /// QUIC: packets past the caps, and CRYPTO frames refused, not tried.
+    pub skipped: u32,
+    /// QUIC: opened packets whose frames broke the format.
+    pub malformed: u32,
 }
 
 pub struct Server13 {

@@ -1,8 +1,10 @@
-//! The frames of a decrypted Initial packet (RFC 9000 §12.4, §19): only PADDING, PING, ACK,
-//! CRYPTO and CONNECTION_CLOSE may appear there; CRYPTO frames are handed on by offset.
+//! The frames of a decrypted packet (RFC 9000 §12.4, §19): in Initial and Handshake packets
+//! only PADDING, PING, ACK, CRYPTO and CONNECTION_CLOSE may appear; 1-RTT packets (opened with
+//! the user's secrets) may carry every RFC 9000 frame and DATAGRAM (RFC 9221), which are
+//! skipped by their lengths. CRYPTO frames are handed on by offset.
 //!
 //! Invariants: every length is checked against what is left of the payload; a frame this
-//! stage does not allow in an Initial ends the walk as `Malformed` (frames before it were
+//! stage does not allow (or know) ends the walk as `Malformed` (frames before it were
 //! already handed on, as a receiver that processes frames in order would have).
 
 use super::packet::{varint, Malformed};
@@ -42,8 +44,22 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Walks the frames of `payload`; `crypto(offset, data)` is called for each CRYPTO frame.
+/// Walks the frames of an Initial or Handshake packet's `payload`; `crypto(offset, data)` is
+/// called for each CRYPTO frame.
 pub fn walk(payload: &[u8], crypto: &mut impl FnMut(u64, &[u8])) -> Result<Seen, Malformed> {
+    walk_frames(payload, false, crypto)
+}
+
+/// Walks the frames of a 1-RTT packet's `payload`, as `walk` does.
+pub fn walk_app(payload: &[u8], crypto: &mut impl FnMut(u64, &[u8])) -> Result<Seen, Malformed> {
+    walk_frames(payload, true, crypto)
+}
+
+fn walk_frames(
+    payload: &[u8],
+    app: bool,
+    crypto: &mut impl FnMut(u64, &[u8]),
+) -> Result<Seen, Malformed> {
     let mut c = Cursor(payload);
     let mut seen = Seen::default();
     while !c.0.is_empty() {
@@ -90,10 +106,73 @@ pub fn walk(payload: &[u8], crypto: &mut impl FnMut(u64, &[u8])) -> Result<Seen,
                 c.take(n)?;
                 seen.close = true;
             }
+            t if app => app_frame(&mut c, t)?,
             _ => return Err(Malformed),
         }
     }
     Ok(seen)
+}
+
+/// Skips one 1-RTT-only frame of type `t` (RFC 9000 §19.4-19.20, RFC 9221 §4).
+fn app_frame(c: &mut Cursor<'_>, t: u64) -> Result<(), Malformed> {
+    // Frames made only of varints: how many follow the type.
+    let varints = match t {
+        0x04 => 3,                                    // RESET_STREAM: id, code, final size
+        0x05 | 0x11 | 0x15 => 2, // STOP_SENDING, MAX_STREAM_DATA, STREAM_DATA_BLOCKED
+        0x10 | 0x12..=0x14 | 0x16 | 0x17 | 0x19 => 1, // MAX_DATA, MAX_STREAMS, *_BLOCKED, RETIRE_CID
+        0x1e => 0,                                    // HANDSHAKE_DONE
+        _ => usize::MAX,
+    };
+    if varints != usize::MAX {
+        for _ in 0..varints {
+            c.varint()?;
+        }
+        return Ok(());
+    }
+    match t {
+        0x07 => {
+            // NEW_TOKEN
+            let n = c.varint()?;
+            c.take(n)?;
+        }
+        0x08..=0x0f => {
+            // STREAM: id, offset if OFF, length if LEN (else to the end), data.
+            c.varint()?;
+            if t & 0x04 != 0 {
+                c.varint()?;
+            }
+            let n = if t & 0x02 != 0 {
+                c.varint()?
+            } else {
+                c.0.len() as u64
+            };
+            c.take(n)?;
+        }
+        0x18 => {
+            // NEW_CONNECTION_ID: sequence, retire prior to, length, id, reset token.
+            c.varint()?;
+            c.varint()?;
+            let n = *c.take(1)?.first().ok_or(Malformed)?;
+            if usize::from(n) > super::packet::MAX_CID_LEN {
+                return Err(Malformed);
+            }
+            c.take(u64::from(n) + 16)?;
+        }
+        0x1a | 0x1b => {
+            // PATH_CHALLENGE, PATH_RESPONSE
+            c.take(8)?;
+        }
+        0x30 => {
+            // DATAGRAM without a length: to the end.
+            c.0 = &[];
+        }
+        0x31 => {
+            let n = c.varint()?;
+            c.take(n)?;
+        }
+        _ => return Err(Malformed),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -147,5 +226,28 @@ mod tests {
         assert_eq!(crypto_of(&p).0, Err(Malformed));
         // A STREAM frame may not appear in an Initial.
         assert_eq!(crypto_of(&[0x08, 0, 0]).0, Err(Malformed));
+    }
+
+    #[test]
+    fn one_rtt_frames_around_crypto_are_skipped_by_their_lengths() {
+        let mut p = vec![0x1e]; // HANDSHAKE_DONE
+        p.extend([0x18, 0x01, 0x00, 0x04, 1, 2, 3, 4]); // NEW_CONNECTION_ID, 4-byte id
+        p.extend([0xee; 16]); // its reset token
+        p.extend([0x0a, 0x03, 0x02, b'h', b'i']); // STREAM 3 with a length
+        p.extend([0x10, 0x44, 0x00]); // MAX_DATA
+        p.extend([0x07, 0x02, 9, 9]); // NEW_TOKEN
+        p.extend([0x06, 0x00, 0x02, 0x04, 0x00]); // CRYPTO at 0, 2 bytes
+        p.extend([0x1a, 1, 2, 3, 4, 5, 6, 7, 8]); // PATH_CHALLENGE
+        p.extend([0x08, 0x00, b'r', b'e', b's', b't']); // STREAM 0 to the end
+        let mut got = Vec::new();
+        let seen = walk_app(&p, &mut |o, d| got.push((o, d.to_vec()))).unwrap();
+        assert_eq!(seen.crypto_frames, 1);
+        assert_eq!(got, vec![(0, vec![0x04, 0x00])]);
+        // The same frames are not allowed in an Initial, and cut ones are malformed.
+        assert_eq!(crypto_of(&p).0, Err(Malformed));
+        for n in [2, 5, 26, 28, 32] {
+            assert!(walk_app(&p[..n], &mut |_, _| {}).is_err(), "cut at {n}");
+        }
+        assert_eq!(walk_app(&[0x40, 0xff], &mut |_, _| {}), Err(Malformed));
     }
 }

@@ -2,7 +2,9 @@
 //! packets opened with the keys anyone can derive from the client's first Destination
 //! Connection ID → CRYPTO frames reassembled by offset → each direction's handshake-message
 //! bytes, handed to a `Consumer` the pipeline supplies (the TLS stage), which never hears of
-//! QUIC. Handshake and 1-RTT packets stay encrypted: only the hellos are visible.
+//! QUIC. Handshake and 1-RTT packets stay encrypted (only the hellos are visible) unless the
+//! user gave the connection's secrets: then `protected` opens the server's, far enough to
+//! read its NewSessionTickets.
 //!
 //! `keys` derives Initial keys and opens packets, `packet` splits coalesced packets and reads
 //! long headers, `frames` walks a payload's frames, `crypto` reassembles one CRYPTO stream,
@@ -12,6 +14,7 @@ pub mod crypto;
 pub mod frames;
 pub mod keys;
 pub mod packet;
+pub mod protected;
 pub mod table;
 #[cfg(test)]
 mod tests;

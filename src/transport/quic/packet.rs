@@ -37,8 +37,8 @@ pub enum Packet<'a> {
     /// A long header of a version this build does not know: its length is not readable, so
     /// it takes the rest of the datagram.
     UnknownVersion(u32),
-    /// A short-header (1-RTT) packet: always the last of a datagram.
-    Short,
+    /// A short-header (1-RTT) packet: always the last of a datagram (its bytes, protected).
+    Short(&'a [u8]),
 }
 
 /// A long-header packet (RFC 9000 §17.2).
@@ -86,7 +86,7 @@ fn known_layout(version: u32) -> bool {
 pub fn split(d: &[u8]) -> Result<(Packet<'_>, &[u8]), Malformed> {
     let first = *d.first().ok_or(Malformed)?;
     if first & 0x80 == 0 {
-        return Ok((Packet::Short, &[]));
+        return Ok((Packet::Short(d), &[]));
     }
     let version = u32::from_be_bytes(d.get(1..5).ok_or(Malformed)?.try_into().unwrap_or([0; 4]));
     let mut pos = 5;
@@ -158,13 +158,57 @@ pub enum OpenError {
     NotAuthentic,
 }
 
-/// Opens the protected packet `bytes` (copied into `scratch`) with `keys`: returns the packet
-/// number and where the plaintext payload (frames) lies in `scratch`. `largest` is the
-/// largest packet number seen in this direction, for the full number (RFC 9000 §A.3).
+/// What opens one packet-number space's packets: the header-protection mask of a sample
+/// and the AEAD (Initial keys, or the keys of the user's secrets in `protected`).
+pub trait Protection {
+    /// The header-protection mask for a 16-byte ciphertext sample (RFC 9001 §5.4).
+    fn mask(&self, sample: &[u8; 16]) -> [u8; 5];
+    /// Opens `payload` (ciphertext then tag) in place as packet `pn` with `header` as AAD.
+    fn open(&self, pn: u64, header: &[u8], payload: &mut [u8]) -> Option<usize>;
+}
+
+impl Protection for Keys {
+    fn mask(&self, sample: &[u8; 16]) -> [u8; 5] {
+        Keys::mask(self, sample)
+    }
+    fn open(&self, pn: u64, header: &[u8], payload: &mut [u8]) -> Option<usize> {
+        Keys::open(self, pn, header, payload)
+    }
+}
+
+/// Opens the protected long-header packet `bytes` (copied into `scratch`) with `keys`:
+/// returns the packet number and where the plaintext payload (frames) lies in `scratch`.
+/// `largest` is the largest packet number seen in this direction and packet-number space,
+/// for the full number (RFC 9000 §A.3).
 pub fn open(
-    keys: &Keys,
+    keys: &impl Protection,
     bytes: &[u8],
     pn_offset: usize,
+    largest: Option<u64>,
+    scratch: &mut Vec<u8>,
+) -> Result<(u64, Range<usize>), OpenError> {
+    open_masked(keys, bytes, pn_offset, 0x0f, largest, scratch)
+}
+
+/// The same for a short-header (1-RTT) packet whose Destination Connection ID is `dcid_len`
+/// bytes long (RFC 9000 §17.3: the receiver knows it, the header does not say).
+pub fn open_short(
+    keys: &impl Protection,
+    bytes: &[u8],
+    dcid_len: usize,
+    largest: Option<u64>,
+    scratch: &mut Vec<u8>,
+) -> Result<(u64, Range<usize>), OpenError> {
+    open_masked(keys, bytes, 1 + dcid_len, 0x1f, largest, scratch)
+}
+
+/// Header protection removed (`first_bits` of the first byte: 0x0f long, 0x1f short), the
+/// packet number reconstructed, the payload authenticated.
+fn open_masked(
+    keys: &impl Protection,
+    bytes: &[u8],
+    pn_offset: usize,
+    first_bits: u8,
     largest: Option<u64>,
     scratch: &mut Vec<u8>,
 ) -> Result<(u64, Range<usize>), OpenError> {
@@ -175,7 +219,7 @@ pub fn open(
     let mask = keys.mask(&sample);
     scratch.clear();
     scratch.extend_from_slice(bytes);
-    scratch[0] ^= mask[0] & 0x0f;
+    scratch[0] ^= mask[0] & first_bits;
     let pn_len = usize::from(scratch[0] & 3) + 1;
     let mut truncated = 0u64;
     for i in 0..pn_len {
@@ -322,7 +366,7 @@ mod tests {
             })
         ));
         let (p3, rest) = split(rest).unwrap();
-        assert_eq!(p3, Packet::Short);
+        assert_eq!(p3, Packet::Short(&[0x40, 1, 2, 3][..]));
         assert!(rest.is_empty());
     }
 

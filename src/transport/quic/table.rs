@@ -19,10 +19,12 @@ use super::crypto::{CryptoStream, Took};
 use super::frames;
 use super::keys::{self, InitialKeys};
 use super::packet::{self, Kind, Long, Packet};
+use super::protected::{Protected, QuicSecrets, Step};
 use crate::decode::{FlowKey, Tunnel, Udp};
 use crate::evidence::Evidence;
 use crate::stats::Stats;
 use crate::time::Timestamp;
+use crate::tls::server13::DecryptCounts;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -58,6 +60,15 @@ pub trait Consumer: Sized {
     /// Bytes the consumer holds (partial messages).
     fn held(&self) -> usize;
     fn finish(self, stats: &mut Stats) -> Option<Self::Summary>;
+    /// The user's secrets for this connection, once its ServerHello has been read (handed
+    /// over once); `None` without them.
+    fn secrets(&mut self) -> Option<QuicSecrets> {
+        None
+    }
+    /// The next bytes of the server's 1-RTT CRYPTO stream, in order (opened with the secrets).
+    fn push_protected(&mut self, _bytes: &[u8], _at: Evidence) {}
+    /// Decryption of the server's packets is over, having counted `counts`.
+    fn end_protected(&mut self, _counts: DecryptCounts) {}
 }
 
 struct Conn<C> {
@@ -68,6 +79,10 @@ struct Conn<C> {
     streams: [CryptoStream; 2],
     /// `None` once bypassed.
     consumer: Option<C>,
+    /// Length of the client's Source Connection ID (the server's short headers carry it).
+    client_scid_len: usize,
+    /// The server's packets opened with the user's secrets, while that goes on.
+    protected: Option<Box<Protected>>,
     last: Timestamp,
     /// What this entry counts in `QuicTable::held`.
     held: usize,
@@ -128,9 +143,17 @@ impl<C: Consumer> QuicTable<C> {
         stats: &mut Stats,
         out: &mut Vec<C::Summary>,
     ) {
+        let (key, _) = FlowKey::of(d.src, d.dst);
+        if d.payload.first().is_some_and(|b| b & 0x80 == 0) {
+            // Short headers reach here only while the user's secrets are loaded.
+            if self.conns.get(&key).is_some_and(|c| c.protected.is_some()) {
+                stats.quic_datagrams += 1;
+                self.short(key, d, d.payload, at, stats, out);
+            }
+            return;
+        }
         stats.quic_datagrams += 1;
         self.sweep(at.time, stats, out);
-        let (key, _) = FlowKey::of(d.src, d.dst);
         let mut rest = d.payload;
         while !rest.is_empty() {
             let Ok((p, next)) = packet::split(rest) else {
@@ -139,7 +162,7 @@ impl<C: Consumer> QuicTable<C> {
             };
             rest = next;
             match p {
-                Packet::Short => {}
+                Packet::Short(b) => self.short(key, d, b, at, stats, out),
                 Packet::VersionNegotiation => stats.quic_version_negotiation += 1,
                 Packet::UnknownVersion(_) => stats.quic_unknown_version += 1,
                 Packet::Long(l) => self.long(key, d, &l, at, stats, out),
@@ -177,11 +200,7 @@ impl<C: Consumer> QuicTable<C> {
                 }
             }
             Kind::Retry => stats.quic_retry += 1,
-            Kind::Handshake => {
-                if let Some(c) = conn {
-                    c.last = c.last.max(at.time);
-                }
-            }
+            Kind::Handshake => self.handshake(key, d, l, at),
         }
     }
 
@@ -246,6 +265,8 @@ impl<C: Consumer> QuicTable<C> {
                                 largest: [None; 2],
                                 streams: Default::default(),
                                 consumer: Some(consumer),
+                                client_scid_len: l.scid.len(),
+                                protected: None,
                                 last: at.time,
                                 held: 0,
                             },
@@ -269,6 +290,7 @@ impl<C: Consumer> QuicTable<C> {
             c.keys = k;
             c.version = l.version;
             c.largest = [None; 2];
+            c.client_scid_len = l.scid.len();
         }
         c.largest[dir] = c.largest[dir].max(Some(pn));
         c.last = c.last.max(at.time);
@@ -280,9 +302,20 @@ impl<C: Consumer> QuicTable<C> {
             at,
             self.held < self.limits.max_held_bytes,
             stats,
-        );
+        ) || arm(c);
+        self.scratch = scratch;
+        self.settle(key, done, stats, out);
+    }
+
+    /// After a packet of the connection at `key`: its held bytes recounted and, when its
+    /// consumer is `done`, the entry bypassed and the summary handed on.
+    fn settle(&mut self, key: FlowKey, done: bool, stats: &mut Stats, out: &mut Vec<C::Summary>) {
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
         let now_held = c.streams.iter().map(CryptoStream::held).sum::<usize>()
-            + c.consumer.as_ref().map_or(0, C::held);
+            + c.consumer.as_ref().map_or(0, C::held)
+            + c.protected.as_ref().map_or(0, |p| p.held());
         self.held = self.held - c.held + now_held;
         c.held = now_held;
         if done {
@@ -290,11 +323,60 @@ impl<C: Consumer> QuicTable<C> {
             c.held = 0;
             c.streams = Default::default();
             self.bypassed += 1;
-            if let Some(s) = c.consumer.take().and_then(|x| x.finish(stats)) {
-                out.push(s);
-            }
+            out.extend(finish_consumer(c, stats));
         }
-        self.scratch = scratch;
+    }
+
+    /// A server Handshake packet of a connection whose secrets the user gave.
+    fn handshake(&mut self, key: FlowKey, d: &Udp<'_>, l: &Long<'_>, at: Evidence) {
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
+        c.last = c.last.max(at.time);
+        if c.client == d.src {
+            return;
+        }
+        if let Some(p) = &mut c.protected {
+            p.handshake(l.bytes, l.pn_offset, &mut self.scratch);
+        }
+    }
+
+    /// A datagram that starts with a short header: a 1-RTT packet, read only from the server
+    /// of a connection whose secrets the user gave (other UDP is not counted as QUIC).
+    fn short(
+        &mut self,
+        key: FlowKey,
+        d: &Udp<'_>,
+        bytes: &[u8],
+        at: Evidence,
+        stats: &mut Stats,
+        out: &mut Vec<C::Summary>,
+    ) {
+        if bytes.first().is_none_or(|b| b & 0x40 == 0) {
+            // Without the fixed bit: the zero padding after a datagram's long packets.
+            return;
+        }
+        let may_hold = self.held < self.limits.max_held_bytes;
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
+        let (Some(p), Some(consumer)) = (&mut c.protected, &mut c.consumer) else {
+            return;
+        };
+        if c.client == d.src {
+            return;
+        }
+        c.last = c.last.max(at.time);
+        let step = p.short(bytes, may_hold, &mut self.scratch, &mut |b| {
+            consumer.push_protected(b, at)
+        });
+        let done = step == Step::Done && {
+            if let Some(p) = c.protected.take() {
+                consumer.end_protected(p.counts);
+            }
+            consumer.done()
+        };
+        self.settle(key, done, stats, out);
     }
 
     /// Room for one more entry: bypassed entries go first (they hold nothing but the memory
@@ -336,8 +418,8 @@ impl<C: Consumer> QuicTable<C> {
             // Not counted: when a sweep runs depends on which packets a worker sees, and an
             // expired connection loses nothing (it is summarised here).
             held -= c.held;
-            match c.consumer.take() {
-                Some(x) => out.extend(x.finish(stats)),
+            match c.consumer {
+                Some(_) => out.extend(finish_consumer(c, stats)),
                 None => bypassed -= 1,
             }
             false
@@ -348,10 +430,8 @@ impl<C: Consumer> QuicTable<C> {
 
     /// Ends the input: every connection still read is summarised.
     pub fn finish_all(&mut self, stats: &mut Stats, out: &mut Vec<C::Summary>) {
-        for (_, c) in self.conns.drain() {
-            if let Some(s) = c.consumer.and_then(|x| x.finish(stats)) {
-                out.push(s);
-            }
+        for (_, mut c) in self.conns.drain() {
+            out.extend(finish_consumer(&mut c, stats));
         }
         self.early.clear();
         self.held = 0;
@@ -359,6 +439,40 @@ impl<C: Consumer> QuicTable<C> {
         self.last_sweep = None;
         self.last_forced = None;
     }
+}
+
+/// Once the consumer has read the ServerHello: the server's packets are opened from now on
+/// when the user gave this connection's secrets. Whether the consumer is now done (secrets
+/// that give no keys end decryption at once).
+fn arm<C: Consumer>(c: &mut Conn<C>) -> bool {
+    let Some(consumer) = c.consumer.as_mut() else {
+        return false;
+    };
+    if c.protected.is_some() {
+        return false;
+    }
+    let Some(s) = consumer.secrets() else {
+        return false;
+    };
+    match Protected::new(&s, c.version == keys::V2, c.client_scid_len) {
+        Some(p) => {
+            c.protected = Some(Box::new(p));
+            false
+        }
+        None => {
+            consumer.end_protected(DecryptCounts::default());
+            consumer.done()
+        }
+    }
+}
+
+/// The connection's summary: decryption (if any) ended first, so its counts are in it.
+fn finish_consumer<C: Consumer>(c: &mut Conn<C>, stats: &mut Stats) -> Option<C::Summary> {
+    let mut consumer = c.consumer.take()?;
+    if let Some(p) = c.protected.take() {
+        consumer.end_protected(p.counts);
+    }
+    consumer.finish(stats)
 }
 
 /// Hands an opened Initial's CRYPTO frames to the connection's stream and consumer; whether
