@@ -16,7 +16,7 @@ use super::secrets;
 use super::server13::{DecryptCounts, Next, Server13};
 use super::ticket::TicketRef;
 use super::weak::{self, TicketCheck};
-use crate::chunk::{Chunk, Transport};
+use crate::chunk::{Chunk, Protocol, Transport};
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 
@@ -79,6 +79,8 @@ pub struct ConnSummary {
     pub zero_rtt_sent: Option<Evidence>,
     /// TLS 1.3 server records opened with the user's secrets (`tls::server13`).
     pub decrypted: DecryptCounts,
+    /// The cleartext protocol TLS started after (STARTTLS); `None` when TLS came first.
+    pub protocol: Option<Protocol>,
 }
 
 impl ConnSummary {
@@ -100,6 +102,7 @@ impl ConnSummary {
             transport: Transport::Tcp,
             zero_rtt_sent: None,
             decrypted: DecryptCounts::default(),
+            protocol: None,
         }
     }
 

@@ -38,6 +38,7 @@ fn conn(i: u32) -> ConnSummary {
         transport: Default::default(),
         zero_rtt_sent: None,
         decrypted: Default::default(),
+        protocol: None,
         full_flight: true,
         server_ccs: None,
         tickets: vec![Issued {
