@@ -165,9 +165,12 @@ fn imap_switches_only_on_the_tagged_ok_of_its_starttls() {
     assert_eq!(p.skip(), Some(Skip::Refused));
 }
 
+/// A greeting, the client's request, the server's answer, and the protocol they make.
+type Dialogue = (&'static [u8], &'static [u8], &'static [u8], Protocol);
+
 #[test]
 fn pop3_stls_ftp_auth_tls_nntp_and_sieve_switch_on_their_answers() {
-    let cases: [(&[u8], &[u8], &[u8], Protocol); 4] = [
+    let cases: [Dialogue; 4] = [
         (
             b"+OK Dovecot ready.\r\n",
             b"STLS\r\n",
