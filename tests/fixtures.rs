@@ -306,8 +306,9 @@ fn a_directory_is_read_as_all_the_captures_in_it() {
     let files = r["observation"]["files"].as_array().unwrap();
     // 14 fixtures, the 5 weak-STEK fixtures of issue 15 (tests/weak_stek.rs), the 6 verdict
     // fixtures of issue 12 (tests/verdicts.rs) and the 4 QUIC fixtures of issue 10
-    // (tests/quic.rs); their key logs and scripts are not captures.
-    assert_eq!(files.len(), 29, "{files:?}");
+    // (tests/quic.rs), and the 7 STARTTLS fixtures of issue 10 (tests/starttls.rs); their key
+    // logs and scripts are not captures.
+    assert_eq!(files.len(), 36, "{files:?}");
     assert!(keys(&r).contains_key("static.test"));
 }
 
