@@ -61,13 +61,15 @@ pub enum Protocol {
     Xmpp,
     Nntp,
     Sieve,
+    /// An HTTP `CONNECT` through a proxy, answered `2xx`.
+    Http,
     /// No known protocol: a TLS handshake found after a cleartext prelude (the generic
     /// fallback).
     Prelude,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 10] = [
+    pub const ALL: [Protocol; 11] = [
         Protocol::Smtp,
         Protocol::Imap,
         Protocol::Pop3,
@@ -77,6 +79,7 @@ impl Protocol {
         Protocol::Xmpp,
         Protocol::Nntp,
         Protocol::Sieve,
+        Protocol::Http,
         Protocol::Prelude,
     ];
 
@@ -91,6 +94,7 @@ impl Protocol {
             Protocol::Xmpp => "xmpp",
             Protocol::Nntp => "nntp",
             Protocol::Sieve => "sieve",
+            Protocol::Http => "http",
             Protocol::Prelude => "prelude",
         }
     }

@@ -465,3 +465,16 @@ fn tshark_agrees_on_every_key_name_ticket_and_psk_resumption() {
     // The four ticket keys (SMTP's counted on both of its ports), and no TLS in the refusals.
     assert_eq!(names, 5);
 }
+
+#[test]
+fn tls_through_an_http_connect_proxy_in_a_public_capture_is_read_after_the_200() {
+    let Some(dir) = public_captures() else { return };
+    let path = dir.join("zeek_zeek__testing__btest__Traces__http__connect-with-header.pcap");
+    let r = report(&[&path], &[]);
+    // tshark agrees: one ClientHello for secure.newegg.com, answered by a ServerHello that
+    // echoes its session ID (a session-ID resumption), after the proxy's 200.
+    let svc = service(&r, "secure.newegg.com http 80");
+    assert_eq!(svc["protocol"], "http");
+    assert_eq!(handshakes(svc), [0, 0, 1, 0]);
+    assert_eq!(r["statistics"]["prelude_tls"], 1);
+}

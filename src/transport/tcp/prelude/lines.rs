@@ -1,6 +1,7 @@
 //! Line-based preludes: SMTP and FTP (three-digit reply codes, `NNN-` continuation lines),
 //! NNTP (three-digit codes), IMAP (tagged answers), POP3 (`+OK`/`-ERR`) and ManageSieve
-//! (`OK`/`NO`/`BYE`). The client's switch command and the server's answer to exactly that
+//! (`OK`/`NO`/`BYE`), and HTTP `CONNECT` through a proxy (the request's headers, then the
+//! proxy's `2xx` status and headers). The client's switch command and the server's answer to exactly that
 //! command: replies are counted against the commands sent before it (pipelining), IMAP's by tag.
 
 use super::Step;
@@ -18,6 +19,8 @@ enum Kind {
     Imap,
     Pop3,
     Sieve,
+    /// The client's `CONNECT` request; TLS after the proxy's `2xx` answer and its headers.
+    Connect,
 }
 
 /// What answers the switch command.
@@ -45,6 +48,10 @@ pub struct Lines {
     pending: Option<Pending>,
     /// The code of a multi-line reply in progress (`NNN-`).
     multi: Option<[u8; 3]>,
+    /// HTTP: the client is in its request's headers.
+    headers: bool,
+    /// HTTP: the proxy's status line was read (`true`: 2xx); its headers follow.
+    status: Option<bool>,
 }
 
 impl Lines {
@@ -63,13 +70,24 @@ impl Lines {
         } else {
             return None;
         };
-        Some(Lines {
+        Some(Self::of(kind))
+    }
+
+    /// A client's first line of a known line protocol that the client opens (HTTP CONNECT).
+    pub fn recognise_client(b: &[u8]) -> Option<Self> {
+        starts_with_ci(b, b"CONNECT ").then(|| Self::of(Kind::Connect))
+    }
+
+    fn of(kind: Kind) -> Self {
+        Lines {
             kind,
             greeted: false,
             owed: 0,
             pending: None,
             multi: None,
-        })
+            headers: false,
+            status: None,
+        }
     }
 
     pub fn step(&mut self, from_client: bool, buf: &[u8]) -> Step {
@@ -82,6 +100,9 @@ impl Lines {
         };
         let n = end + 1;
         let line = trim_eol(&buf[..end]);
+        if self.kind == Kind::Connect {
+            return self.connect(from_client, line, n);
+        }
         if from_client {
             self.command(line, n)
         } else {
@@ -173,6 +194,43 @@ impl Lines {
         }
     }
 
+    /// HTTP CONNECT: the request's blank line asks, the proxy's blank line after a `2xx`
+    /// status accepts (any other status refuses).
+    fn connect(&mut self, from_client: bool, line: &[u8], n: usize) -> Step {
+        if from_client {
+            if !self.headers {
+                self.headers = starts_with_ci(line, b"CONNECT ");
+                return Step::Take(n);
+            }
+            if !line.is_empty() {
+                return Step::Take(n);
+            }
+            self.headers = false;
+            self.pending = Some(Pending {
+                skip: 0,
+                accept: Accept::Ok,
+            });
+            return Step::Ask(n, Protocol::Http);
+        }
+        match self.status {
+            None => {
+                if line.starts_with(b"HTTP/1.") {
+                    self.status = Some(line.get(9) == Some(&b'2'));
+                }
+                Step::Take(n)
+            }
+            Some(ok) if line.is_empty() => {
+                self.status = None;
+                match self.pending.take() {
+                    Some(_) if ok => Step::Accept(n),
+                    Some(_) => Step::Refuse(n),
+                    None => Step::Take(n),
+                }
+            }
+            Some(_) => Step::Take(n),
+        }
+    }
+
     /// IMAP: only the tagged answer to the STARTTLS command decides.
     fn imap_reply(&mut self, line: &[u8], n: usize) -> Step {
         let Some(Pending {
@@ -240,7 +298,7 @@ impl Lines {
                     None
                 }
             }
-            Kind::Imap => None,
+            Kind::Imap | Kind::Connect => None,
         }
     }
 }

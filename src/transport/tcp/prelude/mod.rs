@@ -1,12 +1,12 @@
 //! TLS after a cleartext prelude: STARTTLS in SMTP, IMAP, POP3 (STLS), FTP (AUTH TLS), NNTP,
-//! ManageSieve and XMPP, LDAP's StartTLS extended operation, PostgreSQL's SSLRequest, and a
+//! ManageSieve and XMPP, HTTP CONNECT through a proxy, LDAP's StartTLS extended operation, PostgreSQL's SSLRequest, and a
 //! generic fallback that finds a ClientHello record after any cleartext. `Prelude` reads both
 //! directions' cleartext until the protocol switches to TLS and then hands every later byte on
 //! unchanged, so the TLS stage reads them exactly as it reads a connection that began with TLS.
 //!
 //! Invariants:
 //! - The switch needs the *server's* acceptance (SMTP `220` to STARTTLS, IMAP tagged `OK`,
-//!   POP3 `+OK`, FTP `234`, NNTP `382`, Sieve `OK`, XMPP `<proceed/>`, LDAP extendedResp with
+//!   POP3 `+OK`, FTP `234`, NNTP `382`, Sieve `OK`, a proxy's `2xx` to CONNECT, XMPP `<proceed/>`, LDAP extendedResp with
 //!   resultCode 0, PostgreSQL `S`; in the generic fallback a ServerHello record). What the
 //!   client sends after its request is held until then; a refusal makes it cleartext again, so
 //!   a client alone can never make later bytes count as TLS.
@@ -325,6 +325,9 @@ fn recognise(b: &[u8]) -> Option<(Dialog, Option<bool>)> {
     }
     if let Some(l) = lines::Lines::recognise(b) {
         return Some((Dialog::Lines(l), Some(false)));
+    }
+    if let Some(l) = lines::Lines::recognise_client(b) {
+        return Some((Dialog::Lines(l), Some(true)));
     }
     Some((Dialog::Generic, None))
 }

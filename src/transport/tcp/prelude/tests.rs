@@ -214,6 +214,33 @@ fn pop3_stls_ftp_auth_tls_nntp_and_sieve_switch_on_their_answers() {
 }
 
 #[test]
+fn http_connect_switches_after_the_proxys_2xx_headers_and_not_after_a_407() {
+    let ask: &[u8] = b"CONNECT secure.example:443 HTTP/1.1\r\nHost: secure.example:443\r\n\r\n";
+    let (p, out, _) = run(&[
+        (0, ask),
+        (
+            1,
+            b"HTTP/1.1 200 Connection established\r\nVia: proxy\r\n\r\n",
+        ),
+        (0, CH),
+        (1, SH),
+    ]);
+    assert_eq!(p.protocol(), Some(Protocol::Http));
+    assert_eq!(out, [CH.to_vec(), SH.to_vec()]);
+    let (p, out, _) = run(&[
+        (0, ask),
+        (
+            1,
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+        ),
+        (0, CH),
+        (1, SH),
+    ]);
+    assert!(out[0].is_empty() && out[1].is_empty());
+    assert_eq!(p.skip(), Some(Skip::Refused));
+}
+
+#[test]
 fn xmpp_switches_after_proceed_and_not_after_failure() {
     let client = b"<?xml version='1.0'?><stream:stream to='im.example' xmlns='jabber:client'>";
     let server = b"<stream:stream from='im.example'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>";
