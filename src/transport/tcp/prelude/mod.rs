@@ -266,7 +266,7 @@ impl Prelude {
         }
     }
 
-    /// Whether the prelude still reads direction `dir` (before the switch).
+    /// Whether the prelude still reads (before the switch, and not given up).
     pub fn reading(&self) -> bool {
         matches!(self.state, State::Scanning | State::Waiting(_))
     }
