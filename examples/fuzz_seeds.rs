@@ -9,6 +9,8 @@
 //! - `reassembly/`: each TCP connection as the reassembly target's segment list;
 //! - `tls/`: each connection's two reassembled byte streams as the tls target's chunk list
 //!   (mode 3), and every ClientHello / ServerHello / NewSessionTicket body (modes 0, 1, 2);
+//! - `prelude/`: each connection's two reassembled byte streams as the prelude target's chunk
+//!   list (the tls target's mode-3 chunks without the mode byte);
 //! - `quic/`: each UDP 5-tuple's QUIC datagrams as the quic target's raw chunks (the table
 //!   derives the keys from their own DCIDs, so real Initials open).
 
@@ -52,10 +54,10 @@ fn main() {
         eprintln!("usage: fuzz_seeds OUTDIR CAPTURE...");
         std::process::exit(2);
     };
-    for t in ["capture", "decode", "reassembly", "tls", "quic"] {
+    for t in ["capture", "decode", "reassembly", "tls", "quic", "prelude"] {
         std::fs::create_dir_all(out.join(t)).expect("create corpus dir");
     }
-    let mut counts = [0usize; 5];
+    let mut counts = [0usize; 6];
     for path in inputs {
         let stem = path.file_name().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(path).expect("read capture");
@@ -114,18 +116,20 @@ fn main() {
             );
             let (chunks, bodies) = tls_seeds(segs);
             write(out, "tls", &name, &chunks, &mut counts[3]);
+            write(out, "prelude", &name, &chunks[1..], &mut counts[5]);
             for (i, b) in bodies.iter().enumerate() {
                 write(out, "tls", &format!("{name}-msg{i}"), b, &mut counts[3]);
             }
         }
     }
     println!(
-        "seeds: capture {}, decode {}, reassembly {}, tls {}, quic {} (in {})",
+        "seeds: capture {}, decode {}, reassembly {}, tls {}, quic {}, prelude {} (in {})",
         counts[0],
         counts[1],
         counts[2],
         counts[3],
         counts[4],
+        counts[5],
         out.display()
     );
 }

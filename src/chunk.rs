@@ -46,6 +46,64 @@ impl Transport {
     }
 }
 
+/// The cleartext protocol a TLS handshake started after (STARTTLS and its kin, see
+/// `transport::tcp::prelude`); a connection that began with TLS has none. Part of a service's
+/// identity: `mail.example smtp 25` and `mail.example imap 143` are two services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Smtp,
+    Imap,
+    Pop3,
+    Ftp,
+    Ldap,
+    Postgres,
+    Xmpp,
+    Nntp,
+    Sieve,
+    /// An HTTP `CONNECT` through a proxy, answered `2xx`.
+    Http,
+    /// No known protocol: a TLS handshake found after a cleartext prelude (the generic
+    /// fallback).
+    Prelude,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 11] = [
+        Protocol::Smtp,
+        Protocol::Imap,
+        Protocol::Pop3,
+        Protocol::Ftp,
+        Protocol::Ldap,
+        Protocol::Postgres,
+        Protocol::Xmpp,
+        Protocol::Nntp,
+        Protocol::Sieve,
+        Protocol::Http,
+        Protocol::Prelude,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "smtp",
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+            Protocol::Ftp => "ftp",
+            Protocol::Ldap => "ldap",
+            Protocol::Postgres => "postgres",
+            Protocol::Xmpp => "xmpp",
+            Protocol::Nntp => "nntp",
+            Protocol::Sieve => "sieve",
+            Protocol::Http => "http",
+            Protocol::Prelude => "prelude",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.label() == s)
+    }
+}
+
 /// A piece of one direction of a connection, in stream order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Chunk<'a> {

@@ -180,6 +180,26 @@ counters! {
         secrets_blocks,
         #[serde(skip_serializing_if = "is_zero")]
         secrets_other_blocks,
+        // Prelude counters (TLS after STARTTLS and its kin), left out of reports while 0.
+        /// Connections whose TLS started after a cleartext prelude the server accepted.
+        #[serde(skip_serializing_if = "is_zero")]
+        prelude_tls,
+        /// Preludes whose server refused the switch to TLS (SMTP `454`, PostgreSQL `N`, ...).
+        #[serde(skip_serializing_if = "is_zero")]
+        prelude_refused,
+        /// Preludes whose client asked for TLS (or sent a ClientHello) without the server's
+        /// acceptance being seen.
+        #[serde(skip_serializing_if = "is_zero")]
+        prelude_unanswered,
+        /// Connections of a known STARTTLS protocol that stayed in cleartext.
+        #[serde(skip_serializing_if = "is_zero")]
+        prelude_no_tls,
+        /// Preludes longer than `transport::tcp::prelude::MAX_PRELUDE_BYTES` in a direction.
+        #[serde(skip_serializing_if = "is_zero")]
+        prelude_over_cap,
+        /// Preludes cut by lost bytes before the switch.
+        #[serde(skip_serializing_if = "is_zero")]
+        prelude_gap,
     }
 }
 

@@ -306,9 +306,10 @@ fn a_directory_is_read_as_all_the_captures_in_it() {
     let files = r["observation"]["files"].as_array().unwrap();
     // 14 fixtures, the 5 weak-STEK fixtures of issue 15 (tests/weak_stek.rs), the 6 verdict
     // fixtures of issue 12 (tests/verdicts.rs) and the 4 QUIC fixtures of issue 10
-    // (tests/quic.rs), and the nginx key-log fixture (tests/keylog_fixtures.rs); their key
-    // logs and scripts are not captures.
-    assert_eq!(files.len(), 30, "{files:?}");
+    // (tests/quic.rs), the nginx key-log fixture (tests/keylog_fixtures.rs) and the 7
+    // STARTTLS fixtures of issue 10 (tests/starttls.rs); their key logs and scripts are not
+    // captures.
+    assert_eq!(files.len(), 37, "{files:?}");
     assert!(keys(&r).contains_key("static.test"));
 }
 

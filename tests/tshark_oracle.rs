@@ -66,7 +66,27 @@ fn tshark_tickets(path: &Path, keylog: Option<&Path>) -> Vec<(String, String, &'
             .map(|l| l.split('\t').map(str::to_string).collect())
             .collect()
     };
-    // Service of each TCP stream: the SNI of its ClientHello, else the server address.
+    // The cleartext protocol tshark decodes before TLS in a stream (STARTTLS), as stekwatch
+    // labels it.
+    let mut stream_protocol: BTreeMap<String, &'static str> = BTreeMap::new();
+    for row in run(
+        "smtp || imap || pop || ftp || ldap || pgsql",
+        &["tcp.stream", "frame.protocols"],
+    ) {
+        let after_tcp = row[1].split(":tcp:").nth(1).unwrap_or("");
+        let label = match after_tcp.split(':').next().unwrap_or("") {
+            "smtp" => "smtp",
+            "imap" => "imap",
+            "pop" => "pop3",
+            "ftp" => "ftp",
+            "ldap" => "ldap",
+            "pgsql" => "postgres",
+            _ => continue,
+        };
+        stream_protocol.entry(row[0].clone()).or_insert(label);
+    }
+    // Service of each TCP stream: the SNI of its ClientHello, else the server address; after
+    // STARTTLS the protocol follows, and the port after a server name.
     let mut stream_service: BTreeMap<String, String> = BTreeMap::new();
     for row in run(
         "tcp && tls.handshake.type==1",
@@ -79,11 +99,19 @@ fn tshark_tickets(path: &Path, keylog: Option<&Path>) -> Vec<(String, String, &'
         ],
     ) {
         let sni = row[1].split(',').next().unwrap_or("").to_ascii_lowercase();
-        let service = if sni.is_empty() {
+        let mut service = if sni.is_empty() {
             addr(&row[2], &row[3], &row[4])
         } else {
-            sni
+            sni.clone()
         };
+        if let Some(p) = stream_protocol.get(&row[0]) {
+            service.push(' ');
+            service.push_str(p);
+            if !sni.is_empty() {
+                service.push(' ');
+                service.push_str(&row[4]);
+            }
+        }
         stream_service.entry(row[0].clone()).or_insert(service);
     }
     let mut out = Vec::new();
@@ -291,15 +319,18 @@ fn every_ticket_tshark_finds_in_the_fixtures_is_reported_with_its_key_name() {
             files += 1;
         }
     }
-    assert_eq!(files, 30, "fixture captures");
+    assert_eq!(files, 37, "fixture captures");
     // 25 NewSessionTickets and 26 PSK identities (captures/README.md), all checked; the
     // 5 weak-STEK fixtures of issue 15 with 2 NewSessionTickets each; the 85 tickets and
     // identities of the 6 verdict fixtures of issue 12; and 10 PSK identities in the QUIC
     // fixtures of issue 10 (3 + 1 + 1 + 5). With the fixtures' key logs: the QUIC
     // NewSessionTickets in 1-RTT packets (quic-resumption 4, quic-v2 2, quic-static-days 6;
     // quic-retry's key log opens none, for tshark neither), and tls13-keylog's 9 TLS 1.3
-    // NewSessionTickets and 3 PSK identities (nginx, three cipher suites).
-    assert_eq!(total, 180, "tickets/identities found by tshark");
+    // NewSessionTickets and 3 PSK identities (nginx, three cipher suites). In the STARTTLS
+    // fixtures of issue 10: 5 NewSessionTickets and 6 PSK identities (SMTP 25 and 587, IMAP,
+    // POP3, FTP; FTP's resumption came after a HelloRetryRequest, so its identity is offered
+    // twice), under `NAME PROTOCOL PORT`.
+    assert_eq!(total, 191, "tickets/identities found by tshark");
 }
 
 #[test]

@@ -864,6 +864,71 @@ fn every_fixture_service_verdict_guess_and_exposure() {
             "medium",
             &[1],
         ),
+        // Issue 10: STARTTLS daemons (OpenSSL in postfix, dovecot, vsftpd; slapd's GnuTLS and
+        // PostgreSQL issue no tickets).
+        (
+            "starttls-smtp.pcap",
+            "mail.example smtp 25",
+            "undetermined",
+            0,
+            &["openssl", "haproxy", "node"],
+            "medium",
+            &[3],
+        ),
+        (
+            "starttls-smtp.pcap",
+            "mail.example smtp 587",
+            "undetermined",
+            0,
+            &["openssl", "haproxy", "node"],
+            "medium",
+            &[3],
+        ),
+        (
+            "starttls-imap.pcap",
+            "mail.example imap 143",
+            "undetermined",
+            0,
+            &["openssl", "haproxy", "node"],
+            "medium",
+            &[3],
+        ),
+        (
+            "starttls-pop3.pcap",
+            "mail.example pop3 110",
+            "undetermined",
+            0,
+            &["openssl", "haproxy", "node"],
+            "medium",
+            &[3],
+        ),
+        (
+            "starttls-ftp.pcap",
+            "ftp.example ftp 21",
+            "undetermined",
+            0,
+            &["openssl", "haproxy", "node"],
+            "medium",
+            &[3],
+        ),
+        (
+            "starttls-ldap.pcap",
+            "ldap.example ldap 389",
+            "no-resumption",
+            -1,
+            &[],
+            "-",
+            &[],
+        ),
+        (
+            "starttls-postgres.pcap",
+            "db.example postgres 5432",
+            "no-resumption",
+            -1,
+            &[],
+            "-",
+            &[],
+        ),
     ];
     let mut seen_files = std::collections::BTreeSet::new();
     for (file, name, kind, rotations, fams, conf, exposure) in rows {
@@ -893,6 +958,8 @@ fn every_fixture_service_verdict_guess_and_exposure() {
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().to_string())
         .filter(|n| (n.ends_with(".pcap") || n.ends_with(".pcapng")) && n != "plain-http.pcap")
+        // starttls-refused.pcap has no service either (the servers refused STARTTLS).
+        .filter(|n| n != "starttls-refused.pcap")
         .count();
     assert_eq!(seen_files.len(), all);
 }

@@ -370,6 +370,20 @@ fn statistics(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             "entries refused by per-service caps",
         ),
         (s.skipped_capture_blocks, "capture blocks skipped"),
+        (s.prelude_refused, "STARTTLS refused by the server"),
+        (
+            s.prelude_unanswered,
+            "STARTTLS or ClientHello without the server's acceptance",
+        ),
+        (
+            s.prelude_no_tls,
+            "STARTTLS-capable sessions left in cleartext",
+        ),
+        (
+            s.prelude_over_cap,
+            "preludes past the cleartext cap without TLS",
+        ),
+        (s.prelude_gap, "preludes cut by lost bytes"),
     ];
     let parts: Vec<String> = skipped
         .iter()

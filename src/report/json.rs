@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::chunk::Transport;
+use crate::chunk::{Protocol, Transport};
 use crate::decode::Tunnel;
 use crate::rules::Severity;
 pub use crate::stats::Stats as Statistics;
@@ -243,6 +243,10 @@ pub struct ServiceOut {
     /// `"quic"` for a service seen over QUIC; absent over TCP.
     #[serde(skip_serializing_if = "Transport::is_tcp")]
     pub transport: Transport,
+    /// The cleartext protocol TLS started after (`"smtp"`, `"imap"`, ...: STARTTLS and its
+    /// kin, `"prelude"` for the generic fallback); absent when TLS came first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
     pub tls_versions: Vec<String>,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,

@@ -122,6 +122,10 @@ pub struct ConnLine {
     pub server_hello: Option<AtLine>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sslv2_hello: Option<AtLine>,
+    /// The cleartext protocol TLS started after (`smtp`, `imap`, ...; STARTTLS); absent when
+    /// TLS came first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
 }
 
 /// The end of a run: its counters, packet-time span and inputs.
@@ -255,6 +259,7 @@ impl ConnLine {
             client_hello: r.offered_at.map(at),
             server_hello: r.answered_at.map(at),
             sslv2_hello: r.sslv2_at.map(at),
+            protocol: r.protocol.map(|p| p.label().to_string()),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::io::{self, BufRead};
 use std::net::{IpAddr, SocketAddr};
 
 use super::log::{AtLine, ConnLine, IssuedLine, MarkLine, StatsLine, STATS_EVENT, TLS_EVENT};
-use crate::chunk::Transport;
+use crate::chunk::{Protocol, Transport};
 use crate::evidence::Evidence;
 use crate::time::Timestamp;
 use crate::tls::conn::{Outcome, MAX_TICKETS_PER_CONN};
@@ -216,6 +216,11 @@ impl LogReader {
         )?;
         let transport = Transport::from_label(&l.transport)
             .ok_or_else(|| format!("unknown transport '{}'", l.transport))?;
+        let protocol = l
+            .protocol
+            .as_deref()
+            .map(|p| Protocol::from_label(p).ok_or_else(|| format!("unknown protocol '{p}'")))
+            .transpose()?;
         let psk_identities = l
             .psk_identities
             .iter()
@@ -250,6 +255,7 @@ impl LogReader {
             issued,
             session_id,
             ticketbleed: l.ticketbleed,
+            protocol,
         })
     }
 }

@@ -253,6 +253,7 @@ fn service_out(v: &ServiceView<'_>, a: &Assessment) -> ServiceOut {
         addresses: v.addresses(),
         tunnel: svc.tunnel,
         transport: svc.transport,
+        protocol: svc.protocol,
         tls_versions: svc.versions.iter().map(|&x| version_label(x)).collect(),
         first_seen: span.map(|s| s.first.time.rfc3339()),
         last_seen: span.map(|s| s.last.time.rfc3339()),

@@ -37,7 +37,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::Transport;
+use crate::chunk::{Protocol, Transport};
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::rules::Severity;
@@ -183,6 +183,10 @@ pub struct ServiceRec {
     /// `"quic"` for QUIC services; absent for TCP ones (older files read as TCP).
     #[serde(default, skip_serializing_if = "Transport::is_tcp")]
     pub transport: Transport,
+    /// The cleartext protocol TLS started after (STARTTLS); absent for TLS from the first
+    /// byte (older files read as such).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
     pub addresses: Vec<String>,
     pub versions: Vec<u16>,
     pub handshakes: Handshakes,
@@ -349,6 +353,7 @@ fn service_out(name: &str, s: &Service, file: &dyn Fn(u32) -> u32) -> ServiceRec
         sni: s.sni.clone(),
         tunnel: s.tunnel,
         transport: s.transport,
+        protocol: s.protocol,
         addresses: s.addresses.iter().map(|a| a.to_string()).collect(),
         versions: s.versions.iter().copied().collect(),
         handshakes: s.handshakes.clone(),
@@ -406,6 +411,7 @@ fn service_in(r: ServiceRec, file: &dyn Fn(u32) -> Option<u32>) -> Result<Servic
         sni: r.sni,
         tunnel: r.tunnel,
         transport: r.transport,
+        protocol: r.protocol,
         versions: r.versions.into_iter().collect(),
         handshakes: r.handshakes,
         span: span(r.span)?,

@@ -16,7 +16,7 @@ use super::secrets;
 use super::server13::{DecryptCounts, Next, Server13};
 use super::ticket::TicketRef;
 use super::weak::{self, TicketCheck};
-use crate::chunk::{Chunk, Transport};
+use crate::chunk::{Chunk, Protocol, Transport};
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 
@@ -82,6 +82,8 @@ pub struct ConnSummary {
     pub decrypted: DecryptCounts,
     /// The user's secrets covered this connection (its ClientHello's random).
     pub secrets_found: bool,
+    /// The cleartext protocol TLS started after (STARTTLS); `None` when TLS came first.
+    pub protocol: Option<Protocol>,
 }
 
 impl ConnSummary {
@@ -104,6 +106,7 @@ impl ConnSummary {
             zero_rtt_sent: None,
             decrypted: DecryptCounts::default(),
             secrets_found: false,
+            protocol: None,
         }
     }
 

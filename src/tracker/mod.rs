@@ -28,7 +28,7 @@ pub use lives::{Sample, SessionLife, TicketLife};
 use keys::min_some;
 pub use record::{ConnRecord, TicketMark};
 
-use crate::chunk::Transport;
+use crate::chunk::{Protocol, Transport};
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
 use crate::tls::conn::{ConnSummary, Outcome};
@@ -104,6 +104,9 @@ pub struct Service {
     pub tunnel: Option<Tunnel>,
     /// TCP or QUIC: one name over both transports is two services (`a.example quic`).
     pub transport: Transport,
+    /// The cleartext protocol its TLS started after (`mail.example smtp 25`); `None` for
+    /// TLS from the first byte.
+    pub protocol: Option<Protocol>,
     /// The lowest `MAX_ADDRESSES` server addresses.
     pub addresses: BTreeSet<SocketAddr>,
     pub versions: BTreeSet<u16>,
@@ -167,11 +170,13 @@ impl Tracker {
     /// Records one connection's record: the one way a connection reaches the history, from
     /// packets or from a per-connection log line.
     pub fn observe_record(&mut self, c: &ConnRecord) {
-        let name = service_name(c.sni.as_deref(), c.server, c.tunnel, c.transport);
+        let name = service_name(c.sni.as_deref(), c.server, c.tunnel, c.transport)
+            + &protocol_suffix(c.sni.is_some(), c.server, c.protocol);
         self.update(name, |svc| {
             svc.sni = c.sni.clone();
             svc.tunnel = c.tunnel;
             svc.transport = c.transport;
+            svc.protocol = c.protocol;
             svc.observe(c);
         });
     }
@@ -181,6 +186,7 @@ impl Tracker {
     pub fn service_name_of(c: &ConnSummary) -> String {
         let sni = c.offer.as_ref().and_then(|(ch, _)| ch.sni.as_deref());
         service_name(sni, c.server, c.tunnel, c.transport)
+            + &protocol_suffix(sni.is_some(), c.server, c.protocol)
     }
 
     /// Adds another tracker's history (another worker, file or sensor). Order-free:
@@ -228,6 +234,17 @@ fn service_name(
         name.push_str(transport.label());
     }
     name
+}
+
+/// What a service's name ends with when its TLS started after a cleartext protocol: the
+/// protocol, and the port when the name is a server name (`mail.example smtp 587`; an
+/// address already shows it: `192.0.2.1:25 smtp`).
+fn protocol_suffix(has_sni: bool, server: SocketAddr, protocol: Option<Protocol>) -> String {
+    match protocol {
+        None => String::new(),
+        Some(p) if has_sni => format!(" {} {}", p.label(), server.port()),
+        Some(p) => format!(" {}", p.label()),
+    }
 }
 
 impl Service {
@@ -316,6 +333,7 @@ impl Service {
         self.sni = self.sni.take().or(o.sni);
         self.tunnel = self.tunnel.or(o.tunnel);
         self.transport = self.transport.max(o.transport);
+        self.protocol = self.protocol.or(o.protocol);
         for a in o.addresses {
             self.address(a);
         }

@@ -16,7 +16,7 @@ use crate::tls::conn::{ConnSummary, Outcome};
 use crate::tls::ticket::{id_hash, TicketRef, MAX_KEY_NAME_LEN};
 use crate::tls::weak::TicketCheck;
 
-pub use crate::chunk::Transport;
+pub use crate::chunk::{Protocol, Transport};
 
 /// A ticket or PSK identity as the tracker knows it: its key-name prefix and its hash.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -93,6 +93,8 @@ pub struct ConnRecord {
     /// Hash of a TLS 1.2 ServerHello's non-empty session ID.
     pub session_id: Option<u64>,
     pub ticketbleed: bool,
+    /// The cleartext protocol TLS started after (STARTTLS); `None` when TLS came first.
+    pub protocol: Option<Protocol>,
 }
 
 impl ConnRecord {
@@ -132,6 +134,7 @@ impl ConnRecord {
                 .filter(|sh| !sh.is_tls13() && !sh.session_id.is_empty())
                 .map(|sh| id_hash(&sh.session_id)),
             ticketbleed: c.ticketbleed(),
+            protocol: c.protocol,
         }
     }
 

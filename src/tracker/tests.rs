@@ -39,6 +39,7 @@ fn conn(i: u32) -> ConnSummary {
         zero_rtt_sent: None,
         decrypted: Default::default(),
         secrets_found: false,
+        protocol: None,
         full_flight: true,
         server_ccs: None,
         tickets: vec![Issued {
