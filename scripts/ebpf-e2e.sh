@@ -232,13 +232,15 @@ ok "with --filter tcp the kernel also dropped $pre UDP packets; $recv of $seen r
 
 # --- without privilege -----------------------------------------------------------------------
 # Capture privilege without eBPF's: CAP_NET_RAW only.
-unpriv() { setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=+net_raw \
-  --ambient-caps=+net_raw "$@"; }
-rc=0; unpriv "$B" live -i "$HOST" --ebpf on 2>"$T/on.err" </dev/null || rc=$?
+# An array, not a function: a function run in the background is a subshell, and $! would
+# name it rather than the sensor (which then outlived the script).
+UNPRIV=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=+net_raw
+  --ambient-caps=+net_raw)
+rc=0; "${UNPRIV[@]}" "$B" live -i "$HOST" --ebpf on 2>"$T/on.err" </dev/null || rc=$?
 [[ $rc -eq 2 ]] && grep -q -- "--ebpf on: cannot drop audited connections in the kernel" "$T/on.err" \
   || { cat "$T/on.err" >&2; die "--ebpf on without privilege: expected a clear error and status 2 (rc $rc)"; }
 ok "--ebpf on without privilege: $(head -c 200 "$T/on.err")"
-unpriv "$B" live -i "$HOST" --ebpf auto --format json >"$T/auto.json" 2>"$T/auto.err" &
+"${UNPRIV[@]}" "$B" live -i "$HOST" --ebpf auto --format json >"$T/auto.json" 2>"$T/auto.err" &
 AUTO=$!
 PIDS+=($AUTO)
 wait_for "$T/auto.err" "capturing on $HOST" 10 || { cat "$T/auto.err" >&2; die "--ebpf auto did not start"; }
