@@ -22,6 +22,7 @@
 
 pub mod chunk;
 pub mod evidence;
+pub mod secrets;
 pub mod stats;
 pub mod time;
 

@@ -205,9 +205,8 @@ counters! {
 
 impl Stats {
     /// What decryption with the user's secrets counted for one finished connection.
-    pub fn count_decryption(&mut self, s: &crate::tls::conn::ConnSummary) {
-        let d = &s.decrypted;
-        self.secrets_connections += u64::from(s.secrets_found);
+    pub fn count_decryption(&mut self, d: &crate::secrets::DecryptCounts, secrets_found: bool) {
+        self.secrets_connections += u64::from(secrets_found);
         self.secrets_opened += u64::from(d.records);
         self.secrets_failures += u64::from(d.failures);
         self.secrets_skipped += u64::from(d.skipped);
@@ -215,8 +214,8 @@ impl Stats {
         self.secrets_malformed += u64::from(d.malformed);
     }
 
-    /// The secrets store's counts (`tls::secrets::counts`), as reported.
-    pub fn with_secrets_store(mut self, c: crate::tls::secrets::Counts) -> Self {
+    /// The secrets store's counts (`secrets::counts`), as reported.
+    pub fn with_secrets_store(mut self, c: crate::secrets::Counts) -> Self {
         self.keylog_lines = c.lines;
         self.keylog_bad_lines = c.bad_lines;
         self.keylog_overflow = c.overflow;

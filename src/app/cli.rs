@@ -310,12 +310,12 @@ pub struct Common {
 }
 
 impl Common {
-    /// Loads the `--keylog` files into the process's secrets store (`tls::secrets`).
+    /// Loads the `--keylog` files into the process's secrets store (`secrets`).
     pub fn load_keylogs(&self) -> Result<(), String> {
         for path in &self.keylog {
             let text = std::fs::read(path)
                 .map_err(|e| format!("cannot read key log {}: {e}", path.display()))?;
-            crate::tls::secrets::add_keylog(&text);
+            crate::secrets::add_keylog(&text);
         }
         Ok(())
     }

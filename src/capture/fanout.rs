@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use pcap::{BpfProgram, Capture};
 
-use super::live::{EbpfMode, Handle, LiveError, LiveOptions, LiveSource};
+use super::live::{open_error, EbpfMode, Handle, LiveError, LiveOptions, LiveSource};
 use super::ring::Ring;
 
 /// ARP hardware types whose frames carry an Ethernet header on AF_PACKET: Ethernet, and
@@ -51,7 +51,10 @@ pub fn open_group(o: &LiveOptions, n: usize) -> Result<Vec<LiveSource>, LiveErro
     let per_ring = (o.buffer_bytes as usize / n).max(1);
     let mut rings = Vec::with_capacity(n);
     for _ in 0..n {
-        rings.push(Ring::open(&o.interface, per_ring, Some(group)).map_err(|e| open_error(o, &e))?);
+        rings.push(
+            Ring::open(&o.interface, per_ring, Some(group))
+                .map_err(|e| open_error(o, e.to_string()))?,
+        );
     }
     let (bypass, note) = kernel_part(o, &rings)?;
     if bypass.is_none() {
@@ -64,7 +67,8 @@ pub fn open_group(o: &LiveOptions, n: usize) -> Result<Vec<LiveSource>, LiveErro
             )
         };
         for r in &rings {
-            r.attach_classic(insns).map_err(|e| open_error(o, &e))?;
+            r.attach_classic(insns)
+                .map_err(|e| open_error(o, e.to_string()))?;
         }
     }
     let mut out = Vec::with_capacity(n);
@@ -85,21 +89,6 @@ pub fn open_group(o: &LiveOptions, n: usize) -> Result<Vec<LiveSource>, LiveErro
         out.push(src);
     }
     Ok(out)
-}
-
-fn open_error(o: &LiveOptions, e: &std::io::Error) -> LiveError {
-    let detail = e.to_string();
-    if e.kind() == std::io::ErrorKind::PermissionDenied {
-        LiveError::Permission {
-            interface: o.interface.clone(),
-            detail,
-        }
-    } else {
-        LiveError::Open {
-            interface: o.interface.clone(),
-            detail,
-        }
-    }
 }
 
 #[cfg(feature = "ebpf")]

@@ -268,7 +268,7 @@ impl<'a> FileReader<'a> {
             // TLS key logs embedded in the capture (editcap --inject-secrets): into the
             // secrets store before the packets that follow them.
             Block::DecryptionSecrets(dsb) => {
-                crate::tls::secrets::add_block(dsb.secrets_type.0, dsb.data);
+                crate::secrets::add_block(dsb.secrets_type.0, dsb.data);
                 None
             }
             // Block types this reader does not know (or vendors' custom blocks): skipped,

@@ -9,8 +9,6 @@
 //! regains control regularly (signals, checkpoints) even on a silent link: a blocking libpcap read may wait forever there (the
 //! Linux TPACKET_V3 ring polls without a timeout and retries after signals).
 
-use std::fmt;
-
 use std::os::unix::io::AsRawFd;
 
 use pcap::{Active, BpfProgram, Capture, Device};
@@ -19,6 +17,13 @@ use pcap::{Active, BpfProgram, Capture, Device};
 use super::ebpf::KernelBypass;
 use super::Packet;
 use crate::time::Timestamp;
+
+mod counters;
+mod error;
+
+pub use counters::{BypassReader, BypassStats, LiveStats, XdpStats};
+pub use error::LiveError;
+pub(super) use error::{kernel_error, open_error};
 
 /// How long one read waits for packets before returning empty-handed; also libpcap's timeout,
 /// after which it hands over a partly filled buffer (without `--immediate`).
@@ -46,155 +51,6 @@ pub enum EbpfMode {
     /// Or the capture does not open (`LiveError::Ebpf`).
     On,
     Off,
-}
-
-/// Why a capture could not start or had to stop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LiveError {
-    NoSuchInterface {
-        interface: String,
-        available: Vec<String>,
-    },
-    Permission {
-        interface: String,
-        detail: String,
-    },
-    BadFilter {
-        filter: String,
-        detail: String,
-    },
-    /// Opening failed for another reason.
-    Open {
-        interface: String,
-        detail: String,
-    },
-    /// The capture failed while running (e.g. the interface disappeared).
-    Capture {
-        interface: String,
-        detail: String,
-    },
-    /// `--ebpf on`, and the kernel part cannot be attached.
-    Ebpf {
-        interface: String,
-        detail: String,
-    },
-    /// `--xdp`, and the XDP program (or the kernel part it needs) cannot be attached.
-    Xdp {
-        interface: String,
-        detail: String,
-    },
-}
-
-impl fmt::Display for LiveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LiveError::NoSuchInterface {
-                interface,
-                available,
-            } => write!(
-                f,
-                "no interface named '{interface}' (available: {})",
-                if available.is_empty() {
-                    "none visible".to_string()
-                } else {
-                    available.join(", ")
-                }
-            ),
-            LiveError::Permission { interface, detail } => write!(
-                f,
-                "no permission to capture on '{interface}' ({detail}): run as root, or give the \
-                 binary the capabilities: sudo setcap cap_net_raw,cap_net_admin=eip \
-                 $(command -v stekwatch)"
-            ),
-            LiveError::BadFilter { filter, detail } => {
-                write!(f, "--filter '{filter}' is not a valid BPF filter: {detail}")
-            }
-            LiveError::Open { interface, detail } => {
-                write!(f, "cannot capture on '{interface}': {detail}")
-            }
-            LiveError::Capture { interface, detail } => {
-                write!(f, "capture on '{interface}' failed: {detail}")
-            }
-            LiveError::Ebpf { interface, detail } => write!(
-                f,
-                "--ebpf on: cannot drop audited connections in the kernel on '{interface}': \
-                 {detail} (--ebpf auto runs without it)"
-            ),
-            LiveError::Xdp { interface, detail } => write!(
-                f,
-                "--xdp: cannot drop audited connections at XDP on '{interface}': {detail} \
-                 (without --xdp the bypass stays on the sensor's own socket)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for LiveError {}
-
-/// libpcap's counters since the capture opened (wider than libpcap's wrapping u32s).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LiveStats {
-    pub received: u64,
-    pub dropped_by_kernel: u64,
-    pub dropped_by_interface: u64,
-}
-
-/// What the kernel-side bypass did (see `capture::ebpf`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BypassStats {
-    /// Packets the program looked at (everything the socket would have received).
-    pub seen: u64,
-    /// ... of which dropped in the kernel because their connection was bypassed.
-    pub bypassed: u64,
-    /// ... and IPv4 packets other than TCP dropped in the kernel (the filter is `tcp`).
-    pub prefiltered: u64,
-    /// Directions of connections written into the map by the sensor.
-    pub inserted: u64,
-    /// ... that the kernel removed on a SYN, FIN or RST.
-    pub forgotten: u64,
-    /// Directions in the map now.
-    pub entries: u64,
-    /// Directions the full map dropped to make room (least recently used first).
-    pub evicted: u64,
-    /// Writes the kernel refused.
-    pub insert_errors: u64,
-    /// `--xdp`: the XDP program on the interface.
-    pub xdp: Option<XdpStats>,
-}
-
-/// What the XDP program of `--xdp` did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct XdpStats {
-    /// "driver" or "generic" XDP.
-    pub mode: &'static str,
-    /// Packets it looked at (everything the interface received).
-    pub seen: u64,
-    /// ... of which dropped (for every consumer) as bypassed.
-    pub dropped: u64,
-}
-
-impl BypassStats {
-    /// The sum of two capture handles' counters (a capture reopened after an interruption).
-    pub fn add(&self, o: &BypassStats) -> BypassStats {
-        BypassStats {
-            seen: self.seen + o.seen,
-            bypassed: self.bypassed + o.bypassed,
-            prefiltered: self.prefiltered + o.prefiltered,
-            inserted: self.inserted + o.inserted,
-            forgotten: self.forgotten + o.forgotten,
-            entries: self.entries + o.entries,
-            evicted: self.evicted + o.evicted,
-            insert_errors: self.insert_errors + o.insert_errors,
-            xdp: match (self.xdp, o.xdp) {
-                (Some(a), Some(b)) => Some(XdpStats {
-                    mode: b.mode,
-                    seen: a.seen + b.seen,
-                    dropped: a.dropped + b.dropped,
-                }),
-                (a, b) => b.or(a),
-            },
-        }
-    }
 }
 
 /// The capture socket: libpcap's, or (with the kernel-side bypass) the ring of small blocks
@@ -252,27 +108,9 @@ fn pcap_detail(e: &pcap::Error) -> String {
     }
 }
 
-fn is_permission(detail: &str) -> bool {
-    let d = detail.to_ascii_lowercase();
-    d.contains("permission") || d.contains("not permitted")
-}
-
 impl LiveSource {
     pub fn open(o: &LiveOptions) -> Result<Self, LiveError> {
-        let open_err = |e: pcap::Error| {
-            let detail = pcap_detail(&e);
-            if is_permission(&detail) {
-                LiveError::Permission {
-                    interface: o.interface.clone(),
-                    detail,
-                }
-            } else {
-                LiveError::Open {
-                    interface: o.interface.clone(),
-                    detail,
-                }
-            }
-        };
+        let open_err = |e: pcap::Error| open_error(o, pcap_detail(&e));
         Self::check_interface(o)?;
         let mut ebpf_note = None;
         if o.ebpf != EbpfMode::Off {
@@ -410,7 +248,7 @@ impl LiveSource {
     }
 
     /// Reads the kernel part's counters from another thread (`None` without it).
-    pub fn bypass_reader(&self) -> Option<crate::runtime::live_workers::BypassReader> {
+    pub fn bypass_reader(&self) -> Option<BypassReader> {
         #[cfg(feature = "ebpf")]
         if let Some(k) = self.bypass.as_ref() {
             let k = std::sync::Arc::clone(k);
@@ -572,16 +410,6 @@ impl LiveSource {
     }
 }
 
-/// Why `--ebpf on` (or `--xdp`, which implies it) cannot run.
-pub(super) fn kernel_error(o: &LiveOptions, detail: String) -> LiveError {
-    let interface = o.interface.clone();
-    if o.xdp {
-        LiveError::Xdp { interface, detail }
-    } else {
-        LiveError::Ebpf { interface, detail }
-    }
-}
-
 /// Opens the capture with the kernel part: the ring of `capture::ring`, the eBPF program on
 /// its socket, and the user's filter compiled for userspace.
 #[cfg(feature = "ebpf")]
@@ -640,16 +468,6 @@ fn open_bypassed(_o: &LiveOptions) -> Result<LiveSource, BypassOpen> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn permission_errors_are_recognised_in_libpcap_wording() {
-        assert!(is_permission(
-            "You don't have permission to perform this capture on that device (socket: \
-             Operation not permitted)"
-        ));
-        assert!(is_permission("socket: Operation not permitted"));
-        assert!(!is_permission("The interface disappeared"));
-    }
 
     #[test]
     fn a_missing_interface_names_the_ones_that_exist() {

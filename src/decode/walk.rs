@@ -251,7 +251,7 @@ fn looks_like_quic(sport: u16, dport: u16, payload: &[u8]) -> bool {
         return false;
     };
     if head[0] & 0x80 == 0 {
-        return head[0] & 0x40 != 0 && crate::tls::secrets::loaded();
+        return head[0] & 0x40 != 0 && crate::secrets::loaded();
     }
     let version = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
     sport == 443

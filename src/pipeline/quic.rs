@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 use crate::chunk::Transport;
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
+use crate::secrets::DecryptCounts;
+use crate::secrets::QuicSecrets;
 use crate::stats::Stats;
 use crate::tls::conn::{ConnSummary, TlsConn};
-use crate::tls::secrets::QuicSecrets;
-use crate::tls::server13::DecryptCounts;
 use crate::transport::quic::Consumer;
 
 /// A QUIC connection read as TLS.
@@ -50,7 +50,7 @@ impl Consumer for QuicSession {
         stats.handshake_messages += u64::from(summary.handshake_messages);
         stats.parse_failures += u64::from(summary.parse_errors);
         stats.handshake_messages_cap += u64::from(summary.message_cap_hit());
-        stats.count_decryption(&summary);
+        stats.count_decryption(&summary.decrypted, summary.secrets_found);
         Some(summary)
     }
 

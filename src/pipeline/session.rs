@@ -133,7 +133,7 @@ impl Consumer for TlsSession {
         stats.handshake_messages += u64::from(summary.handshake_messages);
         stats.parse_failures += u64::from(summary.parse_errors);
         stats.handshake_messages_cap += u64::from(summary.message_cap_hit());
-        stats.count_decryption(&summary);
+        stats.count_decryption(&summary.decrypted, summary.secrets_found);
         Some(summary)
     }
 }

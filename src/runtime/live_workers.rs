@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 
-use crate::capture::live::{BypassStats, LiveError, LiveSource, LiveStats, READ_TIMEOUT_MS};
+use crate::capture::live::{
+    BypassReader, BypassStats, LiveError, LiveSource, LiveStats, READ_TIMEOUT_MS,
+};
 use crate::capture::Packet;
 use crate::decode::{Datagram, Decoded, Endpoint, Segment, TcpFlags, Udp};
 use crate::evidence::Evidence;
@@ -154,9 +156,6 @@ pub struct Workers {
     /// Reads the shared kernel part's counters (with `--ebpf`).
     bypass: Option<BypassReader>,
 }
-
-/// Reads the counters of a kernel part shared by several capture sockets.
-pub type BypassReader = Box<dyn Fn() -> BypassStats + Send>;
 
 /// Updates taken in one `pump` at most, so the sensor's periodic work is not starved.
 const MAX_UPDATES: usize = 64;

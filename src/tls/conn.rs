@@ -12,13 +12,14 @@ use std::net::SocketAddr;
 
 use super::handshake::{self as hs, ClientHello, ServerHello};
 use super::record::{RecordReader, Stop, Unit};
-use super::secrets;
-use super::server13::{DecryptCounts, Next, Server13};
+use super::server13::{Next, Server13};
 use super::ticket::TicketRef;
 use super::weak::{self, TicketCheck};
 use crate::chunk::{Chunk, Protocol, Transport};
 use crate::decode::Tunnel;
 use crate::evidence::Evidence;
+use crate::secrets;
+use crate::secrets::DecryptCounts;
 
 /// At most this many NewSessionTickets are kept per connection (more are counted).
 pub const MAX_TICKETS_PER_CONN: usize = 16;
@@ -510,7 +511,7 @@ impl State {
     fn ticket13(&mut self, dir: usize, body: &[u8], at: Evidence) {
         let s = &mut self.summary;
         s.handshake_messages += 1;
-        let Some(nst) = super::decrypt::parse_nst13(body) else {
+        let Some(nst) = super::server13::parse_nst13(body) else {
             s.parse_errors += 1;
             return;
         };

@@ -45,7 +45,7 @@ pub struct ClientHello {
     pub early_data: bool,
     pub versions: Vec<u16>,
     pub key_share: bool,
-    /// The client random: the key into the user's secrets (`tls::secrets`), not printed.
+    /// The client random: the key into the user's secrets (`secrets`), not printed.
     pub random: [u8; 32],
 }
 

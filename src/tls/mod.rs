@@ -2,10 +2,8 @@
 //! per-connection summary.
 
 pub mod conn;
-pub mod decrypt;
 pub mod handshake;
 pub mod record;
-pub mod secrets;
 pub mod server13;
 pub mod ticket;
 pub mod weak;

@@ -7,30 +7,15 @@
 //! Invariants: at most `MAX_APP_RECORDS` records are opened under the application secret; the
 //! first that fails to open, an alert, or application data after a ticket ends decryption.
 
-use super::decrypt::RecordKeys;
 use super::record::{RecordReader, Unit};
-use super::secrets::ConnSecrets;
+use crate::secrets::aead::RecordKeys;
+use crate::secrets::{ConnSecrets, DecryptCounts};
 
 /// Records opened under the application traffic secret before giving up on tickets.
 pub const MAX_APP_RECORDS: u32 = 16;
 
 const FINISHED: u8 = 20;
 const NEW_SESSION_TICKET: u8 = 4;
-
-/// What decryption of one direction counted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DecryptCounts {
-    /// Records opened.
-    pub records: u32,
-    /// Records that did not authenticate (wrong or missing secrets, a gap): decryption stopped.
-    pub failures: u32,
-    /// Decryption stopped at `MAX_APP_RECORDS` (QUIC: `MAX_APP_PACKETS`).
-    pub cap_hit: bool,
-    /// QUIC: packets past the caps, and CRYPTO frames refused, not tried.
-    pub skipped: u32,
-    /// QUIC: opened packets whose frames broke the format.
-    pub malformed: u32,
-}
 
 pub struct Server13 {
     keys: RecordKeys,
@@ -137,5 +122,56 @@ impl Server13 {
     /// Bytes held in a partial decrypted message.
     pub fn buffered(&self) -> usize {
         self.messages.buffered()
+    }
+}
+
+/// A TLS 1.3 NewSessionTicket (RFC 8446 §4.6.1): lifetime, age_add, nonce, and the ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nst13<'a> {
+    pub lifetime: u32,
+    pub age_add: u32,
+    pub nonce_len: usize,
+    pub ticket: &'a [u8],
+}
+
+/// Parses a TLS 1.3 NewSessionTicket body; `None` when it is malformed.
+pub fn parse_nst13(body: &[u8]) -> Option<Nst13<'_>> {
+    let lifetime = u32::from_be_bytes(body.get(0..4)?.try_into().ok()?);
+    let age_add = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
+    let nonce_len = *body.get(8)? as usize;
+    let at = 9 + nonce_len;
+    let tlen = u16::from_be_bytes(body.get(at..at + 2)?.try_into().ok()?) as usize;
+    let ticket = body.get(at + 2..at + 2 + tlen)?;
+    let ext_at = at + 2 + tlen;
+    let elen = u16::from_be_bytes(body.get(ext_at..ext_at + 2)?.try_into().ok()?) as usize;
+    body.get(ext_at + 2..ext_at + 2 + elen)?;
+    if ticket.is_empty() {
+        return None;
+    }
+    Some(Nst13 {
+        lifetime,
+        age_add,
+        nonce_len,
+        ticket,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_new_session_tickets_are_refused_whole_ones_read() {
+        let mut nst = vec![0, 0, 0x1c, 0x20, 1, 2, 3, 4, 2, 0, 1, 0, 3, 9, 8, 7, 0, 0];
+        let t = parse_nst13(&nst).unwrap();
+        assert_eq!(
+            (t.lifetime, t.age_add, t.ticket),
+            (7200, 0x01020304, &[9, 8, 7][..])
+        );
+        nst.pop();
+        assert_eq!(parse_nst13(&nst), None);
+        for n in 0..nst.len() {
+            assert_eq!(parse_nst13(&nst[..n]), None);
+        }
     }
 }

@@ -52,7 +52,7 @@ impl History {
             n.saturating_add(s.dropped).saturating_add(hosts)
         });
         s.dropped_services_cap = self.tracker.dropped_services;
-        s.with_secrets_store(crate::tls::secrets::counts())
+        s.with_secrets_store(crate::secrets::counts())
     }
 
     /// Seconds from the first to the last packet.

@@ -18,9 +18,9 @@ use chacha20::ChaCha20;
 use super::crypto::{CryptoStream, Took};
 use super::frames;
 use super::packet::{self, Protection};
-use crate::tls::decrypt::{self, PacketKeys};
-pub use crate::tls::secrets::QuicSecrets;
-use crate::tls::server13::DecryptCounts;
+use crate::secrets::aead::{self as decrypt, PacketKeys};
+use crate::secrets::DecryptCounts;
+pub use crate::secrets::QuicSecrets;
 
 /// 1-RTT packets from the server tried per connection before giving up on tickets.
 pub const MAX_APP_PACKETS: u32 = 16;
@@ -242,7 +242,7 @@ impl Protected {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tls::secrets::ConnSecrets;
+    use crate::secrets::ConnSecrets;
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();

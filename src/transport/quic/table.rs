@@ -22,9 +22,9 @@ use super::packet::{self, Kind, Long, Packet};
 use super::protected::{Protected, QuicSecrets, Step};
 use crate::decode::{FlowKey, Tunnel, Udp};
 use crate::evidence::Evidence;
+use crate::secrets::DecryptCounts;
 use crate::stats::Stats;
 use crate::time::Timestamp;
-use crate::tls::server13::DecryptCounts;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {

@@ -1,10 +1,12 @@
 //! TLS secrets the user hands over: NSS key log lines (`--keylog FILE`, as browsers write with
 //! SSLKEYLOGFILE) and pcapng Decryption Secrets Blocks, kept in one bounded store keyed by the
 //! ClientHello's random. Only the TLS 1.3 server traffic secrets are used (to read the server's
-//! NewSessionTickets, `tls::decrypt`); the other labels are recognised and counted.
+//! NewSessionTickets, `secrets::aead`); the other labels are recognised and counted.
 //!
-//! Privacy: secrets never leave this module except as key material handed to `tls::decrypt`;
+//! Privacy: secrets never leave this module except as key material handed to `secrets::aead`;
 //! `Debug` shows counts only, and errors never quote a line.
+
+pub mod aead;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -222,6 +224,21 @@ pub fn lookup(random: &[u8; 32]) -> Option<ConnSecrets> {
         return None;
     }
     s.get(random).cloned()
+}
+
+/// What decryption of one direction counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecryptCounts {
+    /// Records opened.
+    pub records: u32,
+    /// Records that did not authenticate (wrong or missing secrets, a gap): decryption stopped.
+    pub failures: u32,
+    /// Decryption stopped at `MAX_APP_RECORDS` (QUIC: `MAX_APP_PACKETS`).
+    pub cap_hit: bool,
+    /// QUIC: packets past the caps, and CRYPTO frames refused, not tried.
+    pub skipped: u32,
+    /// QUIC: opened packets whose frames broke the format.
+    pub malformed: u32,
 }
 
 #[cfg(test)]
