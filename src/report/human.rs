@@ -385,16 +385,21 @@ fn statistics(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         ),
         (s.prelude_gap, "preludes cut by lost bytes"),
     ];
-    let parts: Vec<String> = skipped
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
+    let parts = nonzero(&skipped);
     if !parts.is_empty() {
         writeln!(out, "skipped: {}", parts.join(", "))?;
     }
     quic_statistics(s, out)?;
     secrets_statistics(s, out)
+}
+
+/// "N what" for each counter that is not zero.
+fn nonzero(counts: &[(u64, &str)]) -> Vec<String> {
+    counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect()
 }
 
 /// What the user's secrets opened, on their own line when any were given.
@@ -413,11 +418,7 @@ fn secrets_statistics(s: &crate::stats::Stats, out: &mut dyn Write) -> io::Resul
         (s.secrets_skipped, "skipped past caps"),
         (s.secrets_malformed, "malformed"),
     ];
-    let parts: Vec<String> = parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
+    let parts = nonzero(&parts);
     writeln!(
         out,
         "secrets: {} key log lines, {}",
@@ -449,11 +450,7 @@ fn quic_statistics(s: &crate::stats::Stats, out: &mut dyn Write) -> io::Result<(
             "connections refused by the table cap",
         ),
     ];
-    let parts: Vec<String> = parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
+    let parts = nonzero(&parts);
     writeln!(
         out,
         "quic: {} datagrams, {}",
