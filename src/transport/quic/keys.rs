@@ -12,6 +12,8 @@ use aes_gcm::{Aes128Gcm, Nonce, Tag};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
+use crate::secrets::aead;
+
 /// QUIC version 1 (RFC 9000).
 pub const V1: u32 = 0x0000_0001;
 /// QUIC version 2 (RFC 9369).
@@ -80,16 +82,11 @@ pub struct InitialKeys {
     pub server: Keys,
 }
 
-/// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, into `out`.
-fn expand_label(prk: &Hkdf<Sha256>, label: &str, out: &mut [u8]) {
-    let full = [b"tls13 ", label.as_bytes()].concat();
-    let mut info = Vec::with_capacity(4 + full.len());
-    info.extend_from_slice(&(out.len() as u16).to_be_bytes());
-    info.push(full.len() as u8);
-    info.extend_from_slice(&full);
-    info.push(0);
-    prk.expand(&info, out)
-        .expect("output lengths here are far below HKDF's limit");
+/// HKDF-Expand-Label (RFC 8446 §7.1) with SHA-256 and an empty context, into `out`: the one
+/// of `secrets::aead`, as for every other TLS 1.3 and QUIC secret.
+fn expand_label(secret: &[u8], label: &str, out: &mut [u8]) {
+    aead::expand_label(aead::TLS_AES_128_GCM_SHA256, secret, label, out)
+        .expect("32-byte secrets and outputs far below HKDF's limit");
 }
 
 /// The raw secrets and key material of one direction (for the test vectors).
@@ -102,19 +99,18 @@ pub(crate) struct Material {
 }
 
 pub(crate) fn material(suite: Suite, dcid: &[u8], side_label: &str) -> Material {
-    let (_, initial) = Hkdf::<Sha256>::extract(Some(suite.salt), dcid);
+    let (initial, _) = Hkdf::<Sha256>::extract(Some(suite.salt), dcid);
     let mut secret = [0u8; 32];
     expand_label(&initial, side_label, &mut secret);
-    let side = Hkdf::<Sha256>::from_prk(&secret).expect("32-byte PRK");
     let mut m = Material {
         secret,
         key: [0; 16],
         iv: [0; 12],
         hp: [0; 16],
     };
-    expand_label(&side, &format!("{} key", suite.label), &mut m.key);
-    expand_label(&side, &format!("{} iv", suite.label), &mut m.iv);
-    expand_label(&side, &format!("{} hp", suite.label), &mut m.hp);
+    expand_label(&secret, &format!("{} key", suite.label), &mut m.key);
+    expand_label(&secret, &format!("{} iv", suite.label), &mut m.iv);
+    expand_label(&secret, &format!("{} hp", suite.label), &mut m.hp);
     m
 }
 
