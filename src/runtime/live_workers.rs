@@ -8,7 +8,9 @@
 //! The kernel keeps both directions of a plain connection in one ring, but hashes a
 //! tunnelled packet by its outer headers (a VXLAN or Geneve sender picks its UDP source port
 //! per flow and per direction; MPLS labels differ per direction). Such packets, once decoded,
-//! go on to the worker their inner flow's hash names, owned, over a bounded channel. What
+//! go on to the worker their inner flow's hash names, owned, over a bounded channel. Their
+//! order against the other direction is then the rings' timing (blocks are handed over up to
+//! 1 ms apart): a ServerHello read before its ClientHello loses that resumption. What
 //! still cannot meet: a connection whose packets are partly IPv6 fragments (the kernel
 //! reassembles IPv4 fragments only); such a connection's handshake may be split between two
 //! workers and counted as incomplete.
