@@ -37,7 +37,7 @@ echo "live-e2e: building with --features live"
 cargo build --quiet --features live
 T=$(mktemp -d /tmp/stekwatch-live-e2e.XXXXXX)
 chmod 755 "$T"                      # nginx workers and the permission check run as nobody
-cp target/debug/stekwatch "$T/stekwatch"
+cp "${CARGO_TARGET_DIR:-target}/debug/stekwatch" "$T/stekwatch"
 B=$T/stekwatch
 NG=$T/nginx
 PORT=9443 WEAK_PORT=9444
