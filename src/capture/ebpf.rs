@@ -4,7 +4,8 @@
 //! SYN, FIN and RST always pass and make the kernel forget the connection. The sensor writes a
 //! connection once it has read what it wants of it (the flow table bypasses it).
 //!
-//! The map holds one entry per direction (`FlowDir`), at most `MAX_ENTRIES`; when it is full
+//! The map holds one entry per connection (`FlowKey`, both directions under one key), at most
+//! `MAX_ENTRIES`; when it is full
 //! the kernel evicts the least recently used, whose packets then reach userland again (where
 //! the flow table drops them as before): an eviction costs speed, never a finding.
 
@@ -18,47 +19,60 @@ use aya::Ebpf;
 
 use super::live::{BypassStats, XdpStats};
 
-/// The map's size in directions (half as many connections); must match bypass.bpf.c.
+/// The map's size in connections; must match bypass.bpf.c.
 pub const MAX_ENTRIES: u32 = 131_072;
 
-/// One direction of a connection as the program keys it (see `struct flow_dir`).
+/// A connection as the program keys it (see `struct flow_key`): its two endpoints, the lower
+/// first, so both directions find the same entry.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FlowDir {
-    src: [u8; 16],
-    dst: [u8; 16],
+struct FlowKey {
+    /// Address words as loaded from the wire (native order of the bytes on the wire).
+    lo: [u32; 4],
+    hi: [u32; 4],
     /// Network byte order.
-    sport: u16,
-    dport: u16,
+    lo_port: u16,
+    hi_port: u16,
     family: u8,
     pad: [u8; 3],
 }
 
 // SAFETY: plain data with explicit padding, every bit pattern valid.
-unsafe impl aya::Pod for FlowDir {}
+unsafe impl aya::Pod for FlowKey {}
 
-impl FlowDir {
-    /// The direction from `a` to `b`; `None` when their families differ.
+/// An address as the program loads it: the wire bytes in 32-bit words, IPv4 in the first.
+fn words(octets: &[u8]) -> [u32; 4] {
+    let mut w = [0u32; 4];
+    for (w, c) in w.iter_mut().zip(octets.chunks(4)) {
+        *w = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+    }
+    w
+}
+
+impl FlowKey {
+    /// The connection between `a` and `b` (either order); `None` when their families differ.
     fn new(a: SocketAddr, b: SocketAddr) -> Option<Self> {
-        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
-        let family = match (a, b) {
+        let (x, y, family) = match (a, b) {
             (SocketAddr::V4(x), SocketAddr::V4(y)) => {
-                src[..4].copy_from_slice(&x.ip().octets());
-                dst[..4].copy_from_slice(&y.ip().octets());
-                4
+                (words(&x.ip().octets()), words(&y.ip().octets()), 4)
             }
             (SocketAddr::V6(x), SocketAddr::V6(y)) => {
-                src = x.ip().octets();
-                dst = y.ip().octets();
-                6
+                (words(&x.ip().octets()), words(&y.ip().octets()), 6)
             }
             _ => return None,
         };
-        Some(FlowDir {
-            src,
-            dst,
-            sport: a.port().to_be(),
-            dport: b.port().to_be(),
+        let (xp, yp) = (a.port().to_be(), b.port().to_be());
+        // The order of `endpoint_after` in bypass.bpf.c: words, then the port as stored.
+        let ((lo, lo_port), (hi, hi_port)) = if (x, xp) > (y, yp) {
+            ((y, yp), (x, xp))
+        } else {
+            ((x, xp), (y, yp))
+        };
+        Some(FlowKey {
+            lo,
+            hi,
+            lo_port,
+            hi_port,
             family,
             pad: [0; 3],
         })
@@ -73,7 +87,7 @@ const C_PREFILTERED: u32 = 3;
 const C_XDP_SEEN: u32 = 4;
 const C_XDP_DROPPED: u32 = 5;
 /// Bits of the program's `config` (`CF_*`).
-const CF_IPV4_TCP_ONLY: u32 = 1;
+const CF_TCP_FILTER: u32 = 1;
 
 /// Why the kernel part could not be attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +108,7 @@ static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/b
 pub struct KernelBypass {
     /// Owns the program (and its link to the socket) and the maps' file descriptors.
     _ebpf: Ebpf,
-    flows: HashMap<MapData, FlowDir, u64>,
+    flows: HashMap<MapData, FlowKey, u64>,
     counters: PerCpuArray<MapData, u64>,
     inserted: u64,
     insert_errors: u64,
@@ -125,11 +139,11 @@ pub fn privilege_hint(e: &dyn std::error::Error) -> String {
 
 impl KernelBypass {
     /// Loads the program and attaches it to the AF_PACKET sockets `fds` (one, or the rings of
-    /// a fanout group; it replaces their classic filter: the caller applies the user's filter
-    /// in userspace). The flow map is shared by every socket. With
-    /// `tcp_only` (the user's filter is `tcp`), IPv4 packets other than TCP are dropped in the
-    /// kernel too.
-    pub fn attach(fds: &[RawFd], tcp_only: bool) -> Result<Self, BypassError> {
+    /// a fanout group; it replaces their classic filter). The flow map is shared by every
+    /// socket. With `tcp_filter` (the user's filter is `tcp`: `super::live::kernel_runs_filter`)
+    /// the program applies that filter; otherwise the caller applies the user's filter in
+    /// userspace.
+    pub fn attach(fds: &[RawFd], tcp_filter: bool) -> Result<Self, BypassError> {
         let err = |what: &str, e: &dyn std::error::Error| {
             BypassError(format!("{what}: {}", privilege_hint(e)))
         };
@@ -147,7 +161,7 @@ impl KernelBypass {
                 .ok_or_else(|| BypassError("the eBPF object lacks its settings".into()))?,
         )
         .map_err(|e| err("the settings map", &e))?;
-        let flags = if tcp_only { CF_IPV4_TCP_ONLY } else { 0 };
+        let flags = if tcp_filter { CF_TCP_FILTER } else { 0 };
         config
             .set(0, flags, 0)
             .map_err(|e| err("writing the program's settings", &e))?;
@@ -224,14 +238,12 @@ impl KernelBypass {
 
     /// Drops the connection between `a` and `b` (both directions) in the kernel from now on.
     pub fn bypass(&mut self, a: SocketAddr, b: SocketAddr) {
-        let (Some(ab), Some(ba)) = (FlowDir::new(a, b), FlowDir::new(b, a)) else {
+        let Some(k) = FlowKey::new(a, b) else {
             return;
         };
-        for k in [ab, ba] {
-            match self.flows.insert(k, 0, 0) {
-                Ok(()) => self.inserted += 1,
-                Err(_) => self.insert_errors += 1,
-            }
+        match self.flows.insert(k, 0, 0) {
+            Ok(()) => self.inserted += 1,
+            Err(_) => self.insert_errors += 1,
         }
     }
 
@@ -273,22 +285,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_direction_keys_addresses_as_on_the_wire_and_ports_in_network_order() {
-        let k = FlowDir::new(
-            "192.0.2.1:443".parse().unwrap(),
-            "198.51.100.7:50000".parse().unwrap(),
-        )
-        .unwrap();
-        assert_eq!(&k.src[..5], &[192, 0, 2, 1, 0]);
-        assert_eq!(&k.dst[..4], &[198, 51, 100, 7]);
-        assert_eq!(k.sport.to_ne_bytes(), [0x01, 0xbb]);
-        assert_eq!(k.dport.to_ne_bytes(), [0xc3, 0x50]);
+    fn a_connection_has_one_key_for_both_directions_with_the_lower_endpoint_first() {
+        let server: SocketAddr = "192.0.2.1:443".parse().unwrap();
+        let client: SocketAddr = "198.51.100.7:50000".parse().unwrap();
+        let k = FlowKey::new(client, server).unwrap();
+        assert_eq!(Some(k), FlowKey::new(server, client));
+        // As bypass.bpf.c loads them: the wire bytes, IPv4 in the first word.
+        assert_eq!(k.lo[0].to_ne_bytes(), [192, 0, 2, 1]);
+        assert_eq!(k.hi[0].to_ne_bytes(), [198, 51, 100, 7]);
+        assert_eq!(&k.lo[1..], &[0, 0, 0]);
+        assert_eq!(k.lo_port.to_ne_bytes(), [0x01, 0xbb]);
+        assert_eq!(k.hi_port.to_ne_bytes(), [0xc3, 0x50]);
         assert_eq!(k.family, 4);
-        assert_eq!(std::mem::size_of::<FlowDir>(), 40);
-        assert!(FlowDir::new(
-            "192.0.2.1:443".parse().unwrap(),
-            "[2001:db8::1]:443".parse().unwrap()
-        )
-        .is_none());
+        assert_eq!(std::mem::size_of::<FlowKey>(), 40);
+        // Same address: the port decides, compared as stored (network order).
+        let a: SocketAddr = "[2001:db8::1]:256".parse().unwrap();
+        let b: SocketAddr = "[2001:db8::1]:1".parse().unwrap();
+        let k = FlowKey::new(a, b).unwrap();
+        assert_eq!(k, FlowKey::new(b, a).unwrap());
+        assert!(k.lo_port <= k.hi_port);
+        assert_eq!(k.family, 6);
+        assert!(FlowKey::new(server, "[2001:db8::1]:443".parse().unwrap()).is_none());
     }
 }

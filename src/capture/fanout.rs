@@ -74,8 +74,8 @@ pub fn open_group(o: &LiveOptions, n: usize) -> Result<Vec<LiveSource>, LiveErro
     let mut out = Vec::with_capacity(n);
     for (i, ring) in rings.into_iter().enumerate() {
         let userspace = match &bypass {
-            Some(_) => Some(compile()?),
-            None => None,
+            Some(_) if !super::live::kernel_runs_filter(&o.filter) => Some(compile()?),
+            _ => None,
         };
         let note = if i == 0 { note.clone() } else { None };
         let mut src = LiveSource::with(
@@ -106,7 +106,7 @@ fn kernel_part(o: &LiveOptions, rings: &[Ring]) -> Result<(Shared, Option<String
         #[cfg(feature = "ebpf")]
         {
             let fds: Vec<_> = rings.iter().map(|r| r.as_raw_fd()).collect();
-            super::ebpf::KernelBypass::attach(&fds, o.filter.trim() == "tcp")
+            super::ebpf::KernelBypass::attach(&fds, super::live::kernel_runs_filter(&o.filter))
                 .and_then(|mut b| {
                     if o.xdp {
                         b.attach_xdp(&o.interface)?;

@@ -226,6 +226,14 @@ impl LiveSource {
         self.userspace_filter.take()
     }
 
+    /// Whether the kernel-side bypass is attached to this handle's socket.
+    pub fn has_kernel_part(&self) -> bool {
+        #[cfg(feature = "ebpf")]
+        return self.bypass.is_some();
+        #[cfg(not(feature = "ebpf"))]
+        false
+    }
+
     /// Drops the connection between `a` and `b` in the kernel from now on (without the
     /// kernel part, nothing).
     pub fn bypass(&mut self, a: std::net::SocketAddr, b: std::net::SocketAddr) {
@@ -442,17 +450,24 @@ fn open_bypassed(o: &LiveOptions) -> Result<LiveSource, BypassOpen> {
                 privilege_hint(&e)
             ))
         })?;
-    let tcp_only = o.filter.trim() == "tcp";
-    let mut bypass = KernelBypass::attach(&[ring.as_raw_fd()], tcp_only)
+    let in_kernel = kernel_runs_filter(&o.filter);
+    let mut bypass = KernelBypass::attach(&[ring.as_raw_fd()], in_kernel)
         .map_err(|e| BypassOpen::Kernel(e.to_string()))?;
     if o.xdp {
         bypass
             .attach_xdp(&o.interface)
             .map_err(|e| BypassOpen::Kernel(e.to_string()))?;
     }
-    let mut src = LiveSource::with(o, Handle::Ring(ring), linktype, None, Some(prog));
+    let userspace = (!in_kernel).then_some(prog);
+    let mut src = LiveSource::with(o, Handle::Ring(ring), linktype, None, userspace);
     src.bypass = Some(std::sync::Arc::new(std::sync::Mutex::new(bypass)));
     Ok(src)
+}
+
+/// Whether the kernel program applies the user's filter itself (the default `tcp`, with the
+/// test libpcap compiles for it), so that userspace runs none.
+pub(super) fn kernel_runs_filter(filter: &str) -> bool {
+    filter.trim() == "tcp"
 }
 
 /// Why `--ebpf` cannot work in a build without the feature.

@@ -104,12 +104,12 @@ pub struct KernelBypassOut {
     /// ... of which dropped in the kernel (their connection was bypassed); the rest reached
     /// userland (`received`).
     pub packets_bypassed: u64,
-    /// ... and IPv4 packets other than TCP dropped in the kernel (only with `--filter tcp`,
-    /// the default, which refuses them).
+    /// ... and packets refused by `--filter tcp` (the default), which the program then
+    /// applies itself.
     pub packets_prefiltered: u64,
-    /// Directions written into the map by the sensor.
+    /// Connections written into the map by the sensor (one entry each, both directions).
     pub map_inserted: u64,
-    /// Directions in the map at the end.
+    /// Connections in the map at the end.
     pub map_entries: u64,
     /// ... removed by the kernel on a SYN, FIN or RST.
     pub map_forgotten: u64,

@@ -180,7 +180,7 @@ impl<'a> Sensor<'a> {
             ..History::default()
         };
         p.begin_input(&input_name(&lc.interface));
-        if filter.is_some() {
+        if sources.len() == 1 && sources[0].has_kernel_part() {
             p.track_bypassed();
         }
         let used_bypass = bypass_reader.is_some();
@@ -373,7 +373,7 @@ impl<'a> Sensor<'a> {
                     // Drained even when a reopened capture runs without the kernel part, so
                     // the queue does not fill.
                     let b = p.take_bypassed();
-                    if filter.is_none() {
+                    if !src.has_kernel_part() {
                         continue;
                     }
                     *bypass_overflow += b.overflow;
@@ -489,7 +489,7 @@ impl<'a> Sensor<'a> {
             match LiveSource::open(&self.cfg.capture) {
                 Ok(mut src) => {
                     self.filter = src.take_userspace_filter();
-                    if self.filter.is_some() {
+                    if src.has_kernel_part() {
                         self.used_bypass = true;
                         self.p.track_bypassed();
                     }

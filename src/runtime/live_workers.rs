@@ -350,7 +350,7 @@ struct Worker {
 impl Worker {
     fn run(mut self) {
         self.filter = self.src.take_userspace_filter();
-        if self.filter.is_some() {
+        if self.src.has_kernel_part() {
             self.p.track_bypassed();
         }
         while !self.stop.load(Ordering::Relaxed) {
@@ -409,7 +409,7 @@ impl Worker {
 
     /// Connections the flow table bypassed go to the kernel's map.
     fn tell_kernel(&mut self) {
-        if self.filter.is_none() {
+        if !self.src.has_kernel_part() {
             return;
         }
         let b = self.p.take_bypassed();

@@ -4,12 +4,16 @@
 // with --xdp on a dedicated span port, the same decision as an XDP program on the interface.
 //
 // A packet of a TCP connection the sensor has finished auditing is dropped for this socket
-// (return 0); everything else is passed whole. The sensor writes both directions of such a
-// connection into `bypassed` (an LRU hash: the oldest entries go when it is full). SYN, FIN
-// and RST segments always pass, and remove the connection's entries, so a reused 5-tuple is
-// audited again. Only plain Ethernet + IPv4/IPv6 + TCP is looked at: VLAN-tagged frames that
-// kept their tag, fragments, IPv6 extension headers and tunnels (GRE, VXLAN, IP-in-IP, ...)
-// pass up for userspace to decode.
+// (return 0); everything else is passed whole. The sensor writes such a connection into
+// `bypassed` (an LRU hash: the oldest entries go when it is full) once, under its canonical
+// key (the lower endpoint first), so one lookup serves both directions. SYN, FIN and RST
+// segments always pass, and remove the connection's entry, so a reused 5-tuple is audited
+// again. Only plain Ethernet + IPv4/IPv6 + TCP is looked at: VLAN-tagged frames that kept
+// their tag, fragments, IPv6 extension headers and tunnels (GRE, VXLAN, IP-in-IP, ...) pass
+// up for userspace to decode.
+//
+// With the user's filter being the default `tcp`, the socket program also applies it, with
+// the very test libpcap compiles for it, so userspace runs no filter at all.
 //
 // Built by build.rs with `clang -target bpf -O2 -g` when the cargo feature "ebpf" is on.
 
@@ -17,13 +21,15 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-// One direction of a connection: addresses as on the wire (IPv4 in the first 4 bytes, the
-// rest zero), ports in network order. Must match `FlowDir` in src/capture/ebpf.rs.
-struct flow_dir {
-	__u8 src[16];
-	__u8 dst[16];
-	__u16 sport;
-	__u16 dport;
+// A connection, both directions in one key: its two endpoints, the lower first (addresses
+// compared as four 32-bit words as loaded from the wire, then the port), addresses as on the
+// wire (IPv4 in the first word, the rest zero), ports in network order. Must match `FlowKey`
+// in src/capture/ebpf.rs.
+struct flow_key {
+	__u32 lo[4];
+	__u32 hi[4];
+	__u16 lo_port;
+	__u16 hi_port;
 	__u8 family; // 4 or 6
 	__u8 pad[3];
 };
@@ -31,7 +37,7 @@ struct flow_dir {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 131072);
-	__type(key, struct flow_dir);
+	__type(key, struct flow_key);
 	__type(value, __u64);
 } bypassed SEC(".maps");
 
@@ -40,17 +46,15 @@ enum {
 	C_SEEN = 0,     // packets the program looked at
 	C_BYPASSED = 1, // dropped because their connection is bypassed
 	C_FORGOTTEN = 2, // entries removed by a SYN, FIN or RST
-	C_PREFILTERED = 3, // IPv4 packets other than TCP dropped under CF_IPV4_TCP_ONLY
+	C_PREFILTERED = 3, // packets refused by the filter `tcp` under CF_TCP_FILTER
 	C_XDP_SEEN = 4,    // packets the XDP program looked at (--xdp)
 	C_XDP_DROPPED = 5, // ... and dropped there as bypassed
 	C_COUNT = 6,
 };
 
 // Settings written by the sensor (slot 0): a bit set of CF_*.
-// CF_IPV4_TCP_ONLY: the user's filter is the default `tcp`, which refuses every IPv4 packet
-// whose protocol is not TCP; the program drops those at once (the rest of the filter's
-// decisions are taken in userspace).
-#define CF_IPV4_TCP_ONLY 1
+// CF_TCP_FILTER: the user's filter is the default `tcp`; the socket program applies it.
+#define CF_TCP_FILTER 1
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -77,6 +81,7 @@ static __always_inline void count(__u32 which)
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define PROTO_TCP 6
+#define IPV6_FRAGMENT 44
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
@@ -84,17 +89,59 @@ static __always_inline void count(__u32 which)
 // What becomes of a packet.
 enum verdict {
 	V_PASS,
-	V_BYPASSED,   // its connection is in `bypassed`
-	V_PREFILTERED, // IPv4 but not TCP, under CF_IPV4_TCP_ONLY
+	V_BYPASSED, // its connection is in `bypassed`
 };
 
+// libpcap's `tcp` on Ethernet, test for test (`tcpdump -d tcp`): IPv4 whose protocol byte is
+// TCP, or IPv6 whose next header is TCP directly or after a fragment header. A packet too
+// short for a load is refused, as a classic filter refuses it.
+static __always_inline int tcp_filter(struct __sk_buff *skb)
+{
+	__u16 proto;
+	__u8 b;
+	if (bpf_skb_load_bytes(skb, 12, &proto, 2) < 0)
+		return 0;
+	proto = bpf_ntohs(proto);
+	if (proto == ETH_P_IP)
+		return bpf_skb_load_bytes(skb, 23, &b, 1) == 0 && b == PROTO_TCP;
+	if (proto != ETH_P_IPV6 || bpf_skb_load_bytes(skb, 20, &b, 1) < 0)
+		return 0;
+	if (b == PROTO_TCP)
+		return 1;
+	return b == IPV6_FRAGMENT && bpf_skb_load_bytes(skb, 54, &b, 1) == 0 && b == PROTO_TCP;
+}
+
+// Whether endpoint (a, ap) sorts after (b, bp): the key's lower endpoint comes first.
+static __always_inline int endpoint_after(const __u32 *a, __u16 ap, const __u32 *b, __u16 bp)
+{
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if (a[i] != b[i])
+			return a[i] > b[i];
+	}
+	return ap > bp;
+}
+
+// Puts the lower endpoint of `k` first.
+static __always_inline void canonical(struct flow_key *k)
+{
+	if (!endpoint_after(k->lo, k->lo_port, k->hi, k->hi_port))
+		return;
+	__u32 t[4];
+	__builtin_memcpy(t, k->lo, 16);
+	__builtin_memcpy(k->lo, k->hi, 16);
+	__builtin_memcpy(k->hi, t, 16);
+	__u16 p = k->lo_port;
+	k->lo_port = k->hi_port;
+	k->hi_port = p;
+}
+
 // The decision, the same for both attachments; LOAD(off, dst, len) reads packet bytes
-// (bpf_skb_load_bytes or bpf_xdp_load_bytes). `prefilter`: whether CF_IPV4_TCP_ONLY applies
-// (never at XDP, where a drop reaches every consumer of the interface).
+// (bpf_skb_load_bytes or bpf_xdp_load_bytes).
 #define DEFINE_DECIDE(name, ctx_t, LOAD)                                                   \
-	static __always_inline enum verdict name(ctx_t *ctx, int prefilter)                \
+	static __always_inline enum verdict name(ctx_t *ctx)                               \
 	{                                                                                  \
-		struct flow_dir k = {};                                                    \
+		struct flow_key k = {};                                                    \
 		__u16 proto;                                                               \
 		__u32 l4;                                                                  \
 		__u8 b;                                                                    \
@@ -105,47 +152,33 @@ enum verdict {
 			__u8 ip[20];                                                       \
 			if (LOAD(ctx, ETH_HLEN, ip, 20) < 0)                               \
 				return V_PASS;                                             \
-			if ((ip[0] >> 4) != 4)                                             \
+			if ((ip[0] >> 4) != 4 || ip[9] != PROTO_TCP)                       \
 				return V_PASS;                                             \
-			if (ip[9] != PROTO_TCP) {                                          \
-				__u32 zero = 0;                                            \
-				__u32 *cf = bpf_map_lookup_elem(&config, &zero);           \
-				if (prefilter && cf && (*cf & CF_IPV4_TCP_ONLY))           \
-					return V_PREFILTERED;                              \
-				return V_PASS;                                             \
-			}                                                                  \
 			/* A fragment (more fragments, or an offset) passes up. */         \
 			if ((ip[6] & 0x3f) || ip[7])                                       \
 				return V_PASS;                                             \
 			l4 = ETH_HLEN + (__u32)(ip[0] & 0x0f) * 4;                         \
-			__builtin_memcpy(k.src, ip + 12, 4);                               \
-			__builtin_memcpy(k.dst, ip + 16, 4);                               \
+			__builtin_memcpy(k.lo, ip + 12, 4);                                \
+			__builtin_memcpy(k.hi, ip + 16, 4);                                \
 			k.family = 4;                                                      \
 		} else if (proto == ETH_P_IPV6) {                                          \
 			if (LOAD(ctx, ETH_HLEN + 6, &b, 1) < 0 || b != PROTO_TCP)          \
 				return V_PASS;                                             \
-			if (LOAD(ctx, ETH_HLEN + 8, k.src, 16) < 0 ||                      \
-			    LOAD(ctx, ETH_HLEN + 24, k.dst, 16) < 0)                       \
+			if (LOAD(ctx, ETH_HLEN + 8, k.lo, 16) < 0 ||                       \
+			    LOAD(ctx, ETH_HLEN + 24, k.hi, 16) < 0)                        \
 				return V_PASS;                                             \
 			l4 = ETH_HLEN + 40;                                                \
 			k.family = 6;                                                      \
 		} else {                                                                   \
 			return V_PASS;                                                     \
 		}                                                                          \
-		if (LOAD(ctx, l4, &k.sport, 2) < 0 || LOAD(ctx, l4 + 2, &k.dport, 2) < 0 || \
+		if (LOAD(ctx, l4, &k.lo_port, 2) < 0 || LOAD(ctx, l4 + 2, &k.hi_port, 2) < 0 || \
 		    LOAD(ctx, l4 + 13, &b, 1) < 0)                                         \
 			return V_PASS;                                                     \
+		canonical(&k);                                                             \
 		if (b & (TCP_SYN | TCP_FIN | TCP_RST)) {                                   \
-			/* The connection starts or ends: forget both directions, pass. */ \
-			struct flow_dir r = {};                                            \
-			__builtin_memcpy(r.src, k.dst, 16);                                \
-			__builtin_memcpy(r.dst, k.src, 16);                                \
-			r.sport = k.dport;                                                 \
-			r.dport = k.sport;                                                 \
-			r.family = k.family;                                               \
+			/* The connection starts or ends: forget it, pass. */              \
 			if (bpf_map_delete_elem(&bypassed, &k) == 0)                       \
-				count(C_FORGOTTEN);                                        \
-			if (bpf_map_delete_elem(&bypassed, &r) == 0)                       \
 				count(C_FORGOTTEN);                                        \
 			return V_PASS;                                                     \
 		}                                                                          \
@@ -164,25 +197,27 @@ SEC("socket")
 int stekwatch_bypass(struct __sk_buff *skb)
 {
 	count(C_SEEN);
-	switch (decide_skb(skb, 1)) {
-	case V_BYPASSED:
-		count(C_BYPASSED);
-		return 0;
-	case V_PREFILTERED:
+	__u32 zero = 0;
+	__u32 *cf = bpf_map_lookup_elem(&config, &zero);
+	if (cf && (*cf & CF_TCP_FILTER) && !tcp_filter(skb)) {
 		count(C_PREFILTERED);
 		return 0;
-	default:
-		return skb->len;
 	}
+	if (decide_skb(skb) == V_BYPASSED) {
+		count(C_BYPASSED);
+		return 0;
+	}
+	return skb->len;
 }
 
 // `--xdp`, on a dedicated span port: the same bypass before the kernel allocates the packet.
-// A drop here is a drop for every consumer of the interface, not only for the sensor.
+// A drop here is a drop for every consumer of the interface, not only for the sensor, so the
+// filter is never applied here.
 SEC("xdp")
 int stekwatch_xdp(struct xdp_md *ctx)
 {
 	count(C_XDP_SEEN);
-	if (decide_xdp(ctx, 0) == V_BYPASSED) {
+	if (decide_xdp(ctx) == V_BYPASSED) {
 		count(C_XDP_DROPPED);
 		return XDP_DROP;
 	}

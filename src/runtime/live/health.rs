@@ -106,7 +106,7 @@ impl Sensor<'_> {
         }
         if let Some(b) = self.bypass_stats() {
             line.push_str(&format!(
-                "; kernel bypass: {} of {} packets dropped as audited, {} directions in the map \
+                "; kernel bypass: {} of {} packets dropped as audited, {} connections in the map \
                  ({} evicted)",
                 b.bypassed, b.seen, b.entries, b.evicted
             ));
