@@ -19,6 +19,8 @@ use aya::Ebpf;
 
 use super::live::{BypassStats, XdpStats};
 
+pub mod steer;
+
 /// The map's size in connections; must match bypass.bpf.c.
 pub const MAX_ENTRIES: u32 = 131_072;
 

@@ -1,13 +1,15 @@
 //! The capture sockets of `live -j N` (cargo feature "live"): `N` rings of `capture::ring`
-//! in one `PACKET_FANOUT_HASH` group on the interface, so the kernel spreads connections over
-//! them and keeps both directions of each together (its flow hash is symmetric; IPv4
-//! fragments are reassembled before hashing). With the kernel-side bypass (`--ebpf`), one
-//! program and one flow map serve every ring; without it, the user's filter, compiled by
-//! libpcap, runs as a classic filter on each socket.
+//! in one fanout group on the interface, so the kernel spreads connections over them and
+//! keeps both directions of each together (IPv4 fragments are reassembled first). With the
+//! kernel-side bypass (`--ebpf`), one program and one flow map serve every ring; without it,
+//! the user's filter, compiled by libpcap, runs as a classic filter on each socket.
 //!
-//! The kernel hashes the outermost flow: the two directions of a tunnelled connection may
-//! land in different rings. The runtime (`runtime::live_workers`) sends such packets on to
-//! the worker that owns their inner flow.
+//! Which ring takes a packet: with the cargo feature "ebpf" and unless `--ebpf off`, the
+//! steering program (`capture::ebpf::steer`) names it by the packet's innermost connection,
+//! through tunnels; otherwise (or where it cannot load) the kernel's symmetric hash of the
+//! outermost headers does, and the two directions of a tunnelled connection may land in
+//! different rings. Either way the runtime (`runtime::live_workers`) hands a packet that
+//! reached the wrong ring on to the worker that owns its inner flow.
 
 use std::os::unix::io::AsRawFd;
 use std::sync::{Arc, Mutex};
@@ -15,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use pcap::{BpfProgram, Capture};
 
 use super::live::{open_error, EbpfMode, Handle, LiveError, LiveOptions, LiveSource};
-use super::ring::Ring;
+use super::ring::{Fanout, Ring};
 
 /// ARP hardware types whose frames carry an Ethernet header on AF_PACKET: Ethernet, and
 /// loopback (zeroed addresses).
@@ -23,7 +25,12 @@ const ETHERNET_LIKE: [&str; 2] = ["1", "772"];
 
 /// Opens `n` capture sockets on the interface in one fanout group. The first source carries
 /// the note of `--ebpf auto` when the kernel part could not be used.
-pub fn open_group(o: &LiveOptions, n: usize) -> Result<Vec<LiveSource>, LiveError> {
+/// `vxlan_ports`: where the steering program reads VXLAN.
+pub fn open_group(
+    o: &LiveOptions,
+    n: usize,
+    vxlan_ports: &[u16],
+) -> Result<Vec<LiveSource>, LiveError> {
     LiveSource::check_interface(o)?;
     let ty =
         std::fs::read_to_string(format!("/sys/class/net/{}/type", o.interface)).unwrap_or_default();
@@ -49,13 +56,7 @@ pub fn open_group(o: &LiveOptions, n: usize) -> Result<Vec<LiveSource>, LiveErro
     // One group per process: two sensors on one interface each see every packet.
     let group = (std::process::id() & 0xffff) as u16;
     let per_ring = (o.buffer_bytes as usize / n).max(1);
-    let mut rings = Vec::with_capacity(n);
-    for _ in 0..n {
-        rings.push(
-            Ring::open(&o.interface, per_ring, Some(group))
-                .map_err(|e| open_error(o, e.to_string()))?,
-        );
-    }
+    let (rings, placement) = open_rings(o, n, per_ring, group, vxlan_ports)?;
     let (bypass, note) = kernel_part(o, &rings)?;
     if bypass.is_none() {
         // SAFETY: libpcap's bpf_insn and the kernel's sock_filter are the same C layout
@@ -86,9 +87,74 @@ pub fn open_group(o: &LiveOptions, n: usize) -> Result<Vec<LiveSource>, LiveErro
             userspace,
         );
         src.share_bypass(bypass.clone());
+        #[cfg(feature = "ebpf")]
+        src.set_placement(placement.clone().ok());
         out.push(src);
     }
+    #[cfg(not(feature = "ebpf"))]
+    let () = placement;
+    // The bypass in use but not the steering: say so (without the bypass, its note says why
+    // the kernel programs could not load).
+    #[cfg(feature = "ebpf")]
+    if let (Err(Some(why)), Some(_)) = (&placement, &bypass) {
+        if let Some(first) = out.first_mut() {
+            first.set_steering_note(format!(
+                "the kernel's hash places packets by their outer headers, so the halves of a \
+                 tunnelled connection may reach two workers and be handed on: {why}"
+            ));
+        }
+    }
     Ok(out)
+}
+
+/// The steering program's placement, or why there is none (`None`: not asked for).
+#[cfg(feature = "ebpf")]
+type Placement = Result<super::ebpf::steer::Placement, Option<String>>;
+#[cfg(not(feature = "ebpf"))]
+type Placement = ();
+
+/// The `n` rings of the group: steered by the kernel program when it loads and takes the
+/// group, else placed by the kernel's hash.
+fn open_rings(
+    o: &LiveOptions,
+    n: usize,
+    per_ring: usize,
+    group: u16,
+    vxlan_ports: &[u16],
+) -> Result<(Vec<Ring>, Placement), LiveError> {
+    let open = |f: Fanout| -> Result<Vec<Ring>, LiveError> {
+        (0..n)
+            .map(|_| {
+                Ring::open(&o.interface, per_ring, Some(f))
+                    .map_err(|e| open_error(o, e.to_string()))
+            })
+            .collect()
+    };
+    #[cfg(feature = "ebpf")]
+    {
+        if o.ebpf != EbpfMode::Off {
+            // Without privilege or kernel support the bypass says why (`kernel_part`); the
+            // kernel's hash places the packets then.
+            let why = match super::ebpf::steer::Steering::load(vxlan_ports) {
+                Ok(steering) => {
+                    let rings = open(Fanout::Program(group))?;
+                    match steering.attach(rings[0].as_raw_fd(), n) {
+                        Ok(p) => return Ok((rings, Ok(p))),
+                        // Closing the rings ends the group: it is joined again below, hashed.
+                        Err(e) => e.to_string(),
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            return Ok((open(Fanout::Hash(group))?, Err(Some(why))));
+        }
+        Ok((open(Fanout::Hash(group))?, Err(None)))
+    }
+    #[cfg(not(feature = "ebpf"))]
+    {
+        let _ = vxlan_ports;
+        Ok((open(Fanout::Hash(group))?, ()))
+    }
 }
 
 #[cfg(feature = "ebpf")]

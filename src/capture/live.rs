@@ -78,13 +78,40 @@ enum BypassOpen {
     Kernel(String),
 }
 
+/// Where the steering program of a `-j N` group (`capture::ebpf::steer`) puts connections.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Steering {
+    #[cfg(feature = "ebpf")]
+    placement: Option<super::ebpf::steer::Placement>,
+}
+
+impl Steering {
+    /// The ring (worker) the connection between `a` and `b` reaches, wherever it is
+    /// tunnelled; `None` without the program (the kernel's own hash places packets by their
+    /// outer headers).
+    pub fn ring(&self, a: std::net::SocketAddr, b: std::net::SocketAddr) -> Option<usize> {
+        #[cfg(feature = "ebpf")]
+        return self.placement.and_then(|p| p.ring(a, b));
+        #[cfg(not(feature = "ebpf"))]
+        {
+            let _ = (a, b);
+            None
+        }
+    }
+}
+
 pub struct LiveSource {
     /// The kernel part, shared by the rings of a fanout group (one map, one program); with
     /// --xdp, its XDP program leaves the interface when the last holder drops it.
     #[cfg(feature = "ebpf")]
     bypass: Option<std::sync::Arc<std::sync::Mutex<KernelBypass>>>,
+    /// With `-j N` and the steering program: which ring each connection's packets reach.
+    #[cfg(feature = "ebpf")]
+    placement: Option<super::ebpf::steer::Placement>,
     /// Why the kernel part is not in use (`--ebpf auto`), for the caller to say once.
     ebpf_note: Option<String>,
+    /// Why `-j N` runs without the steering program while the bypass is in use.
+    steering_note: Option<String>,
     /// The user's filter, compiled for userspace: the kernel part replaced it on the socket.
     userspace_filter: Option<BpfProgram>,
     last_bypass: BypassStats,
@@ -175,6 +202,31 @@ impl LiveSource {
     #[cfg(not(feature = "ebpf"))]
     pub(super) fn share_bypass(&mut self, _b: Option<std::sync::Arc<std::sync::Mutex<()>>>) {}
 
+    #[cfg(feature = "ebpf")]
+    pub(super) fn set_steering_note(&mut self, note: String) {
+        self.steering_note = Some(note);
+    }
+
+    /// Why the workers of `-j N` are not steered by the kernel program, for the caller to say
+    /// once.
+    pub fn steering_note(&self) -> Option<&str> {
+        self.steering_note.as_deref()
+    }
+
+    /// The ring placement of the group's steering program.
+    #[cfg(feature = "ebpf")]
+    pub(super) fn set_placement(&mut self, p: Option<super::ebpf::steer::Placement>) {
+        self.placement = p;
+    }
+
+    /// Where the group's steering program puts connections (with `-j N`).
+    pub fn steering(&self) -> Steering {
+        Steering {
+            #[cfg(feature = "ebpf")]
+            placement: self.placement,
+        }
+    }
+
     pub(super) fn with(
         o: &LiveOptions,
         handle: Handle,
@@ -185,7 +237,10 @@ impl LiveSource {
         LiveSource {
             #[cfg(feature = "ebpf")]
             bypass: None,
+            #[cfg(feature = "ebpf")]
+            placement: None,
             ebpf_note,
+            steering_note: None,
             userspace_filter,
             last_bypass: BypassStats::default(),
             handle,

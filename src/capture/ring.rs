@@ -1,7 +1,7 @@
 //! The capture socket used while the kernel-side bypass is attached, and by every worker of
 //! `live -j N`: an AF_PACKET socket with a TPACKET_V3 ring of small blocks, opened here
-//! rather than by libpcap (which can neither size blocks nor join a fanout group). libpcap's TPACKET_V3 blocks are 256 KiB, so a connection's handshake reaches the
-//! sensor only after about 170 full-sized packets have followed it, and at line rate most of
+//! rather than by libpcap (which can neither size blocks nor join a fanout group). libpcap's
+//! TPACKET_V3 blocks are 256 KiB, so a connection's handshake reaches the sensor only after about 170 full-sized packets have followed it, and at line rate most of
 //! the connection is in the ring before the sensor can tell the kernel to drop it. Blocks of
 //! `BLOCK_BYTES` (and the kernel's 1 ms block timeout) cut that delay to a few dozen packets
 //! while keeping one wake-up per block, not per packet.
@@ -9,9 +9,9 @@
 //! A packet larger than a block's room (`max_packet`) is cut to it, counted as cut by
 //! --snaplen downstream (`orig_len` is the length on the wire).
 //!
-//! Several rings can share a fanout group (`PACKET_FANOUT_HASH` with defragmentation): the
-//! kernel hashes each packet's flow symmetrically, so both directions of a connection land in
-//! the same ring. A ring drops everything until its caller's filter is attached (a drop-all
+//! Several rings can share a fanout group (`Fanout`, with defragmentation): the kernel's
+//! symmetric hash, or the steering program of `capture::ebpf::steer`, puts both directions of
+//! a connection in the same ring. A ring drops everything until its caller's filter is attached (a drop-all
 //! classic filter first), so no packet reaches two rings of a group, and every packet the ring
 //! takes went through the eBPF program's counters.
 
@@ -82,11 +82,21 @@ fn setsockopt<T>(fd: RawFd, name: libc::c_int, v: &T, what: &str) -> io::Result<
     Ok(())
 }
 
+/// How the rings of a fanout group share the packets (IPv4 fragments reassembled first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fanout {
+    /// The kernel's symmetric flow hash of the outermost headers.
+    Hash(u16),
+    /// A program given to the group once the rings joined (`capture::ebpf::steer`); until
+    /// then every packet goes to the first ring.
+    Program(u16),
+}
+
 impl Ring {
     /// Opens a promiscuous capture of every protocol on `interface` with a ring of about
     /// `buffer_bytes`, which takes nothing until the caller attaches a filter
     /// (`attach_classic`, or an eBPF program); with `fanout`, the ring joins that group.
-    pub fn open(interface: &str, buffer_bytes: usize, fanout: Option<u16>) -> io::Result<Ring> {
+    pub fn open(interface: &str, buffer_bytes: usize, fanout: Option<Fanout>) -> io::Result<Ring> {
         let name = std::ffi::CString::new(interface)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"))?;
         // SAFETY: a NUL-terminated name.
@@ -168,9 +178,12 @@ impl Ring {
         if r < 0 {
             return Err(last_err("binding to the interface"));
         }
-        if let Some(group) = fanout {
-            let arg = u32::from(group)
-                | ((libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16);
+        if let Some(f) = fanout {
+            let (group, mode) = match f {
+                Fanout::Hash(g) => (g, libc::PACKET_FANOUT_HASH),
+                Fanout::Program(g) => (g, libc::PACKET_FANOUT_EBPF),
+            };
+            let arg = u32::from(group) | ((mode | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16);
             setsockopt(raw, libc::PACKET_FANOUT, &arg, "joining the fanout group")?;
         }
         Ok(ring)

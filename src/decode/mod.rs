@@ -63,6 +63,11 @@ impl DecodeOptions {
         Ok(o)
     }
 
+    /// The ports VXLAN is read on.
+    pub fn vxlan_ports(&self) -> Vec<u16> {
+        self.vxlan_ports.iter().copied().filter(|&p| p != 0).collect()
+    }
+
     pub fn is_vxlan(&self, port: u16) -> bool {
         port != 0 && self.vxlan_ports.contains(&port)
     }

@@ -135,13 +135,16 @@ impl<'a> Sensor<'a> {
         };
         let lc = &cfg.capture;
         let mut sources = if cfg.workers > 1 {
-            crate::capture::fanout::open_group(lc, cfg.workers)
+            crate::capture::fanout::open_group(lc, cfg.workers, &cfg.limits.decode.vxlan_ports())
         } else {
             LiveSource::open(lc).map(|s| vec![s])
         }
         .map_err(|e| RunError(e.to_string()))?;
         if let Some(note) = sources[0].ebpf_note() {
             eprintln!("stekwatch: note: running without the kernel-side bypass (--ebpf): {note}");
+        }
+        if let Some(note) = sources[0].steering_note() {
+            eprintln!("stekwatch: note: -j {}: {note}", cfg.workers);
         }
         if let Some(mode) = sources[0].xdp_mode() {
             eprintln!(

@@ -375,6 +375,8 @@ impl Worker {
 
     /// Up to `BURST` packets from the ring (returns early when it is empty).
     fn burst(&mut self) -> Result<(), LiveError> {
+        let steering = self.src.steering();
+        let steered = |a: Endpoint, b: Endpoint| steering.ring(a.socket_addr(), b.socket_addr());
         for _ in 0..BURST {
             let Some(pkt) = self.src.next_packet()? else {
                 return Ok(());
@@ -389,7 +391,7 @@ impl Worker {
                 p, peers, snap, id, ..
             } = self;
             if let Some((d, at)) = p.decode(&pkt) {
-                route(p, peers, snap, *id, d, at, mpls);
+                route(p, peers, snap, *id, d, at, mpls, &steered);
             }
             self.tell_kernel();
         }
@@ -438,8 +440,12 @@ impl Worker {
     }
 }
 
-/// Processes a decoded packet here, or sends it on to the worker of its inner flow when the
-/// kernel may have put its two directions in different rings (tunnelled, or under MPLS).
+/// Processes a decoded packet here, or sends it on to the worker that owns its inner flow.
+/// With the steering program (`steered` names the ring of a connection), that is its ring:
+/// only what the program could not follow arrives elsewhere. Without it, the kernel's hash
+/// keeps plain connections together, and only tunnelled packets (or those under MPLS) go to
+/// the worker their flow-table hash names.
+#[allow(clippy::too_many_arguments)]
 fn route(
     p: &mut Pipeline,
     peers: &[Sender<Owned>],
@@ -448,42 +454,49 @@ fn route(
     d: Decoded<'_>,
     at: Evidence,
     mpls: bool,
+    steered: &impl Fn(Endpoint, Endpoint) -> Option<usize>,
 ) {
     let n = peers.len();
-    let owner = |hash: u64, tunnelled: bool| {
-        let w = super::sharded::shard(hash, n);
-        (tunnelled || mpls) && w != me
+    // The worker that owns a flow: where the program steers it, else by its hash when the
+    // kernel's hash may have split it, else here.
+    let owner = |hash: u64, src: Endpoint, dst: Endpoint, tunnelled: bool| {
+        steered(src, dst).unwrap_or_else(|| {
+            if tunnelled || mpls {
+                super::sharded::shard(hash, n)
+            } else {
+                me
+            }
+        })
     };
-    let forward = match d {
+    let (to, item) = match d {
         Decoded::Segment(s) => {
             let hash = p.hasher().hash(&s);
-            if !owner(hash, s.src.tunnel().is_some()) {
+            let to = owner(hash, s.src, s.dst, s.src.tunnel().is_some());
+            if to == me {
                 return p.push_segment(&s, hash, at);
             }
-            (
-                super::sharded::shard(hash, n),
-                Owned::Segment(OwnedSegment::of(&s), hash, at),
-            )
+            (to, Owned::Segment(OwnedSegment::of(&s), hash, at))
         }
         Decoded::Udp(u) => {
             let hash = p.hasher().hash_udp(&u);
-            if !owner(hash, u.src.tunnel().is_some()) {
+            let to = owner(hash, u.src, u.dst, u.src.tunnel().is_some());
+            if to == me {
                 return p.push_udp(&u, at);
             }
-            (
-                super::sharded::shard(hash, n),
-                Owned::Udp(OwnedUdp::of(&u), at),
-            )
+            (to, Owned::Udp(OwnedUdp::of(&u), at))
         }
         Decoded::Datagram(g) => {
-            let hash = g.decode().map_or(0, |seg| p.hasher().hash(&seg));
-            if !owner(hash, g.tunnel.is_some()) {
+            let to = match g.decode() {
+                Ok(seg) => owner(p.hasher().hash(&seg), seg.src, seg.dst, g.tunnel.is_some()),
+                Err(_) if g.tunnel.is_some() || mpls => super::sharded::shard(0, n),
+                Err(_) => me,
+            };
+            if to == me {
                 return p.push_datagram(&g, at);
             }
-            (super::sharded::shard(hash, n), Owned::Datagram(g, at))
+            (to, Owned::Datagram(g, at))
         }
     };
-    let (to, item) = forward;
     match peers[to].try_send(item) {
         Ok(()) => snap.forwarded += 1,
         Err(_) => snap.forward_dropped += 1,
