@@ -12,9 +12,9 @@
 # Needs root, tcpreplay, tcpdump, jq, clang, libbpf-dev, libpcap-dev (installed when missing).
 # Usage: scripts/bench-live.sh [SIZE]   (SIZE for gencap, default 1G of 1 MiB downloads as on
 # a busy web front end; GENCAP_OPTS overrides the traffic shape; BENCH_PCAP=FILE to
-# replay an existing capture instead; BENCH_LIVE_OPTS: options of both sensor runs, default
-# --immediate, so a bypass reaches the kernel while its connection still sends; KEEP_TMP=1 keeps
-# the temp dir)
+# replay an existing capture instead; BENCH_LIVE_OPTS: extra options of every sensor run,
+# default none, i.e. the sensor as a user runs it: 1 ms blocks, not --immediate, which wakes
+# the sensor per packet; KEEP_TMP=1 keeps the temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "bench-live: needs root (veth, capture, eBPF)"; exit 1; }
@@ -80,7 +80,7 @@ run_sensor() { # MODE [J [XDP]]
   [[ -n ${3:-} ]] && { name=xdp; xdp=(--xdp); }
   local out=$T/live-$name.json
   "$TD/release/stekwatch" live -i "$Z" -j "$j" --ebpf "$mode" "${xdp[@]}" --buffer-mib 256 --format json \
-    --stats-interval 0 --max-flows 1000000 ${BENCH_LIVE_OPTS---immediate} >"$out" 2>"$T/live-$name.err" &
+    --stats-interval 0 --max-flows 1000000 ${BENCH_LIVE_OPTS:-} >"$out" 2>"$T/live-$name.err" &
   local pid=$!
   local i; for ((i = 0; i < 100; i++)); do grep -qs "capturing on" "$T/live-$name.err" && break; sleep 0.1; done
   local cpu0; cpu0=$(cpu_secs $pid)

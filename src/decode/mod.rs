@@ -65,7 +65,11 @@ impl DecodeOptions {
 
     /// The ports VXLAN is read on.
     pub fn vxlan_ports(&self) -> Vec<u16> {
-        self.vxlan_ports.iter().copied().filter(|&p| p != 0).collect()
+        self.vxlan_ports
+            .iter()
+            .copied()
+            .filter(|&p| p != 0)
+            .collect()
     }
 
     pub fn is_vxlan(&self, port: u16) -> bool {

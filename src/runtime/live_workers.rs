@@ -5,7 +5,10 @@
 //! `MAX_HELD` records; the sensor observes them, so evaluation, checkpoints and the report
 //! see one history, the same for every N.
 //!
-//! The kernel keeps both directions of a plain connection in one ring, but hashes a
+//! With the steering program (`capture::ebpf::steer`), the kernel puts every packet in the
+//! ring of its innermost connection, tunnelled or not; a worker hands on only what the
+//! program could not follow (its placement is mirrored: `LiveSource::steering`). Without it,
+//! the kernel keeps both directions of a plain connection in one ring, but hashes a
 //! tunnelled packet by its outer headers (a VXLAN or Geneve sender picks its UDP source port
 //! per flow and per direction; MPLS labels differ per direction). Such packets, once decoded,
 //! go on to the worker their inner flow's hash names, owned, over a bounded channel. Their
